@@ -1,0 +1,74 @@
+"""The Fundline ASGI application: routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from fundline import models  # noqa: F401  (registers every table)
+from fundline.auth.middleware import AuthenticationMiddleware
+from fundline.auth.router import router as auth_router
+from fundline.config import Settings
+from fundline.entities.router import entities, entity_users
+from fundline.kit.db import Database
+from fundline.kit.errors import install_error_handlers
+from fundline.kit.headers import (
+    API_PREFIX,
+    ApiVersionMiddleware,
+    RequestContextMiddleware,
+    is_api_path,
+)
+from fundline.kit.logging import configure_logging
+from fundline.kit.ratelimit import RateLimitMiddleware, make_storage
+from fundline.kit.security import Signer
+from fundline.kit.versions import CURRENT_VERSION
+from fundline.operations.router import router as operations_router
+from fundline.webhooks.router import router as events_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="Fundline",
+        version=CURRENT_VERSION,
+        description=(
+            "Invoice financing with the Monite API on the wire. `/v1` follows Monite's "
+            "contract: `x-monite-version` on every request, bearer tokens from "
+            "`/v1/auth/token`, `x-monite-entity-id` on entity-scoped operations."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.signer = Signer(settings.signing_key)
+
+    v1 = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, entities, entity_users, events_router):
+        v1.include_router(router)
+    app.include_router(v1)
+    app.include_router(operations_router)
+    install_error_handlers(app)
+
+    # Added innermost first: a request passes context → auth → rate limit → version → routes.
+    app.add_middleware(ApiVersionMiddleware)
+    app.add_middleware(
+        RateLimitMiddleware,
+        storage=make_storage(settings.redis_url),
+        per_second=settings.rate_limit_per_second,
+        auth_per_second=settings.auth_rate_limit_per_second,
+        applies=is_api_path,
+        auth_paths=frozenset({f"{API_PREFIX}/auth/token"}),
+    )
+    app.add_middleware(AuthenticationMiddleware, db=db, prefixes=(API_PREFIX,))
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Partner and entity-user access tokens, as Monite issues them."""

@@ -1,0 +1,60 @@
+"""Dependencies every authenticated endpoint uses: the session, the caller, the entity."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.auth.service import Caller
+from fundline.kit.errors import NotFound, Unauthorized
+from fundline.kit.routing import request_session
+from fundline.models import Entity
+
+# Declared for the OpenAPI document (the HTTPBearer scheme Monite uses); the token itself is
+# resolved once by AuthenticationMiddleware.
+bearer_scheme = HTTPBearer(auto_error=False)
+
+
+def current_caller(request: Request, _: object = Depends(bearer_scheme)) -> Caller:
+    caller = request.scope.get("fundline.caller")
+    if caller is None:
+        reason = request.scope.get("fundline.auth_error", "Authorization header is missing")
+        raise Unauthorized(reason)
+    assert isinstance(caller, Caller)
+    return caller
+
+
+Session = Annotated[AsyncSession, Depends(request_session)]
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+async def current_entity(
+    session: Session,
+    caller: CallerDep,
+    x_monite_entity_id: Annotated[
+        uuid.UUID,
+        Header(description="The ID of the entity that owns the requested resource."),
+    ],
+) -> Entity:
+    """The entity named by ``x-monite-entity-id``, if the caller may act on it; else 404."""
+    return await entity_for(session, caller, x_monite_entity_id)
+
+
+async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID) -> Entity:
+    """Tenant scoping in one place: an entity outside the caller's reach is a 404."""
+    if caller.entity_id is not None and caller.entity_id != entity_id:
+        raise NotFound("Entity not found")
+    entity = await session.scalar(
+        select(Entity).where(Entity.id == entity_id, Entity.partner_id == caller.partner_id)
+    )
+    if entity is None:
+        raise NotFound("Entity not found")
+    return entity
+
+
+EntityDep = Annotated[Entity, Depends(current_entity)]

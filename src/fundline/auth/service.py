@@ -1,0 +1,148 @@
+"""Issuing, checking and revoking access tokens."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from fundline.auth.schemas import GrantType, ObtainTokenPayload, RevokeTokenPayload
+from fundline.kit import clock, security
+from fundline.kit.errors import Unauthorized
+from fundline.models import AccessToken, ApiClient, Entity, EntityUser, Partner
+
+BAD_CREDENTIALS = "Invalid client credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: a partner's API client, optionally acting as one entity user."""
+
+    partner_id: uuid.UUID
+    client_id: uuid.UUID
+    token_hash: str
+    entity_user_id: uuid.UUID | None = None
+    entity_id: uuid.UUID | None = None
+
+    @property
+    def is_entity_user(self) -> bool:
+        return self.entity_user_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    partner_id: uuid.UUID
+    client_id: uuid.UUID
+    client_secret: str
+
+
+async def create_partner(session: AsyncSession, *, name: str) -> NewClient:
+    """A partner with one API client; the secret is returned only here."""
+    partner = Partner(name=name)
+    session.add(partner)
+    await session.flush()
+    secret = security.new_token()
+    client = ApiClient(partner_id=partner.id, secret_hash=security.hash_secret(secret))
+    session.add(client)
+    await session.flush()
+    return NewClient(partner.id, client.id, secret)
+
+
+async def _authenticate_client(
+    session: AsyncSession, client_id: uuid.UUID, secret: str
+) -> ApiClient:
+    client = await session.get(ApiClient, client_id)
+    # Verify even for an unknown id, so timing does not tell which ids exist.
+    digest = client.secret_hash if client else security.DUMMY_SECRET_HASH
+    ok = await security.verify_secret(digest, secret)
+    if client is None or not ok or client.disabled_at is not None:
+        raise Unauthorized(BAD_CREDENTIALS)
+    return client
+
+
+async def issue_token(
+    session: AsyncSession, payload: ObtainTokenPayload, *, ttl_seconds: int
+) -> tuple[str, int]:
+    client = await _authenticate_client(session, payload.client_id, payload.client_secret)
+    entity_user_id = entity_id = None
+    if payload.grant_type is GrantType.ENTITY_USER:
+        if payload.entity_user_id is None:
+            raise Unauthorized("entity_user_id is required for the entity_user grant")
+        row = (
+            await session.execute(
+                select(EntityUser.id, EntityUser.entity_id)
+                .join(Entity, Entity.id == EntityUser.entity_id)
+                .where(
+                    EntityUser.id == payload.entity_user_id,
+                    EntityUser.status == "active",
+                    Entity.partner_id == client.partner_id,
+                    Entity.status != "deleted",
+                )
+            )
+        ).first()
+        if row is None:
+            raise Unauthorized("Entity user not found")
+        entity_user_id, entity_id = row
+    token = security.new_token()
+    session.add(
+        AccessToken(
+            token_hash=security.token_digest(token),
+            client_id=client.id,
+            partner_id=client.partner_id,
+            entity_user_id=entity_user_id,
+            entity_id=entity_id,
+            expires_at=clock.now() + timedelta(seconds=ttl_seconds),
+        )
+    )
+    await session.flush()
+    return token, ttl_seconds
+
+
+async def revoke_token(session: AsyncSession, payload: RevokeTokenPayload) -> None:
+    """Revoke a token of this client; revoking an unknown or foreign token changes nothing."""
+    client = await _authenticate_client(session, payload.client_id, payload.client_secret)
+    await session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.token_hash == security.token_digest(payload.token),
+            AccessToken.client_id == client.id,
+            AccessToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+
+
+async def resolve_token(conn: AsyncConnection, token: str) -> Caller | str:
+    """The caller a bearer token stands for, or the reason it is refused.
+
+    Read on every request (one primary-key lookup), so a revoked token stops working at once
+    in every process.
+    """
+    digest = security.token_digest(token)
+    row = (
+        await conn.execute(
+            select(
+                AccessToken.client_id,
+                AccessToken.partner_id,
+                AccessToken.entity_user_id,
+                AccessToken.entity_id,
+                AccessToken.expires_at,
+                AccessToken.revoked_at,
+                EntityUser.status.label("user_status"),
+            )
+            .outerjoin(EntityUser, EntityUser.id == AccessToken.entity_user_id)
+            .where(AccessToken.token_hash == digest)
+        )
+    ).first()
+    if row is None:
+        return "Invalid access token"
+    if row.revoked_at is not None:
+        return "The access token has been revoked"
+    if row.expires_at <= clock.now():
+        return "The access token has expired"
+    if row.entity_user_id is not None and row.user_status != "active":
+        return "The entity user of this token is no longer active"
+    return Caller(row.partner_id, row.client_id, digest, row.entity_user_id, row.entity_id)

@@ -1,0 +1,79 @@
+"""Settings, read once from the environment (prefix ``FUNDLINE_``)."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "test"}
+MIN_SECRET_LENGTH = 32
+
+
+class Mode(StrEnum):
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNDLINE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./fundline.db"
+    redis_url: str | None = None
+    mode: Mode = Mode.SANDBOX
+    secret_key: str | None = None
+    token_ttl_seconds: int = Field(default=86400, ge=60)
+    rate_limit_per_second: int = Field(default=30, ge=1)
+    auth_rate_limit_per_second: int = Field(default=10, ge=1)
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    idempotency_lock_seconds: int = Field(default=90, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _secret_key_in_production(self) -> Settings:
+        if self.mode is Mode.PRODUCTION:
+            key = self.secret_key or ""
+            if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "FUNDLINE_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production mode"
+                )
+        return self
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.mode is Mode.SANDBOX
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The key that signs pagination and Connect tokens.
+
+        Production requires ``FUNDLINE_SECRET_KEY``. Sandbox generates one on first use and
+        keeps it in a file beside the database, so tokens survive a restart.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self._key_file()
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+
+    def _key_file(self) -> Path:
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            db = Path(url.database)
+            return db.with_name(db.name + ".secret")
+        return Path("fundline.secret")

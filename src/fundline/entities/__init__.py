@@ -1,0 +1,1 @@
+"""Entities and entity users, as Monite has them."""

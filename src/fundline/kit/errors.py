@@ -1,0 +1,120 @@
+"""One error base and the handlers that render Monite's error shapes.
+
+Monite answers ``{"error": {"message": ...}}`` for every status except validation (422, FastAPI's
+``{"detail": [...]}``) and rate limiting (429, ``{"message": ...}``). Nothing else reaches a client:
+an unhandled exception is logged with the request id and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("fundline.errors")
+
+
+class FundlineError(Exception):
+    """A domain error with an HTTP status; the message is shown to the client."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class BadRequest(FundlineError):
+    status_code = 400
+
+
+class Unauthorized(FundlineError):
+    status_code = 401
+
+
+class Forbidden(FundlineError):
+    status_code = 403
+
+
+class NotFound(FundlineError):
+    status_code = 404
+
+
+class Conflict(FundlineError):
+    status_code = 409
+
+
+class Unprocessable(FundlineError):
+    """A 422 for rules a schema cannot express; rendered in the validation shape."""
+
+    status_code = 422
+
+    def __init__(self, message: str, *, loc: tuple[str | int, ...] = ("body",)) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def error_body(message: str) -> dict[str, Any]:
+    return {"error": {"message": message}}
+
+
+def validation_body(message: str, loc: tuple[str | int, ...], kind: str) -> dict[str, Any]:
+    return {"detail": [{"loc": list(loc), "msg": message, "type": kind}]}
+
+
+def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Keep the fields Monite's ``ValidationError`` has, made JSON-safe (no raw input echo)."""
+    cleaned = []
+    for err in errors:
+        cleaned.append(
+            {
+                "loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "value_error")),
+            }
+        )
+    return cleaned
+
+
+async def _fundline_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FundlineError)
+    if isinstance(exc, Unprocessable):
+        return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), status_code=422)
+    return JSONResponse(error_body(exc.message), status_code=exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 422:
+        return JSONResponse({"detail": exc.detail}, status_code=422)
+    return JSONResponse(
+        error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _clean_validation_errors(exc.errors())}, status_code=422)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled_error",
+        request_id=request.scope.get("state", {}).get("request_id"),
+        path=request.url.path,
+        exc_info=exc,
+    )
+    return JSONResponse(error_body("Server Error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FundlineError, _fundline_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,75 @@
+"""Monite's query filters: ``field``, ``field__in``, ``__not_in``, ``__gt``, ``__gte``, ``__lt``,
+``__lte``, ``__contains``, ``__icontains``, ``__istartswith``, ``__iexact``.
+
+An endpoint declares its filters as fields of a ``ListParams`` subclass named as Monite names
+them, and maps each base name to a column; ``apply_filters`` turns every set field into a
+condition. Multiple filters combine with AND.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+from sqlalchemy import ColumnElement, Select, func
+from sqlalchemy.orm import InstrumentedAttribute
+
+from fundline.kit.pagination import ListParams
+
+Column = InstrumentedAttribute[Any] | ColumnElement[Any]
+
+_OPERATORS: dict[str, Callable[[Column, Any], ColumnElement[bool]]] = {
+    "": lambda c, v: c == v,
+    "in": lambda c, v: c.in_(list(v)),
+    "not_in": lambda c, v: c.not_in(list(v)),
+    "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v,
+    "lt": lambda c, v: c < v,
+    "lte": lambda c, v: c <= v,
+    "contains": lambda c, v: c.contains(v, autoescape=True),
+    "icontains": lambda c, v: func.lower(c).contains(str(v).lower(), autoescape=True),
+    "istartswith": lambda c, v: func.lower(c).startswith(str(v).lower(), autoescape=True),
+    "iexact": lambda c, v: func.lower(c) == str(v).lower(),
+}
+
+_PAGING_FIELDS = frozenset(ListParams.model_fields)
+
+
+def split_filter(name: str) -> tuple[str, str]:
+    """``"due_date__gte"`` → ``("due_date", "gte")``; ``"status"`` → ``("status", "")``."""
+    base, sep, op = name.rpartition("__")
+    if sep and op in _OPERATORS:
+        return base, op
+    return name, ""
+
+
+def apply_filters(
+    stmt: Select[Any], params: ListParams, columns: Mapping[str, Column]
+) -> Select[Any]:
+    """Add a WHERE condition for every filter set in ``params``.
+
+    Raises ``KeyError`` at development time if a declared filter has no column mapped.
+    """
+    for name, value in params:
+        if name in _PAGING_FIELDS or value is None:
+            continue
+        base, op = split_filter(name)
+        stmt = stmt.where(_OPERATORS[op](columns[base], _plain(value)))
+    return stmt
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [getattr(v, "value", v) for v in value]
+    return getattr(value, "value", value)
+
+
+def _assume_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# A date-time filter value; one without an offset is taken as UTC, as Monite's timestamps are.
+UTCDatetime = Annotated[datetime, AfterValidator(_assume_utc)]

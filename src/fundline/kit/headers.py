@@ -1,0 +1,138 @@
+"""ASGI middleware for the headers every response carries and the version rule of ``/v1``.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): they wrap ``send`` to add headers, so streaming and
+exceptions pass through untouched.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fundline.kit import versions
+from fundline.operations import metrics
+
+log = structlog.get_logger("fundline.http")
+
+API_PREFIX = "/v1"
+
+
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def send_json(
+    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
+    payload = orjson.dumps(body)
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Request id, processing time, Monite echo headers, metrics and one log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = header(scope, b"x-request-id") or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                headers["x-process-time"] = f"{time.perf_counter() - started:.6f}"
+                if is_api_path(scope["path"]):
+                    version = scope.get("fundline.api_version")
+                    if version:
+                        headers["x-monite-version"] = version
+                    entity_id = header(scope, b"x-monite-entity-id")
+                    if entity_id:
+                        headers["x-monite-entity-id"] = entity_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.observe_request(scope["method"], template, status, elapsed)
+            log.info(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+            )
+
+
+class ApiVersionMiddleware:
+    """``x-monite-version`` on ``/v1``: missing → 400, malformed → 422, too old → 404."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        raw = header(scope, b"x-monite-version")
+        if raw is None:
+            await send_json(
+                send,
+                400,
+                {
+                    "error": {
+                        "type": "missing_api_version",
+                        "message": "Missing the x-monite-version HTTP header",
+                    }
+                },
+            )
+            return
+        requested = versions.parse_version(raw.strip())
+        if requested is None:
+            # Monite's version middleware answers with a bare list of errors, no "detail" key.
+            await send_json(
+                send,
+                422,
+                [
+                    {
+                        "loc": ["header", "x-monite-version"],
+                        "msg": "Input should be a valid date in the format YYYY-MM-DD",
+                        "type": "date_from_datetime_parsing",
+                    }
+                ],
+            )
+            return
+        scope["fundline.api_version"] = requested.isoformat()
+        if not versions.is_served(requested):
+            await send_json(send, 404, {"error": {"message": "Not Found"}})
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,97 @@
+"""The route class every API router uses: one transaction per request, committed in one place.
+
+The session is opened before the endpoint runs and committed after it returns, before the
+response leaves. A failed request (an exception, or any 4xx/5xx) is rolled back whole. POST
+requests with an ``Idempotency-Key`` are claimed first and their result stored in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fundline.kit import idempotency
+from fundline.kit.db import Database
+from fundline.kit.errors import FundlineError, Unprocessable, error_body, validation_body
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def render_error(exc: Exception) -> Response | None:
+    """Render the errors a handler raises on purpose; ``None`` for anything unexpected."""
+    if isinstance(exc, Unprocessable):
+        return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), 422)
+    if isinstance(exc, FundlineError):
+        return JSONResponse(error_body(exc.message), exc.status_code)
+    if isinstance(exc, HTTPException) and exc.status_code != 422:
+        return JSONResponse(error_body(str(exc.detail)), exc.status_code, headers=exc.headers)
+    return None
+
+
+class TransactionalRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        endpoint = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            db: Database = request.app.state.db
+            claim: idempotency.Claim | None = None
+            key = request.headers.get("idempotency-key")
+            if (
+                key is not None
+                and request.method == "POST"
+                and idempotency.scope_of(request) is not None
+            ):
+                settings = request.app.state.settings
+                outcome = await idempotency.claim(
+                    request,
+                    db,
+                    key=key,
+                    ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+                    lock_timeout=timedelta(seconds=settings.idempotency_lock_seconds),
+                )
+                if isinstance(outcome, Response):
+                    return outcome
+                claim = outcome
+
+            async with db.session() as session:
+                request.state.session = session
+                try:
+                    response = await endpoint(request)
+                except RequestValidationError:
+                    await session.rollback()
+                    if claim is not None:
+                        await claim.finish_failed(None)
+                    raise
+                except Exception as exc:
+                    await session.rollback()
+                    rendered = render_error(exc)
+                    if claim is not None:
+                        await claim.finish_failed(rendered)
+                    if rendered is None:
+                        raise
+                    return rendered
+                if response.status_code >= 400:
+                    await session.rollback()
+                    if claim is not None:
+                        await claim.finish_failed(response)
+                    return response
+                if claim is not None:
+                    await claim.complete(session, response)
+                await session.commit()
+                return response
+
+        return handler
+
+
+def request_session(request: Request) -> AsyncSession:
+    """The request's session, opened by ``TransactionalRoute``."""
+    session: AsyncSession = request.state.session
+    return session

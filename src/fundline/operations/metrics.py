@@ -1,0 +1,26 @@
+"""Prometheus metrics: request counts and latencies by route template and status."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+registry = CollectorRegistry()
+
+REQUESTS = Counter(
+    "fundline_http_requests_total",
+    "HTTP requests handled, by method, route template and status.",
+    ["method", "route", "status"],
+    registry=registry,
+)
+LATENCY = Histogram(
+    "fundline_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    registry=registry,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)

@@ -1,0 +1,1 @@
+"""Events (the transactional outbox) and, later, their delivery to webhook subscriptions."""
