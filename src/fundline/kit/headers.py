@@ -118,17 +118,18 @@ class ApiVersionMiddleware:
             return
         requested = versions.parse_version(raw.strip())
         if requested is None:
-            # Monite's version middleware answers with a bare list of errors, no "detail" key.
             await send_json(
                 send,
                 422,
-                [
-                    {
-                        "loc": ["header", "x-monite-version"],
-                        "msg": "Input should be a valid date in the format YYYY-MM-DD",
-                        "type": "date_from_datetime_parsing",
-                    }
-                ],
+                {
+                    "detail": [
+                        {
+                            "loc": ["header", "x-monite-version"],
+                            "msg": "Input should be a valid date in the format YYYY-MM-DD",
+                            "type": "date_from_datetime_parsing",
+                        }
+                    ]
+                },
             )
             return
         scope["fundline.api_version"] = requested.isoformat()

@@ -1,0 +1,202 @@
+"""Fixtures: a migrated database per backend (SQLite and PostgreSQL), the app, and a client
+whose every ``/v1`` response is checked against Monite's OpenAPI.
+
+PostgreSQL and Redis are real servers. On a developer machine without them those tests skip,
+saying so; with ``FUNDLINE_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from fundline.app import create_app
+from fundline.config import Settings
+from fundline.kit import clock
+from fundline.kit.db import Base, Database
+from fundline.operations.migrations import upgrade
+from tests.factories import Tenant, make_tenant
+from tests.spec import check_response
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FUNDLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("FUNDLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("FUNDLINE_REQUIRE_SERVICES") == "1"
+VERSION = "2024-05-25"
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + "; FUNDLINE_REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message + "; skipped on this developer machine")
+
+
+async def _postgres_database() -> str:
+    """Create a fresh database for this test run; returns its SQLAlchemy URL."""
+    name = f"fundline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+
+
+async def _drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+_postgres_url: str | None = None
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    global _postgres_url
+    try:
+        url = await _postgres_database()
+    except (OSError, asyncpg.PostgresError) as exc:
+        service_missing("PostgreSQL", exc)
+    await upgrade(url)
+    _postgres_url = url
+    yield url
+    await _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "fundline.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test that uses the database runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(scope="session")
+def postgres_only(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("this test is about PostgreSQL's concurrency; its SQLite run is the other id")
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "rate_limit_per_second": 100_000,
+        "auth_rate_limit_per_second": 100_000,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def _truncate(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with db.engine.begin() as conn:
+        if db.is_postgres:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(scope="session")
+async def _apps() -> AsyncIterator[dict[str, FastAPI]]:
+    apps: dict[str, FastAPI] = {}
+    yield apps
+    for app in apps.values():
+        await app.state.db.dispose()
+
+
+@pytest.fixture
+async def app(database_url: str, _apps: dict[str, FastAPI]) -> AsyncIterator[FastAPI]:
+    """The app on a clean database (one app per backend, tables emptied before each test)."""
+    if database_url not in _apps:
+        _apps[database_url] = create_app(make_settings(database_url))
+    application = _apps[database_url]
+    await _truncate(application.state.db)
+    clock.set_offset(clock.offset() * 0)
+    yield application
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    database: Database = app.state.db
+    return database
+
+
+async def _check(response: httpx.Response) -> None:
+    await response.aread()
+    check_response(response)
+
+
+def make_client(app: FastAPI, **headers: str) -> httpx.AsyncClient:
+    """A client on the app; every ``/v1`` response it sees must conform to Monite's spec."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://fundline.test",
+        headers={"x-monite-version": VERSION, **headers},
+        event_hooks={"response": [_check]},
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
+    """A partner with a token and one US organization entity."""
+    return await make_tenant(app, client, name="Tenant A")
+
+
+@pytest.fixture
+async def other_tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
+    return await make_tenant(app, client, name="Tenant B")
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    try:
+        r = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
+        await r.ping()
+        await r.aclose()
+    except (OSError, aioredis.RedisError) as exc:
+        service_missing("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    yield
+    clock.set_offset(clock.offset() * 0)
