@@ -58,13 +58,15 @@ class Operation:
 
 @cache
 def _spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text())
+    spec: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+    return spec
 
 
 @cache
 def _registry() -> Registry:
-    resource = Resource.from_contents(_spec(), default_specification=DRAFT202012)
-    return Registry().with_resource(SPEC_URI, resource)
+    resource: Resource[Any] = Resource.from_contents(_spec(), default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+    return registry
 
 
 @cache

@@ -12,7 +12,6 @@ from alembic import op
 
 import fundline.kit.db
 
-
 revision = "8e507808052c"
 down_revision = None
 branch_labels = None

@@ -164,7 +164,7 @@ class EntityCursorFields(StrEnum):
 
 
 class EntityListParams(ListParams):
-    sort: EntityCursorFields | None = None  # type: ignore[assignment]
+    sort: EntityCursorFields | None = None
     type: EntityType | None = None
     status: EntityStatus | None = None
     id__in: list[uuid.UUID] | None = None
@@ -230,7 +230,7 @@ class EntityUserCursorFields(StrEnum):
 
 
 class EntityUserListParams(ListParams):
-    sort: EntityUserCursorFields | None = None  # type: ignore[assignment]
+    sort: EntityUserCursorFields | None = None
     id__in: list[uuid.UUID] | None = None
     id__not_in: list[uuid.UUID] | None = None
     role_id: uuid.UUID | None = None

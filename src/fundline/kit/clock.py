@@ -22,5 +22,9 @@ def set_offset(offset: timedelta) -> None:
     _offset = offset
 
 
+def reset() -> None:
+    set_offset(timedelta())
+
+
 def offset() -> timedelta:
     return _offset

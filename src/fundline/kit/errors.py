@@ -2,21 +2,18 @@
 
 Monite answers ``{"error": {"message": ...}}`` for every status except validation (422, FastAPI's
 ``{"detail": [...]}``) and rate limiting (429, ``{"message": ...}``). Nothing else reaches a client:
-an unhandled exception is logged with the request id and answered with a bare 500.
+an unhandled exception is logged with the request id and answered with a bare 500 (by
+``RequestContextMiddleware``, which sees every request).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = structlog.get_logger("fundline.errors")
-
 
 class FundlineError(Exception):
     """A domain error with an HTTP status; the message is shown to the client."""
@@ -103,18 +100,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _clean_validation_errors(exc.errors())}, status_code=422)
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.error(
-        "unhandled_error",
-        request_id=request.scope.get("state", {}).get("request_id"),
-        path=request.url.path,
-        exc_info=exc,
-    )
-    return JSONResponse(error_body("Server Error"), status_code=500)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FundlineError, _fundline_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unhandled)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-
 from sqlalchemy import ColumnElement, Select, func
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -29,13 +28,25 @@ _OPERATORS: dict[str, Callable[[Column, Any], ColumnElement[bool]]] = {
     "gte": lambda c, v: c >= v,
     "lt": lambda c, v: c < v,
     "lte": lambda c, v: c <= v,
-    "contains": lambda c, v: c.contains(v, autoescape=True),
+    "contains": lambda c, v: _contains(c, str(v)),
     "icontains": lambda c, v: func.lower(c).contains(str(v).lower(), autoescape=True),
     "istartswith": lambda c, v: func.lower(c).startswith(str(v).lower(), autoescape=True),
     "iexact": lambda c, v: func.lower(c) == str(v).lower(),
 }
 
 _PAGING_FIELDS = frozenset(ListParams.model_fields)
+
+
+def _contains(column: Column, value: str) -> ColumnElement[bool]:
+    """Case-sensitive substring match on both databases.
+
+    SQLite's LIKE ignores ASCII case, so ``column.contains()`` would behave like ``icontains``
+    there. ``replace()`` is case-sensitive everywhere: the value occurs in the column exactly
+    when removing it changes the column.
+    """
+    if not value:
+        return column.is_not(None)
+    return func.replace(column, value, "") != column
 
 
 def split_filter(name: str) -> tuple[str, str]:

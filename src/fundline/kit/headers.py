@@ -58,11 +58,13 @@ class RequestContextMiddleware:
         request_id = header(scope, b"x-request-id") or str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        started_response = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
                 headers["x-process-time"] = f"{time.perf_counter() - started:.6f}"
@@ -77,6 +79,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Logged here, with the request id; the client learns nothing of the cause.
+            log.error("unhandled_error", request_id=request_id, path=scope["path"], exc_info=exc)
+            if not started_response:
+                await send_json(send_with_headers, 500, {"error": {"message": "Server Error"}})
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -98,11 +98,12 @@ async def claim(
         )
     fingerprint = request_fingerprint(request, await request.body())
     now = clock.now()
-    values = {
+    path = request.url.path[:2048]
+    values: dict[str, object] = {
         "scope": scope,
         "key": key,
         "method": request.method,
-        "path": request.url.path[:2048],
+        "path": path,
         "request_hash": fingerprint,
         "locked_at": now,
         "created_at": now,
@@ -127,7 +128,7 @@ async def claim(
             return _in_flight()
         if existing.expires_at <= now:
             existing.request_hash = fingerprint
-            existing.method, existing.path = request.method, values["path"]
+            existing.method, existing.path = request.method, path
             existing.created_at, existing.expires_at = now, now + ttl
             existing.locked_at = now
             existing.response_status = existing.response_body = existing.response_headers = None

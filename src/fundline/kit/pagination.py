@@ -77,8 +77,8 @@ class Paginator:
 
     def resolve(self, params: P) -> tuple[P, Cursor | None]:
         """The effective parameters: those of the token when one is given."""
-        if params.pagination_token is None:
-            return params, None
+        if not params.pagination_token:
+            return params.model_copy(update={"pagination_token": None}), None
         try:
             payload = self.signer.loads(params.pagination_token, purpose=self.purpose)
             effective = type(params).model_validate(payload["q"])

@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 
+import redis.asyncio as redis
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -19,13 +20,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fundline.kit.headers import header, send_json
 
 
-def make_storage(redis_url: str | None) -> Storage:
-    if redis_url:
-        uri = redis_url.replace("redis://", "async+redis://", 1).replace(
-            "rediss://", "async+rediss://", 1
-        )
-        return RedisStorage(uri, implementation="redispy", key_prefix="fundline")
-    return MemoryStorage()
+class LimitStore:
+    """The window storage, and the Redis pool behind it (closed on shutdown)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._pool: redis.ConnectionPool | None = None
+        if redis_url:
+            self._pool = redis.ConnectionPool.from_url(redis_url)
+            scheme = "async+rediss://" if redis_url.startswith("rediss") else "async+redis://"
+            self.storage: Storage = RedisStorage(
+                scheme, implementation="redispy", key_prefix="fundline",
+                connection_pool=self._pool,
+            )
+        else:
+            self.storage = MemoryStorage()
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 class RateLimitMiddleware:

@@ -8,8 +8,9 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -22,7 +23,7 @@ from fundline.kit import idempotency
 from fundline.kit.db import Database
 from fundline.kit.errors import FundlineError, Unprocessable, error_body, validation_body
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def render_error(exc: Exception) -> Response | None:

@@ -35,7 +35,7 @@ async def ready(request: Request) -> JSONResponse | dict[str, str]:
         return JSONResponse(
             {"status": "unavailable", "reason": f"migrations at {current}, expected {head}"}, 503
         )
-    return {"status": "ready", "migration": head}
+    return {"status": "ready", "migration": head or ""}
 
 
 @router.get("/metrics")

@@ -21,7 +21,7 @@ async def record(
     action: str,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """Add an outbox row for ``<object_type>.<action>``; it commits with the change or not at all."""
+    """Add an outbox row for ``<object_type>.<action>``; it commits with the change or not."""
     event = Event(
         partner_id=partner_id,
         entity_id=entity_id,

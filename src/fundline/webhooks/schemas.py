@@ -34,7 +34,7 @@ class EventPaginationResource(BaseModel):
 
 
 class EventListParams(ListParams):
-    sort: EventCursorFields | None = None  # type: ignore[assignment]
+    sort: EventCursorFields | None = None
     object_type: str | None = None
     created_at__gt: UTCDatetime | None = None
     created_at__lt: UTCDatetime | None = None

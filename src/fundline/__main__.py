@@ -1,0 +1,3 @@
+from fundline.cli import app
+
+app()

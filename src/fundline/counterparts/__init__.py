@@ -1,0 +1,1 @@
+"""Counterparts: an entity's customers and vendors, as Monite has them."""
