@@ -104,3 +104,33 @@ async def create_entity_user(
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def counterpart_payload(name: str = "Globex Corp", **overrides: Any) -> dict[str, Any]:
+    """An organization counterpart that is a customer, with a US address."""
+    payload: dict[str, Any] = {
+        "type": "organization",
+        "organization": {
+            "legal_name": name,
+            "is_customer": True,
+            "is_vendor": False,
+            "email": "ap@globex.example",
+            "address": dict(US_ADDRESS),
+        },
+    }
+    payload.update(overrides)
+    return payload
+
+
+async def create_counterpart(
+    client: httpx.AsyncClient, tenant: Tenant, **overrides: Any
+) -> dict[str, Any]:
+    """POST /v1/counterparts; ``overrides`` replace top-level keys of ``counterpart_payload()``."""
+    response = await client.post(
+        "/v1/counterparts", json=counterpart_payload(**overrides), headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+

@@ -11,6 +11,7 @@ from fundline import models  # noqa: F401  (registers every table)
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
 from fundline.config import Settings
+from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
 from fundline.kit.db import Database
 from fundline.kit.errors import install_error_handlers
@@ -21,7 +22,7 @@ from fundline.kit.headers import (
     is_api_path,
 )
 from fundline.kit.logging import configure_logging
-from fundline.kit.ratelimit import RateLimitMiddleware, make_storage
+from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.operations.router import router as operations_router
@@ -32,11 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     db = Database(settings.database_url)
+    limits = LimitStore(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await db.dispose()
+        await shutdown(app)
 
     app = FastAPI(
         title="Fundline",
@@ -51,9 +53,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.signer = Signer(settings.signing_key)
+    app.state.limits = limits
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, entities, entity_users, events_router):
+    for router in (
+        auth_router,
+        entities,
+        entity_users,
+        counterparts_router,
+        events_router,
+    ):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(operations_router)
@@ -63,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RateLimitMiddleware,
-        storage=make_storage(settings.redis_url),
+        storage=limits.storage,
         per_second=settings.rate_limit_per_second,
         auth_per_second=settings.auth_rate_limit_per_second,
         applies=is_api_path,
@@ -72,3 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthenticationMiddleware, db=db, prefixes=(API_PREFIX,))
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+async def shutdown(app: FastAPI) -> None:
+    """Close what ``create_app`` opened: database pool, Redis pool."""
+    await app.state.limits.aclose()
+    await app.state.db.dispose()
