@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -101,11 +102,35 @@ def _rewrite_refs(node: Any) -> Any:
     return node
 
 
+def _explain(error: ValidationError) -> list[ValidationError]:
+    """For a ``oneOf`` with a discriminator, the errors of the branch the body names.
+
+    Without this, a bad entity is only "not valid under any of the given schemas".
+    """
+    schema, instance = error.schema, error.instance
+    if error.validator != "oneOf" or not error.context:
+        return [error]
+    if not isinstance(schema, dict) or not isinstance(instance, dict):
+        return [error]
+    discriminator = schema.get("discriminator")
+    if not discriminator:
+        return [error]
+    target = discriminator.get("mapping", {}).get(instance.get(discriminator["propertyName"]))
+    for index, branch in enumerate(schema["oneOf"]):
+        if target and str(branch.get("$ref", "")).endswith(target):
+            chosen = [e for e in error.context if e.relative_schema_path[0] == index]
+            return [e for c in chosen for e in _explain(c)] or [error]
+    return [error]
+
+
 def _validate(schema: dict[str, Any], body: Any, where: str) -> None:
     validator = Draft202012Validator(
         _rewrite_refs(schema), registry=_registry(), format_checker=FormatChecker()
     )
-    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+    errors = sorted(
+        (e for error in validator.iter_errors(body) for e in _explain(error)),
+        key=lambda e: list(e.absolute_path),
+    )
     if errors:
         details = "; ".join(
             f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}"

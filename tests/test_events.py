@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from fastapi import FastAPI
 
+from fundline.webhooks import outbox
 from tests.factories import Tenant, create_entity_user
 
 
@@ -30,7 +32,9 @@ async def test_events_filters(client: httpx.AsyncClient, tenant: Tenant) -> None
     assert [e["object_type"] for e in only_users.json()["data"]] == ["entity_user"]
     newest_first = await client.get("/v1/events?order=desc", headers=tenant.headers)
     assert [e["action"] for e in newest_first.json()["data"]] == [
-        "entity_user.created", "entity.created"]
+        "entity_user.created",
+        "entity.created",
+    ]
     cutoff = newest_first.json()["data"][0]["created_at"].replace("+", "%2B")
     after = await client.get(f"/v1/events?created_at__gte={cutoff}", headers=tenant.headers)
     assert len(after.json()["data"]) == 1
@@ -49,3 +53,24 @@ async def test_other_tenants_event_is_404(
     assert crossed.status_code == 404
     unknown = await client.get(f"/v1/events/{uuid.uuid4()}", headers=tenant.headers)
     assert unknown.status_code == 404
+
+
+async def test_only_monite_object_types_are_listed(
+    client: httpx.AsyncClient, app: FastAPI, tenant: Tenant
+) -> None:
+    """Fundline's own event types (financing) are written, but Monite's schema admits none."""
+    async with app.state.db.session() as session, session.begin():
+        hidden = await outbox.record(
+            session,
+            partner_id=tenant.partner_id,
+            entity_id=uuid.UUID(tenant.entity_id),
+            object_type="financing_invoice",
+            object_id=uuid.uuid4(),
+            action="created",
+        )
+    listed = (await client.get("/v1/events", headers=tenant.headers)).json()["data"]
+    assert [e["object_type"] for e in listed] == ["entity"]
+    one = await client.get(f"/v1/events/{hidden.id}", headers=tenant.headers)
+    assert one.status_code == 404
+    bogus = await client.get("/v1/events?object_type=financing_invoice", headers=tenant.headers)
+    assert bogus.status_code == 422

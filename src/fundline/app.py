@@ -26,6 +26,8 @@ from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.operations.router import router as operations_router
+from fundline.payables.router import router as payables_router
+from fundline.receivables.router import router as receivables_router
 from fundline.webhooks.router import router as events_router
 
 
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         entities,
         entity_users,
         counterparts_router,
+        payables_router,
+        receivables_router,
         events_router,
     ):
         v1.include_router(router)

@@ -7,6 +7,7 @@ import json
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from fundline.config import Settings
 
@@ -22,8 +23,13 @@ app.add_typer(operator_app, name="operator")
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
+    except ValidationError as exc:
+        # One line per problem, naming the variable; never the input (it may hold a secret).
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            field = "_".join(str(part) for part in error["loc"])
+            where = f"FUNDLINE_{field.upper()}: " if field else ""
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"Configuration error: {where}{message}", err=True)
         raise typer.Exit(2) from exc
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -67,8 +69,17 @@ class Settings(BaseSettings):
             return path.read_text().strip()
         key = secrets.token_urlsafe(48)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
+        # Written to a private (0600) temporary file, then linked into place: the key is never
+        # readable by others, and a process starting at the same moment keeps the first key.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            key = path.read_text().strip()
+        finally:
+            os.unlink(tmp)
         return key
 
     def _key_file(self) -> Path:

@@ -44,6 +44,25 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (``/v1/entities/{entity_id}``), else ``"unmatched"``.
+
+    FastAPI keeps included routers nested, so the matched route knows only its own path
+    (``/entities/{entity_id}``), without the prefixes of the routers that include it. Those
+    prefixes are literal, so they are the request path's leading segments.
+    """
+    template = str(getattr(scope.get("route"), "path", "") or "")
+    if not template:
+        return "unmatched"
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    segments = path.split("/")
+    prefix = "/".join(segments[: max(len(segments) - template.count("/"), 0)])
+    return prefix + template
+
+
 class RequestContextMiddleware:
     """Request id, processing time, Monite echo headers, metrics and one log line per request."""
 
@@ -86,8 +105,7 @@ class RequestContextMiddleware:
                 await send_json(send_with_headers, 500, {"error": {"message": "Server Error"}})
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             metrics.observe_request(scope["method"], template, status, elapsed)
             log.info(
                 "request",

@@ -3,18 +3,49 @@
 from fundline.models.counterpart import Counterpart, CounterpartAddress
 from fundline.models.entity import Entity, EntityUser
 from fundline.models.event import Event
+from fundline.models.financing import (
+    ConnectSession,
+    ConnectToken,
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    FinancingRequest,
+    FinancingStatusChange,
+    Instalment,
+    JournalEntry,
+    Posting,
+    PricingPlan,
+    SandboxClock,
+)
 from fundline.models.idempotency import IdempotencyKey
 from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner
+from fundline.models.payable import Payable
+from fundline.models.receivable import Receivable, ReceivableCounter
 
 __all__ = [
     "AccessToken",
     "ApiClient",
+    "ConnectSession",
+    "ConnectToken",
     "Counterpart",
     "CounterpartAddress",
     "Entity",
     "EntityUser",
     "Event",
+    "FinancingBusiness",
+    "FinancingInvoice",
+    "FinancingOffer",
+    "FinancingRequest",
+    "FinancingStatusChange",
     "IdempotencyKey",
+    "Instalment",
+    "JournalEntry",
     "OperatorKey",
     "Partner",
+    "Payable",
+    "Posting",
+    "PricingPlan",
+    "Receivable",
+    "ReceivableCounter",
+    "SandboxClock",
 ]

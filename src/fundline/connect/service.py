@@ -1,0 +1,402 @@
+"""The Connect API's rules: exchanging one-time tokens for sessions, onboarding the business,
+accepting offers, and confirming the invoices of one financing request.
+
+A connect token opens an ``onboarding`` session (business, offers); a session token opens an
+``invoices`` session limited to its own request. Tokens work once: the exchange marks the
+token used with a conditional UPDATE, so two concurrent exchanges cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.connect.schemas import (
+    ConfirmInvoicesRequest,
+    QuoteOut,
+    Scope,
+    UpdateBusinessRequest,
+)
+from fundline.financing.service import get_business, offers_with_plans
+from fundline.kit import clock
+from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from fundline.kit.money import quote
+from fundline.kit.security import new_token, token_digest
+from fundline.lending import servicing
+from fundline.lending.policy import Policy
+from fundline.lending.schedule import due_dates
+from fundline.lending.underwriting import underwrite
+from fundline.models import (
+    ConnectSession,
+    ConnectToken,
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    FinancingRequest,
+    PricingPlan,
+)
+from fundline.webhooks import outbox
+
+ONBOARDING_SESSION_TTL = timedelta(hours=1)
+BAD_TOKEN = "The token is invalid, expired or already used"
+
+# Everything onboarding needs, as dotted names (the order the widget asks for them).
+REQUIRED_FIELDS = (
+    "legal_name",
+    "ein",
+    "address.line1",
+    "address.city",
+    "address.state",
+    "address.postal_code",
+    "address.country",
+    "owner.first_name",
+    "owner.last_name",
+    "owner.email",
+    "bank_account.routing_number",
+    "bank_account.account_number",
+)
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+async def open_session(session: AsyncSession, token: str) -> tuple[str, ConnectSession]:
+    """Exchange a one-time token for a session; returns the access token and the session."""
+    now = clock.now()
+    digest = token_digest(token)
+    claimed = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(ConnectToken)
+            .where(
+                ConnectToken.token_hash == digest,
+                ConnectToken.used_at.is_(None),
+                ConnectToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if claimed.rowcount != 1:
+        raise Unauthorized(BAD_TOKEN)
+    row = await session.scalar(
+        select(ConnectToken)
+        .where(ConnectToken.token_hash == digest)
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    expires_at: datetime
+    if row.kind == "session":
+        request = await session.get(FinancingRequest, row.request_id)
+        if request is None or request.status != "open" or request.expires_at <= now:
+            raise Unauthorized("The financing request of this token is no longer open")
+        scope, expires_at = Scope.INVOICES, request.expires_at
+    else:
+        scope, expires_at = Scope.ONBOARDING, now + ONBOARDING_SESSION_TTL
+        business = await get_business(session, row.entity_id)
+        if business is None:
+            raise Unauthorized("The business of this token no longer exists")
+        if business.status == "NEW":
+            # Opening the widget starts onboarding.
+            await _set_status(session, business, "INPUT_REQUIRED")
+    access_token = new_token("fcs_")
+    connect_session = ConnectSession(
+        token_hash=token_digest(access_token),
+        entity_id=row.entity_id,
+        scope=scope.value,
+        request_id=row.request_id,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(connect_session)
+    await session.flush()
+    return access_token, connect_session
+
+
+async def resolve_session(session: AsyncSession, access_token: str) -> ConnectSession:
+    """The live session behind a bearer token; 401 when unknown or expired."""
+    found = await session.get(ConnectSession, token_digest(access_token))
+    if found is None or found.expires_at <= clock.now():
+        raise Unauthorized("The Connect session is invalid or has expired")
+    return found
+
+
+def require_scope(connect_session: ConnectSession, scope: Scope) -> None:
+    if connect_session.scope != scope.value:
+        raise Forbidden(
+            f"This needs a Connect session with scope {scope.value}; "
+            f"this session's scope is {connect_session.scope}"
+        )
+
+
+# --- the business -----------------------------------------------------------------------------
+
+
+def missing_fields(business: FinancingBusiness) -> list[str]:
+    present: dict[str, Any] = {
+        "legal_name": business.legal_name,
+        "ein": business.ein,
+        **{f"address.{k}": v for k, v in (business.address or {}).items()},
+        **{f"owner.{k}": v for k, v in (business.owner or {}).items()},
+        "bank_account.routing_number": business.bank_routing_number,
+        "bank_account.account_number": business.bank_account_number,
+    }
+    return [name for name in REQUIRED_FIELDS if not present.get(name)]
+
+
+async def business_of(
+    session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
+) -> FinancingBusiness:
+    stmt = select(FinancingBusiness).where(
+        FinancingBusiness.entity_id == connect_session.entity_id
+    )
+    business = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if business is None:
+        raise NotFound("Financing business not found")
+    return business
+
+
+async def _set_status(session: AsyncSession, business: FinancingBusiness, status: str) -> None:
+    previous, business.status = business.status, status
+    await session.flush()
+    await outbox.record(
+        session,
+        partner_id=business.partner_id,
+        entity_id=business.entity_id,
+        object_type="financing_business",
+        object_id=business.id,
+        action="status_changed",
+        data={"status": status, "previous_status": previous},
+    )
+
+
+async def update_business(
+    session: AsyncSession,
+    connect_session: ConnectSession,
+    payload: UpdateBusinessRequest,
+    *,
+    policy: Policy,
+) -> FinancingBusiness:
+    """Merge the given fields; once nothing is missing the business is ONBOARDED and
+    underwritten (an offer, or a decline with its reason in ``decision_note``)."""
+    require_scope(connect_session, Scope.ONBOARDING)
+    business = await business_of(session, connect_session, lock=True)
+    if business.status == "ONBOARDED":
+        raise Conflict("The business is already ONBOARDED; its details can no longer change")
+    changes = payload.model_dump(mode="json", exclude_none=True)
+    if "legal_name" in changes:
+        business.legal_name = changes["legal_name"]
+    if "ein" in changes:
+        business.ein = changes["ein"]
+    for nested in ("address", "owner"):
+        if nested in changes:
+            setattr(business, nested, {**(getattr(business, nested) or {}), **changes[nested]})
+    bank = changes.get("bank_account", {})
+    if "routing_number" in bank:
+        business.bank_routing_number = bank["routing_number"]
+    if "account_number" in bank:
+        business.bank_account_number = bank["account_number"]
+    await session.flush()
+    await outbox.record(
+        session,
+        partner_id=business.partner_id,
+        entity_id=business.entity_id,
+        object_type="financing_business",
+        object_id=business.id,
+        action="updated",
+        data={"status": business.status, "fields": sorted(changes)},
+    )
+    if missing_fields(business):
+        if business.status != "INPUT_REQUIRED":
+            await _set_status(session, business, "INPUT_REQUIRED")
+        return business
+    business.onboarded_at = clock.now()
+    await _set_status(session, business, "ONBOARDED")
+    await underwrite(session, business, policy=policy)
+    return business
+
+
+async def latest_offer(
+    session: AsyncSession, entity_id: uuid.UUID
+) -> tuple[FinancingOffer, list[PricingPlan]] | None:
+    offers = await offers_with_plans(session, entity_id)
+    return offers[0] if offers else None
+
+
+# --- offers -----------------------------------------------------------------------------------
+
+
+async def accept_offer(
+    session: AsyncSession,
+    connect_session: ConnectSession,
+    offer_id: uuid.UUID,
+    *,
+    policy: Policy,
+) -> FinancingOffer:
+    require_scope(connect_session, Scope.ONBOARDING)
+    offer = await session.scalar(
+        select(FinancingOffer)
+        .where(
+            FinancingOffer.id == offer_id,
+            FinancingOffer.entity_id == connect_session.entity_id,
+        )
+        .with_for_update()
+    )
+    if offer is None:
+        raise NotFound("Financing offer not found")
+    return await servicing.accept_offer(session, offer, policy=policy)
+
+
+async def plans_of(session: AsyncSession, offer_id: uuid.UUID) -> list[PricingPlan]:
+    return list(
+        await session.scalars(
+            select(PricingPlan)
+            .where(PricingPlan.offer_id == offer_id)
+            .order_by(PricingPlan.position)
+        )
+    )
+
+
+# --- invoices ---------------------------------------------------------------------------------
+
+
+async def _request_of(
+    session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
+) -> FinancingRequest:
+    require_scope(connect_session, Scope.INVOICES)
+    stmt = select(FinancingRequest).where(
+        FinancingRequest.id == connect_session.request_id,
+        FinancingRequest.entity_id == connect_session.entity_id,
+    )
+    request = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if request is None:
+        raise NotFound("Financing request not found")
+    return request
+
+
+def quotes_for(fi: FinancingInvoice, plans: Sequence[PricingPlan]) -> list[QuoteOut]:
+    """What each plan would give for this invoice at its maximum, funded today."""
+    today = clock.today()
+    quotes = []
+    for plan in plans:
+        q = quote(
+            fi.total_amount,
+            advance_rate_percentage=plan.advance_rate_percentage,
+            fee_percentage=plan.fee_percentage,
+        )
+        dates = due_dates(plan, funded_on=today, invoice_due_date=fi.due_date)
+        quotes.append(
+            QuoteOut(
+                pricing_plan_id=plan.id,
+                max_requested_amount=q.max_requested_amount,
+                requested_amount=q.requested_amount,
+                fee_amount=q.fee_amount,
+                advance_amount=q.principal_amount,
+                repayment_amount=q.repayment_amount,
+                repayment_date=dates[-1],
+                instalments=len(dates),
+            )
+        )
+    return quotes
+
+
+async def draft_invoices(
+    session: AsyncSession, connect_session: ConnectSession
+) -> tuple[FinancingRequest, list[tuple[FinancingInvoice, list[QuoteOut]]]]:
+    """The session's request and its DRAFT invoices, each with a quote per plan."""
+    request = await _request_of(session, connect_session)
+    drafts = list(
+        await session.scalars(
+            select(FinancingInvoice)
+            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.status == "DRAFT")
+            .order_by(FinancingInvoice.created_at, FinancingInvoice.id)
+        )
+    )
+    plans: dict[uuid.UUID, list[PricingPlan]] = {}
+    for fi in drafts:
+        if fi.offer_id not in plans:
+            plans[fi.offer_id] = await plans_of(session, fi.offer_id)
+    return request, [(fi, quotes_for(fi, plans[fi.offer_id])) for fi in drafts]
+
+
+async def confirm_invoices(
+    session: AsyncSession,
+    connect_session: ConnectSession,
+    payload: ConfirmInvoicesRequest,
+    *,
+    policy: Policy,
+) -> list[FinancingInvoice]:
+    """Confirm some or all of the request's DRAFT invoices with a plan and an amount.
+
+    Every item is checked before any is confirmed; one failure confirms none (the request's
+    transaction rolls back). The request is ``confirmed`` once no DRAFT is left.
+    """
+    request = await _request_of(session, connect_session, lock=True)
+    if request.status != "open":
+        raise Conflict(f"The financing request is {request.status}")
+    ids = [item.invoice_id for item in payload.invoices]
+    drafts = {
+        fi.invoice_id: fi
+        for fi in await session.scalars(
+            select(FinancingInvoice)
+            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids))
+            .with_for_update()
+        )
+    }
+    chosen: list[tuple[FinancingInvoice, PricingPlan, int | None]] = []
+    seen: set[uuid.UUID] = set()
+    for index, item in enumerate(payload.invoices):
+        loc = ("body", "invoices", index)
+        if item.invoice_id in seen:
+            raise Unprocessable(
+                f"Invoice {item.invoice_id} is listed more than once", loc=(*loc, "invoice_id")
+            )
+        seen.add(item.invoice_id)
+        fi = drafts.get(item.invoice_id)
+        if fi is None:
+            raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
+        if fi.status != "DRAFT":
+            raise Conflict(f"Invoice {item.invoice_id} is already {fi.status}")
+        plan = next(
+            (p for p in await plans_of(session, fi.offer_id) if p.id == item.pricing_plan_id),
+            None,
+        )
+        if plan is None:
+            raise Unprocessable(
+                f"Pricing plan {item.pricing_plan_id} is not a plan of this invoice's offer",
+                loc=(*loc, "pricing_plan_id"),
+            )
+        if item.requested_amount is not None:
+            ceiling = quote(
+                fi.total_amount,
+                advance_rate_percentage=plan.advance_rate_percentage,
+                fee_percentage=plan.fee_percentage,
+            ).max_requested_amount
+            if item.requested_amount > ceiling:
+                raise Unprocessable(
+                    f"requested_amount {item.requested_amount} is above this plan's maximum "
+                    f"{ceiling} for invoice {item.invoice_id}",
+                    loc=(*loc, "requested_amount"),
+                )
+        chosen.append((fi, plan, item.requested_amount))
+
+    confirmed = [
+        await servicing.confirm_invoice(
+            session, fi, plan=plan, requested_amount=amount, policy=policy
+        )
+        for fi, plan, amount in chosen
+    ]
+    left = await session.scalar(
+        select(FinancingInvoice.id).where(
+            FinancingInvoice.request_id == request.id, FinancingInvoice.status == "DRAFT"
+        )
+    )
+    if left is None:
+        request.status = "confirmed"
+        await session.flush()
+    return confirmed

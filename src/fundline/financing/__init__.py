@@ -1,0 +1,1 @@
+"""The four Monite financing endpoints: tokens, offers, requesting financing, listing."""

@@ -1,0 +1,107 @@
+"""`/v1/financing_*`: Monite's four financing endpoints.
+
+Responses leave absent optional fields out (``response_model_exclude_none``), as Monite does:
+its schemas declare them non-nullable, including the list's pagination tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from fundline.auth.deps import EntityDep, Session
+from fundline.financing import service
+from fundline.financing.eligibility import IneligibleInvoices
+from fundline.financing.schemas import (
+    FinancingInvoiceListParams,
+    FinancingInvoiceListResponse,
+    FinancingOffersResponse,
+    FinancingPushInvoicesRequest,
+    FinancingPushInvoicesResponse,
+    FinancingTokenResponse,
+)
+from fundline.kit.pagination import Paginator
+from fundline.kit.routing import TransactionalRoute
+from fundline.lending.policy import Policy
+
+router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
+
+
+def current_policy(request: Request) -> Policy:
+    """The credit policy loaded at start (``FUNDLINE_POLICY_FILE`` or the mode's default)."""
+    policy: Policy = request.app.state.policy
+    return policy
+
+
+PolicyDep = Annotated[Policy, Depends(current_policy)]
+
+
+@router.post(
+    "/financing_tokens",
+    response_model=FinancingTokenResponse,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="post_financing_tokens",
+)
+async def create_financing_token(session: Session, entity: EntityDep) -> FinancingTokenResponse:
+    """Create a one-time connect token (valid 24 h) for the Connect widget. The first call
+    creates the entity's financing business (`business_status` `NEW`)."""
+    token = await service.create_financing_token(session, entity)
+    return FinancingTokenResponse(connect_token=token)
+
+
+@router.get(
+    "/financing_offers",
+    response_model=FinancingOffersResponse,
+    response_model_exclude_none=True,
+    operation_id="get_financing_offers",
+)
+async def get_financing_offers(session: Session, entity: EntityDep) -> FinancingOffersResponse:
+    """The business's onboarding status and its offers, newest first."""
+    return await service.financing_offers(session, entity)
+
+
+@router.post(
+    "/financing_invoices",
+    response_model=FinancingPushInvoicesResponse,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="post_financing_invoices",
+    responses={404: {"description": "An invoice is unknown"}, 409: {"description": "Ineligible"}},
+)
+async def request_financing(
+    session: Session, entity: EntityDep, policy: PolicyDep, payload: FinancingPushInvoicesRequest
+) -> FinancingPushInvoicesResponse | JSONResponse:
+    """Request financing for 1–10 invoices. All must be eligible, or nothing is created and the
+    error names each failing invoice and its reason (404 unknown, 409 not eligible). Returns a
+    connect token and a session token that opens the confirmation of these invoices."""
+    try:
+        connect_token, session_token = await service.request_financing(
+            session, entity, payload, policy=policy
+        )
+    except IneligibleInvoices as exc:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+    return FinancingPushInvoicesResponse(connect_token=connect_token, session_token=session_token)
+
+
+@router.get(
+    "/financing_invoices",
+    response_model=FinancingInvoiceListResponse,
+    response_model_exclude_none=True,
+    operation_id="get_financing_invoices",
+)
+async def list_financing_invoices(
+    request: Request,
+    session: Session,
+    entity: EntityDep,
+    params: Annotated[FinancingInvoiceListParams, Query()],
+) -> FinancingInvoiceListResponse:
+    """The entity's invoices requested for financing, with Monite's filters. Date-time bounds
+    on `issue_date` and `due_date` treat a date as its midnight UTC."""
+    paginator = Paginator(request.app.state.signer, "financing_invoices")
+    page = await service.list_financing_invoices(session, entity, paginator, params)
+    return FinancingInvoiceListResponse(
+        data=await service.render_invoices(session, page.data),
+        next_pagination_token=page.next_pagination_token,
+        prev_pagination_token=page.prev_pagination_token,
+    )

@@ -1,0 +1,564 @@
+"""The four financing operations: tokens, offers, requesting financing, listing.
+
+A request is all or nothing: every invoice is judged first (``eligibility``), and only when
+all pass are the request, its DRAFT financing invoices and the tokens created. The unique
+``live_invoice_id`` makes two concurrent requests for one invoice create one live financing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.financing import schemas
+from fundline.financing.eligibility import (
+    Failure,
+    IneligibleInvoices,
+    InvoiceFacts,
+    entity_reasons,
+    invoice_reasons,
+)
+from fundline.kit import clock
+from fundline.kit.errors import Conflict, Unprocessable
+from fundline.kit.filters import apply_filters
+from fundline.kit.pagination import Page, Paginator
+from fundline.kit.security import new_token, token_digest
+from fundline.lending.policy import Policy
+from fundline.lending.servicing import load_details
+from fundline.models import (
+    ConnectToken,
+    Counterpart,
+    Entity,
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    FinancingRequest,
+    FinancingStatusChange,
+    Instalment,
+    Payable,
+    PricingPlan,
+    Receivable,
+)
+from fundline.receivables.service import effective_status
+from fundline.webhooks import outbox
+
+CONNECT_TOKEN_TTL = timedelta(hours=24)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+async def issue_token(
+    session: AsyncSession,
+    *,
+    kind: str,
+    entity_id: uuid.UUID,
+    expires_at: datetime,
+    request_id: uuid.UUID | None = None,
+) -> str:
+    """A new one-time Connect token (``connect`` or ``session``); only its digest is stored."""
+    token = new_token("fct_" if kind == "connect" else "fst_")
+    session.add(
+        ConnectToken(
+            token_hash=token_digest(token),
+            kind=kind,
+            entity_id=entity_id,
+            request_id=request_id,
+            created_at=clock.now(),
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def get_business(session: AsyncSession, entity_id: uuid.UUID) -> FinancingBusiness | None:
+    return await session.scalar(
+        select(FinancingBusiness).where(FinancingBusiness.entity_id == entity_id)
+    )
+
+
+async def create_financing_token(session: AsyncSession, entity: Entity) -> str:
+    """Create the entity's financing business on the first call; always a new connect token."""
+    business = await get_business(session, entity.id)
+    if business is None:
+        business = FinancingBusiness(entity_id=entity.id, partner_id=entity.partner_id)
+        try:
+            async with session.begin_nested():
+                session.add(business)
+        except IntegrityError:
+            # A concurrent first call created it: use that one.
+            business = await get_business(session, entity.id)
+            assert business is not None
+        else:
+            await outbox.record(
+                session,
+                partner_id=entity.partner_id,
+                entity_id=entity.id,
+                object_type="financing_business",
+                object_id=business.id,
+                action="created",
+                data={"status": business.status},
+            )
+    return await issue_token(
+        session, kind="connect", entity_id=entity.id, expires_at=clock.now() + CONNECT_TOKEN_TTL
+    )
+
+
+# --- offers -----------------------------------------------------------------------------------
+
+
+async def offers_with_plans(
+    session: AsyncSession, entity_id: uuid.UUID
+) -> list[tuple[FinancingOffer, list[PricingPlan]]]:
+    """The entity's offers, newest first, each with its plans in order."""
+    offers = (
+        await session.scalars(
+            select(FinancingOffer)
+            .where(FinancingOffer.entity_id == entity_id)
+            .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc())
+        )
+    ).all()
+    if not offers:
+        return []
+    plans = (
+        await session.scalars(
+            select(PricingPlan)
+            .where(PricingPlan.offer_id.in_([o.id for o in offers]))
+            .order_by(PricingPlan.offer_id, PricingPlan.position)
+        )
+    ).all()
+    by_offer: dict[uuid.UUID, list[PricingPlan]] = {o.id: [] for o in offers}
+    for plan in plans:
+        by_offer[plan.offer_id].append(plan)
+    return [(o, by_offer[o.id]) for o in offers]
+
+
+def plan_out(plan: PricingPlan) -> schemas.PricingPlan:
+    return schemas.PricingPlan(
+        id=plan.id,
+        advance_rate_percentage=plan.advance_rate_percentage,
+        fee_percentage=plan.fee_percentage,
+        repayment_type=schemas.WCRepaymentType(plan.repayment_type),
+        repayment_duration_days=plan.repayment_duration_days,
+        instalments=plan.instalments,
+        grace_days=plan.grace_days,
+    )
+
+
+def offer_out(offer: FinancingOffer, plans: Sequence[PricingPlan]) -> schemas.FinancingOffer:
+    return schemas.FinancingOffer(
+        id=offer.id,
+        status=schemas.WCOfferStatus(offer.status),
+        total_amount=offer.total_amount,
+        available_amount=offer.available_amount,
+        currency=offer.currency,
+        pricing_plans=[plan_out(p) for p in plans],
+        expires_at=offer.expires_at,
+    )
+
+
+async def financing_offers(session: AsyncSession, entity: Entity) -> schemas.FinancingOffersResponse:
+    business = await get_business(session, entity.id)
+    if business is None:
+        return schemas.FinancingOffersResponse(
+            business_status=schemas.WCBusinessStatus.NEW, offers=[]
+        )
+    return schemas.FinancingOffersResponse(
+        business_status=schemas.WCBusinessStatus(business.status),
+        offers=[offer_out(o, p) for o, p in await offers_with_plans(session, entity.id)],
+    )
+
+
+async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> FinancingOffer | None:
+    """The entity's newest CURRENT offer, else its newest offer of any status."""
+    offers = (
+        await session.scalars(
+            select(FinancingOffer)
+            .where(FinancingOffer.entity_id == entity_id)
+            .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc())
+        )
+    ).all()
+    return next((o for o in offers if o.status == "CURRENT"), offers[0] if offers else None)
+
+
+# --- requesting financing ---------------------------------------------------------------------
+
+
+def _payer(counterpart: Counterpart | None, fallback_name: str | None) -> dict[str, Any]:
+    if counterpart is not None and counterpart.type == "individual":
+        return {
+            "payer_type": "INDIVIDUAL",
+            "payer_business_name": None,
+            "payer_first_name": counterpart.first_name,
+            "payer_last_name": counterpart.last_name,
+        }
+    name = counterpart.name if counterpart is not None else fallback_name
+    return {
+        "payer_type": "BUSINESS",
+        "payer_business_name": name or None,
+        "payer_first_name": None,
+        "payer_last_name": None,
+    }
+
+
+async def _counterparts(
+    session: AsyncSession, ids: set[uuid.UUID | None]
+) -> dict[uuid.UUID, Counterpart]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Counterpart).where(Counterpart.id.in_(wanted)))
+    return {c.id: c for c in rows}
+
+
+async def _receivable_facts(
+    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, InvoiceFacts]:
+    if not ids:
+        return {}
+    rows = (
+        await session.scalars(
+            select(Receivable).where(
+                Receivable.entity_id == entity.id,
+                Receivable.id.in_(ids),
+                Receivable.type == "invoice",
+            )
+        )
+    ).all()
+    people = await _counterparts(session, {r.counterpart_id for r in rows})
+    today = clock.today()
+    return {
+        r.id: InvoiceFacts(
+            id=r.id,
+            type="receivable",
+            status=effective_status(r, today),
+            document_id=r.document_id,
+            issue_date=r.issue_date.astimezone(UTC).date() if r.issue_date else None,
+            due_date=r.due_date,
+            total_amount=r.total_amount,
+            currency=r.currency,
+            description=r.details.get("memo") or None,
+            **_payer(people.get(r.counterpart_id), r.counterpart_name),
+        )
+        for r in rows
+    }
+
+
+async def _payable_facts(
+    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, InvoiceFacts]:
+    if not ids:
+        return {}
+    rows = (
+        await session.scalars(
+            select(Payable).where(Payable.entity_id == entity.id, Payable.id.in_(ids))
+        )
+    ).all()
+    vendors = await _counterparts(session, {p.counterpart_id for p in rows})
+    return {
+        p.id: InvoiceFacts(
+            id=p.id,
+            type="payable",
+            status=p.status,
+            document_id=p.document_id,
+            issue_date=p.issued_at,
+            due_date=p.due_date,
+            total_amount=p.total_amount,
+            currency=p.currency,
+            description=p.description,
+            **_payer(
+                vendors.get(p.counterpart_id) if p.counterpart_id else None,
+                (p.counterpart_snapshot or {}).get("name"),
+            ),
+        )
+        for p in rows
+    }
+
+
+async def _live_statuses(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(FinancingInvoice.live_invoice_id, FinancingInvoice.status).where(
+            FinancingInvoice.live_invoice_id.in_(ids)
+        )
+    )
+    return {invoice_id: status for invoice_id, status in rows.tuples() if invoice_id is not None}
+
+
+async def request_financing(
+    session: AsyncSession,
+    entity: Entity,
+    payload: schemas.FinancingPushInvoicesRequest,
+    *,
+    policy: Policy,
+) -> tuple[str, str]:
+    """Judge every invoice; if all pass, create the request and its DRAFT financing invoices.
+
+    Returns ``(connect_token, session_token)``. Raises ``IneligibleInvoices`` naming every
+    failure, with nothing created.
+    """
+    seen: set[uuid.UUID] = set()
+    for index, item in enumerate(payload.invoices):
+        if item.id in seen:
+            raise Unprocessable(
+                f"Invoice {item.id} is listed more than once", loc=("body", "invoices", index, "id")
+            )
+        seen.add(item.id)
+
+    ids = [i.id for i in payload.invoices]
+    found = {
+        "receivable": await _receivable_facts(
+            session, entity, [i.id for i in payload.invoices if i.type == "receivable"]
+        ),
+        "payable": await _payable_facts(
+            session, entity, [i.id for i in payload.invoices if i.type == "payable"]
+        ),
+    }
+    live = await _live_statuses(session, ids)
+    business = await get_business(session, entity.id)
+    offer = await current_offer(session, entity.id)
+    today = clock.today()
+
+    failures: list[Failure] = []
+    chosen: list[InvoiceFacts] = []
+    for item in payload.invoices:
+        facts = found[item.type.value].get(item.id)
+        if facts is None:
+            failures.append(Failure(item.id, item.type.value, f"no {item.type.value} found", 404))
+            continue
+        reasons = invoice_reasons(
+            facts,
+            today=today,
+            min_days_to_due=policy.min_days_to_due,
+            offer_currency=offer.currency if offer is not None else None,
+            live_status=live.get(item.id),
+        )
+        failures += [Failure(item.id, item.type.value, r, 409) for r in reasons]
+        chosen.append(facts)
+    reasons = entity_reasons(
+        country=entity.country,
+        business_status=business.status if business is not None else None,
+        offer_status=offer.status if offer is not None else None,
+    )
+    if reasons or failures:
+        raise IneligibleInvoices(reasons, failures)
+    assert offer is not None
+
+    now = clock.now()
+    request = FinancingRequest(
+        entity_id=entity.id,
+        partner_id=entity.partner_id,
+        expires_at=now + timedelta(seconds=policy.request_ttl_seconds),
+    )
+    session.add(request)
+    await session.flush()
+    financed = [
+        FinancingInvoice(
+            partner_id=entity.partner_id,
+            entity_id=entity.id,
+            request_id=request.id,
+            offer_id=offer.id,
+            invoice_id=f.id,
+            live_invoice_id=f.id,
+            type=f.type,
+            status="DRAFT",
+            document_id=f.document_id,
+            issue_date=f.issue_date,
+            due_date=f.due_date,
+            total_amount=f.total_amount,
+            currency=f.currency,
+            description=f.description,
+            payer_type=f.payer_type,
+            payer_business_name=f.payer_business_name,
+            payer_first_name=f.payer_first_name,
+            payer_last_name=f.payer_last_name,
+        )
+        for f in chosen
+    ]
+    session.add_all(financed)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # A concurrent request for one of these invoices committed first.
+        raise Conflict(
+            "One of the invoices was requested for financing at the same time by another "
+            "request; it is already in a live financing"
+        ) from exc
+    for fi in financed:
+        session.add(
+            FinancingStatusChange(
+                financing_invoice_id=fi.id,
+                from_status=None,
+                to_status="DRAFT",
+                cause="financing requested",
+                at=now,
+            )
+        )
+        await outbox.record(
+            session,
+            partner_id=entity.partner_id,
+            entity_id=entity.id,
+            object_type="financing_invoice",
+            object_id=fi.id,
+            action="created",
+            data={"status": fi.status, "invoice_id": str(fi.invoice_id), "type": fi.type},
+        )
+    session_token = await issue_token(
+        session,
+        kind="session",
+        entity_id=entity.id,
+        expires_at=request.expires_at,
+        request_id=request.id,
+    )
+    connect_token = await issue_token(
+        session, kind="connect", entity_id=entity.id, expires_at=now + CONNECT_TOKEN_TTL
+    )
+    return connect_token, session_token
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+COLUMNS: dict[str, Any] = {
+    "invoice_id": FinancingInvoice.invoice_id,
+    "status": FinancingInvoice.status,
+    "type": FinancingInvoice.type,
+    "document_id": FinancingInvoice.document_id,
+    "created_at": FinancingInvoice.created_at,
+    "total_amount": FinancingInvoice.total_amount,
+}
+DATE_COLUMNS: dict[str, Any] = {
+    "issue_date": FinancingInvoice.issue_date,
+    "due_date": FinancingInvoice.due_date,
+}
+
+
+def _date_bound(column: Any, op: str, bound: datetime) -> ColumnElement[bool]:
+    """A date column against Monite's date-time bound: the date D counts as D 00:00 UTC."""
+    at = bound.astimezone(UTC)
+    day, at_midnight = at.date(), at.time() == time(0)
+    if op == "gt":
+        return column > day  # type: ignore[no-any-return]
+    if op == "lte":
+        return column <= day  # type: ignore[no-any-return]
+    if op == "gte":
+        return (column >= day) if at_midnight else (column > day)  # type: ignore[no-any-return]
+    return (column < day) if at_midnight else (column <= day)  # type: ignore[no-any-return]
+
+
+async def list_financing_invoices(
+    session: AsyncSession,
+    entity: Entity,
+    paginator: Paginator,
+    params: schemas.FinancingInvoiceListParams,
+) -> Page[FinancingInvoice]:
+    params, cursor = paginator.resolve(params)
+    stmt = select(FinancingInvoice).where(FinancingInvoice.entity_id == entity.id)
+    cleared: dict[str, None] = {}
+    for base, column in DATE_COLUMNS.items():
+        for op in ("gt", "gte", "lt", "lte"):
+            name = f"{base}__{op}"
+            bound = getattr(params, name)
+            if bound is not None:
+                stmt = stmt.where(_date_bound(column, op, bound))
+            cleared[name] = None
+    stmt = apply_filters(stmt, params.model_copy(update=cleared), COLUMNS)
+    by_id = params.sort is schemas.FinancingInvoiceCursorFields.ID
+    return await paginator.fetch(
+        session,
+        stmt,
+        params=params,
+        cursor=cursor,
+        sort_column=FinancingInvoice.id if by_id else FinancingInvoice.created_at,
+        id_column=FinancingInvoice.id,
+    )
+
+
+def _invoice_out(
+    fi: FinancingInvoice,
+    instalments: Sequence[Instalment],
+    history: Sequence[FinancingStatusChange],
+) -> schemas.FinancingInvoice:
+    first = min(instalments, key=lambda i: i.sequence) if instalments else None
+    schedule: schemas.RepaymentSchedule | None = None
+    if first is not None:
+        schedule = schemas.RepaymentSchedule(
+            repayment_date=first.due_date,
+            repayment_amount=first.amount,
+            repayment_fee_amount=first.fee_amount,
+            repayment_principal_amount=first.principal_amount,
+        )
+    elif (
+        fi.repayment_date is not None
+        and fi.repayment_amount is not None
+        and fi.fee_amount is not None
+        and fi.principal_amount is not None
+    ):
+        schedule = schemas.RepaymentSchedule(
+            repayment_date=fi.repayment_date,
+            repayment_amount=fi.repayment_amount,
+            repayment_fee_amount=fi.fee_amount,
+            repayment_principal_amount=fi.principal_amount,
+        )
+    return schemas.FinancingInvoice(
+        id=fi.id,
+        type=schemas.FinancingInvoiceType(fi.type),
+        status=schemas.WCInvoiceStatus(fi.status),
+        invoice_id=fi.invoice_id,
+        document_id=fi.document_id,
+        issue_date=fi.issue_date,
+        due_date=fi.due_date,
+        total_amount=fi.total_amount,
+        currency=fi.currency,
+        description=fi.description,
+        payer_type=fi.payer_type,
+        payer_business_name=fi.payer_business_name,
+        payer_first_name=fi.payer_first_name,
+        payer_last_name=fi.payer_last_name,
+        requested_amount=fi.requested_amount,
+        # What the business receives: the principal (DESIGN §5).
+        advance_amount=fi.principal_amount,
+        advance_rate_percentage=fi.advance_rate_percentage,
+        fee_amount=fi.fee_amount,
+        fee_percentage=fi.fee_percentage,
+        principal_amount=fi.principal_amount,
+        repayment_amount=fi.repayment_amount,
+        repayment_schedule=schedule,
+        instalments=[
+            schemas.InstalmentOut(
+                sequence=i.sequence,
+                due_date=i.due_date,
+                amount=i.amount,
+                fee_amount=i.fee_amount,
+                principal_amount=i.principal_amount,
+                paid_amount=i.paid_amount,
+            )
+            for i in sorted(instalments, key=lambda i: i.sequence)
+        ],
+        status_history=[
+            schemas.StatusChangeOut(
+                from_status=schemas.WCInvoiceStatus(h.from_status) if h.from_status else None,
+                to_status=schemas.WCInvoiceStatus(h.to_status),
+                cause=h.cause,
+                at=h.at,
+            )
+            for h in history
+        ],
+    )
+
+
+async def render_invoices(
+    session: AsyncSession, fis: Sequence[FinancingInvoice]
+) -> list[schemas.FinancingInvoice]:
+    """Monite's ``FinancingInvoice`` for each row, with its instalments and history."""
+    details = await load_details(session, fis)
+    out = []
+    for fi in fis:
+        instalments, history = details.get(fi.id, ([], []))
+        out.append(_invoice_out(fi, instalments, history))
+    return out

@@ -1,0 +1,187 @@
+"""Money primitives: integer minor units, basis-point rates and one rounding rule.
+
+Every amount in Fundline is an ``int`` in the minor unit of its currency (cents for USD, yen
+for JPY, fils for KWD); every rate is an ``int`` in basis points, ``10000`` being 100 %. Nothing
+here knows about invoices; domain code composes these functions. The financing price rule
+(``quote``, DESIGN §5) and exact splitting live here because they are pure arithmetic.
+
+The one rounding rule is round-half-even ("banker's rounding") on an exact integer ratio, so
+no result depends on binary floating point and rounding errors do not drift in one direction
+when many amounts are summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+BASIS_POINTS = 10_000
+"""100 % in basis points."""
+
+# ISO 4217 minor-unit exponents for Monite's CurrencyEnum; every currency not listed has 2.
+_EXPONENT_0 = frozenset("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split())
+_EXPONENT_3 = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
+
+CURRENCIES: tuple[str, ...] = tuple(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CVE CZK DJF DKK DOP DZD EGP ETB EUR FJD FKP GBP GEL
+    GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD ISK JMD JOD JPY KES KGS KHR KMF KRW
+    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MUR MVR MWK MXN MYR MZN NAD
+    NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SEK SGD
+    SHP SLE SOS SRD SSP SVC SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VND VUV
+    WST XAF XCD XOF XPF YER ZAR ZMW""".split()
+)
+"""The ISO 4217 codes Monite accepts (its ``CurrencyEnum``), in Monite's order."""
+
+MINOR_UNIT_EXPONENTS: dict[str, int] = {
+    code: 0 if code in _EXPONENT_0 else 3 if code in _EXPONENT_3 else 2 for code in CURRENCIES
+}
+"""Digits after the decimal point of each currency's major unit (USD 2, JPY 0, KWD 3)."""
+
+
+def exponent(currency: str) -> int:
+    """The ISO 4217 minor-unit exponent of ``currency``; ``ValueError`` if it is not supported."""
+    try:
+        return MINOR_UNIT_EXPONENTS[currency]
+    except KeyError:
+        raise ValueError(f"unsupported currency {currency!r}") from None
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded to the nearest integer, ties to the even one.
+
+    Exact for any integers (no float is involved). ``ZeroDivisionError`` if the denominator
+    is zero. ``round_half_even(5, 2) == 2``, ``round_half_even(7, 2) == 4``,
+    ``round_half_even(-5, 2) == -2``.
+    """
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    quotient, remainder = divmod(numerator, denominator)  # 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        return quotient + 1
+    return quotient
+
+
+def percent_of(amount: int, basis_points: int) -> int:
+    """``amount * basis_points / 10000``, rounded half-even: ``percent_of(100000, 300) == 3000``."""
+    return round_half_even(amount * basis_points, BASIS_POINTS)
+
+
+def multiply(amount: int, factor: Decimal | int) -> int:
+    """``amount * factor`` rounded half-even, exactly (a price times a fractional quantity).
+
+    ``factor`` is an ``int`` or a finite ``Decimal``; its exact ratio is used, never a float.
+    """
+    if isinstance(factor, int):
+        return amount * factor
+    if not factor.is_finite():
+        raise ValueError(f"cannot multiply money by {factor}")
+    numerator, denominator = factor.as_integer_ratio()
+    return round_half_even(amount * numerator, denominator)
+
+
+def from_major(value: Decimal | str | int, currency: str) -> int:
+    """Minor units of a major-unit amount: ``from_major("12.50", "USD") == 1250``.
+
+    Exact: a value with more decimals than the currency has (``"0.001"`` USD) is a
+    ``ValueError`` rather than silently rounded.
+    """
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"not an amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not an amount: {value!r}")
+    numerator, denominator = amount.as_integer_ratio()
+    scale: int = 10 ** exponent(currency)
+    minor, rest = divmod(numerator * scale, denominator)
+    if rest:
+        raise ValueError(f"{value} has more decimals than {currency} allows")
+    return minor
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """The major-unit value of ``amount`` minor units.
+
+    ``to_major(1250, "USD") == Decimal("12.50")``; exact at any size (built from digits, not
+    through a rounding Decimal context).
+    """
+    digits = tuple(int(d) for d in str(abs(amount)))
+    return Decimal((1 if amount < 0 else 0, digits, -exponent(currency)))
+
+
+# --- financing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What financing ``requested_amount`` of an invoice costs (DESIGN §5), all minor units.
+
+    The business receives ``principal_amount`` (Monite's ``advance_amount`` too) and repays
+    ``repayment_amount``, which is the requested amount: ``repayment = principal + fee``.
+    """
+
+    max_requested_amount: int
+    requested_amount: int
+    fee_amount: int
+    principal_amount: int
+    repayment_amount: int
+
+    @property
+    def advance_amount(self) -> int:
+        return self.principal_amount
+
+
+def _check_int(name: str, value: object, *, low: int, high: int | None = None) -> int:
+    # bool is an int subclass and float is not money: both are refused.
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bounds}, not {value}")
+    return value
+
+
+def quote(
+    total_amount: int,
+    *,
+    advance_rate_percentage: int,
+    fee_percentage: int,
+    requested_amount: int | None = None,
+) -> Quote:
+    """Price financing of an invoice of ``total_amount`` on a plan (advance rate ``a``, fee ``f``).
+
+    ``R ≤ floor(total × a / 10000)`` (the maximum, also the default ``R``);
+    ``fee F = round_half_even(R × f / 10000)``; ``principal = advance = R − F``;
+    ``repayment = R``. ``ValueError`` if ``R`` is below 1 or above the maximum.
+    """
+    _check_int("total_amount", total_amount, low=0)
+    _check_int("advance_rate_percentage", advance_rate_percentage, low=0, high=BASIS_POINTS)
+    _check_int("fee_percentage", fee_percentage, low=0, high=BASIS_POINTS)
+    maximum = total_amount * advance_rate_percentage // BASIS_POINTS
+    requested = maximum if requested_amount is None else requested_amount
+    if type(requested) is not int:
+        raise TypeError(f"requested_amount must be an int, not {type(requested).__name__}")
+    if maximum < 1:
+        raise ValueError(f"nothing of {total_amount} can be financed at this advance rate")
+    if not 1 <= requested <= maximum:
+        raise ValueError(f"requested_amount must be between 1 and {maximum}, not {requested}")
+    fee = percent_of(requested, fee_percentage)
+    return Quote(
+        max_requested_amount=maximum,
+        requested_amount=requested,
+        fee_amount=fee,
+        principal_amount=requested - fee,
+        repayment_amount=requested,
+    )
+
+
+def split_evenly(amount: int, parts: int) -> list[int]:
+    """``amount`` in ``parts`` integer shares that sum to it exactly, differing by at most 1.
+
+    The remainder goes to the first shares: ``split_evenly(100, 3) == [34, 33, 33]``.
+    """
+    _check_int("parts", parts, low=1)
+    share, remainder = divmod(amount, parts)
+    return [share + 1 if i < remainder else share for i in range(parts)]

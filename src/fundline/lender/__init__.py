@@ -1,0 +1,1 @@
+"""The lender API (``/lender/v1``) and ``fundline lender …``: the operator's side of financing."""

@@ -1,0 +1,347 @@
+"""``fundline lender …``: the lender API's operations, run directly on the database.
+
+Each command is one transaction through the same service functions as ``/lender/v1``; output
+is a table, or JSON with ``--json``. Errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.config import Settings
+from fundline.kit.errors import FundlineError
+from fundline.kit.money import to_major
+from fundline.lender.schemas import (
+    FinancingInvoiceDetail,
+    FinancingInvoiceListParams,
+    FinancingInvoiceStatus,
+    FinancingInvoiceType,
+    FinancingInvoiceView,
+    LedgerListParams,
+)
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Operate the built-in lender: review, fund, record repayments, read the ledger.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+InvoiceId = Annotated[uuid.UUID, typer.Argument(help="The financing invoice's id.")]
+Limit = Annotated[int, typer.Option(min=1, max=100, help="Rows per page (1-100).")]
+PageToken = Annotated[
+    str | None, typer.Option(help="A next/prev token printed by a previous call.")
+]
+
+OPERATOR = "cli"
+
+
+def settings_or_exit() -> Settings:
+    from fundline.cli import _settings  # here: fundline.cli imports this module
+
+    return _settings()
+
+
+def run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction (committed when it returns); a domain error exits 1."""
+    from fundline.kit.db import Database
+    from fundline.sandbox.service import load_clock
+
+    async def main() -> T:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session, session.begin():
+                if settings.is_sandbox:
+                    await load_clock(session)  # act at the deployment's sandbox time
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except FundlineError as exc:
+        typer.echo(f"Error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def emit_json(model: BaseModel) -> None:
+    typer.echo(json.dumps(model.model_dump(mode="json"), indent=2))
+
+
+def money(amount: int | None, currency: str) -> str:
+    return "" if amount is None else f"{to_major(amount, currency)} {currency}"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+def _invoice_table(invoices: list[FinancingInvoiceView], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("id", "entity", "type", "status", "document", "requested", "owed", "repay by"):
+        table.add_column(column, overflow="fold")
+    for fi in invoices:
+        table.add_row(
+            str(fi.id),
+            str(fi.entity_id),
+            fi.type,
+            fi.status + (" (approved)" if fi.approved else ""),
+            fi.document_id,
+            money(fi.requested_amount, fi.currency),
+            money(fi.remaining_amount, fi.currency),
+            _text(fi.repayment_date),
+        )
+    return table
+
+
+def print_detail(detail: FinancingInvoiceDetail, as_json: bool) -> None:
+    if as_json:
+        emit_json(detail)
+        return
+    console = Console()
+    fields = Table(title=f"Financing invoice {detail.id}", show_header=False)
+    fields.add_column("field")
+    fields.add_column("value", overflow="fold")
+    for name, value in detail.model_dump(exclude={"instalments", "history"}).items():
+        fields.add_row(name, _text(value))
+    console.print(fields)
+    instalments = Table(title="Instalments")
+    for column in ("#", "due", "amount", "fee", "principal", "paid"):
+        instalments.add_column(column)
+    for i in detail.instalments:
+        instalments.add_row(
+            str(i.sequence),
+            _text(i.due_date),
+            *(money(v, detail.currency) for v in (i.amount, i.fee_amount, i.principal_amount)),
+            money(i.paid_amount, detail.currency),
+        )
+    console.print(instalments)
+    history = Table(title="History")
+    for column in ("at", "from", "to", "cause"):
+        history.add_column(column, overflow="fold")
+    for change in detail.history:
+        history.add_row(_text(change.at), change.from_status or "", change.to_status, change.cause)
+    console.print(history)
+
+
+def _pages(next_token: str | None, prev_token: str | None) -> None:
+    for label, token in (("next", next_token), ("prev", prev_token)):
+        if token:
+            typer.echo(f"{label} page: --page-token {token}", err=True)
+
+
+@app.command("list")
+def list_invoices(
+    status: Annotated[
+        list[FinancingInvoiceStatus] | None,
+        typer.Option(help="Only these statuses (repeat the option for several)."),
+    ] = None,
+    entity_id: Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")] = None,
+    partner_id: Annotated[uuid.UUID | None, typer.Option(help="Only this partner's.")] = None,
+    invoice_type: Annotated[
+        FinancingInvoiceType | None, typer.Option("--type", help="receivable or payable.")
+    ] = None,
+    limit: Limit = 100,
+    page_token: PageToken = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List financing invoices of every entity, oldest first."""
+    from fundline.kit.pagination import Paginator
+    from fundline.kit.security import Signer
+    from fundline.lender import service
+
+    settings = settings_or_exit()
+    params = FinancingInvoiceListParams(
+        status__in=status or None,
+        entity_id=entity_id,
+        partner_id=partner_id,
+        type=invoice_type,
+        limit=limit,
+        pagination_token=page_token,
+    )
+    paginator = Paginator(Signer(settings.signing_key), "lender_financing_invoices")
+    page = run(settings, lambda s: service.list_financing_invoices(s, paginator, params))
+    if as_json:
+        emit_json(page)
+        return
+    Console().print(_invoice_table(page.data, "Financing invoices"))
+    _pages(page.next_pagination_token, page.prev_pagination_token)
+
+
+def _act(
+    financing_invoice_id: uuid.UUID,
+    action: Callable[[AsyncSession, Settings], Awaitable[Any]],
+    as_json: bool,
+) -> None:
+    """Run an action on one invoice, then print the invoice as it now is."""
+    from fundline.lender import service
+
+    settings = settings_or_exit()
+
+    async def work(session: AsyncSession) -> FinancingInvoiceDetail:
+        await action(session, settings)
+        fi = await service.get_financing_invoice(session, financing_invoice_id)
+        return await service.describe_detail(session, fi)
+
+    print_detail(run(settings, work), as_json)
+
+
+async def _nothing(session: AsyncSession, settings: Settings) -> None:
+    return None
+
+
+@app.command("show")
+def show(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
+    """Show a financing invoice with its instalments and status history."""
+    _act(financing_invoice_id, _nothing, as_json)
+
+
+@app.command("approve")
+def approve(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
+    """Approve a NEW invoice: funded at once if the policy auto-funds, else marked approved."""
+    from fundline.lender import service
+    from fundline.lending.policy import load_policy
+
+    async def action(session: AsyncSession, settings: Settings) -> Any:
+        policy = load_policy(settings)
+        return await service.approve(
+            session, financing_invoice_id, policy=policy, operator=OPERATOR
+        )
+
+    _act(financing_invoice_id, action, as_json)
+
+
+@app.command("reject")
+def reject(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
+    """Reject a NEW invoice; its reservation on the offer is released."""
+    from fundline.lender import service
+
+    async def action(session: AsyncSession, settings: Settings) -> Any:
+        return await service.reject(session, financing_invoice_id, operator=OPERATOR)
+
+    _act(financing_invoice_id, action, as_json)
+
+
+@app.command("fund")
+def fund(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
+    """Disburse a NEW invoice (FUNDED): schedule fixed, ledger entries posted."""
+    from fundline.lender import service
+
+    async def action(session: AsyncSession, settings: Settings) -> Any:
+        return await service.fund(session, financing_invoice_id, operator=OPERATOR)
+
+    _act(financing_invoice_id, action, as_json)
+
+
+@app.command("repay")
+def repay(
+    financing_invoice_id: InvoiceId,
+    amount: Annotated[
+        int, typer.Option(min=1, help="Minor units received (cents for USD).", show_default=False)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Record a repayment of a FUNDED or LATE invoice; repaid in full it becomes PAID."""
+    from fundline.lender import service
+
+    async def action(session: AsyncSession, settings: Settings) -> Any:
+        return await service.record_repayment(
+            session, financing_invoice_id, amount, operator=OPERATOR
+        )
+
+    _act(financing_invoice_id, action, as_json)
+
+
+@app.command("write-off")
+def write_off(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
+    """Write off what a LATE or DEFAULTED invoice still owes, as a credit loss."""
+    from fundline.lender import service
+
+    async def action(session: AsyncSession, settings: Settings) -> Any:
+        return await service.write_off(session, financing_invoice_id, operator=OPERATOR)
+
+    _act(financing_invoice_id, action, as_json)
+
+
+@app.command("ledger")
+def ledger(
+    financing_invoice_id: Annotated[
+        uuid.UUID | None, typer.Option(help="Only this financing invoice's entries.")
+    ] = None,
+    entity_id: Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")] = None,
+    limit: Limit = 100,
+    page_token: PageToken = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Journal entries with their postings, oldest first."""
+    from fundline.kit.pagination import Paginator
+    from fundline.kit.security import Signer
+    from fundline.lender import service
+
+    settings = settings_or_exit()
+    params = LedgerListParams(
+        financing_invoice_id=financing_invoice_id,
+        entity_id=entity_id,
+        limit=limit,
+        pagination_token=page_token,
+    )
+    paginator = Paginator(Signer(settings.signing_key), "lender_ledger")
+    page = run(settings, lambda s: service.list_ledger(s, paginator, params))
+    if as_json:
+        emit_json(page)
+        return
+    table = Table(title="Ledger")
+    for column in ("at", "kind", "financing invoice", "memo", "account", "amount"):
+        table.add_column(column, overflow="fold")
+    for entry in page.data:
+        for n, posting in enumerate(entry.postings):
+            head = (
+                (_text(entry.created_at), entry.kind, _text(entry.financing_invoice_id), entry.memo)
+                if n == 0
+                else ("", "", "", "")
+            )
+            table.add_row(*head, posting.account, money(posting.amount, posting.currency))
+    Console().print(table)
+    _pages(page.next_pagination_token, page.prev_pagination_token)
+
+
+@app.command("reconcile")
+def reconcile(as_json: JsonOption = False) -> None:
+    """Compare the ledger with the financing invoices; exits 1 when anything disagrees."""
+    from fundline.lender import service
+
+    settings = settings_or_exit()
+    report = run(settings, service.reconciliation)
+    if as_json:
+        emit_json(report)
+    else:
+        console = Console()
+        totals = Table(title="Account totals")
+        for column in ("currency", "account", "balance"):
+            totals.add_column(column)
+        for total in report.totals:
+            totals.add_row(total.currency, total.account, money(total.amount, total.currency))
+        console.print(totals)
+        for difference in report.differences:
+            console.print(f"difference: {json.dumps(difference, default=str)}")
+        for currency in report.unbalanced_currencies:
+            console.print(f"unbalanced: postings in {currency} do not sum to zero")
+        console.print("clean" if report.clean else "NOT clean")
+    if not report.clean:
+        raise typer.Exit(1)

@@ -1,0 +1,141 @@
+"""The lender API, ``/lender/v1``: every route needs an operator key (``Authorization: Bearer``).
+
+The operator sees every entity's financing; these routes are not Monite's and carry no
+``x-monite-*`` headers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from fundline.auth.deps import Session
+from fundline.kit.pagination import Paginator
+from fundline.kit.routing import TransactionalRoute
+from fundline.lender import service
+from fundline.lender.deps import Operator, PolicyDep, current_operator
+from fundline.lender.schemas import (
+    FinancingInvoiceDetail,
+    FinancingInvoiceListParams,
+    FinancingInvoiceListResponse,
+    LedgerListParams,
+    LedgerListResponse,
+    PolicyView,
+    ReconciliationResponse,
+    RepaymentRequest,
+)
+
+router = APIRouter(
+    prefix="/lender/v1",
+    tags=["Lender"],
+    route_class=TransactionalRoute,
+    dependencies=[Depends(current_operator)],  # authenticated by default: every route
+)
+
+
+@router.get("/financing_invoices", response_model=FinancingInvoiceListResponse)
+async def list_financing_invoices(
+    request: Request,
+    session: Session,
+    params: Annotated[FinancingInvoiceListParams, Query()],
+) -> FinancingInvoiceListResponse:
+    """List financing invoices of every entity, newest last by default; filter and page."""
+    paginator = Paginator(request.app.state.signer, "lender_financing_invoices")
+    return await service.list_financing_invoices(session, paginator, params)
+
+
+@router.get("/financing_invoices/{financing_invoice_id}", response_model=FinancingInvoiceDetail)
+async def get_financing_invoice(
+    session: Session, financing_invoice_id: uuid.UUID
+) -> FinancingInvoiceDetail:
+    """A financing invoice with its instalments and status history."""
+    return await service.describe_detail(
+        session, await service.get_financing_invoice(session, financing_invoice_id)
+    )
+
+
+@router.post(
+    "/financing_invoices/{financing_invoice_id}/approve", response_model=FinancingInvoiceDetail
+)
+async def approve_financing_invoice(
+    session: Session, operator: Operator, policy: PolicyDep, financing_invoice_id: uuid.UUID
+) -> FinancingInvoiceDetail:
+    """Approve a NEW invoice. With `auto_fund` in the policy it is funded at once (FUNDED);
+    otherwise it stays NEW with `approved: true` until it is funded."""
+    fi = await service.approve(
+        session, financing_invoice_id, policy=policy, operator=operator.name
+    )
+    return await service.describe_detail(session, fi)
+
+
+@router.post(
+    "/financing_invoices/{financing_invoice_id}/reject", response_model=FinancingInvoiceDetail
+)
+async def reject_financing_invoice(
+    session: Session, operator: Operator, financing_invoice_id: uuid.UUID
+) -> FinancingInvoiceDetail:
+    """Reject a NEW invoice (→ REJECTED); its reservation on the offer is released."""
+    fi = await service.reject(session, financing_invoice_id, operator=operator.name)
+    return await service.describe_detail(session, fi)
+
+
+@router.post(
+    "/financing_invoices/{financing_invoice_id}/fund", response_model=FinancingInvoiceDetail
+)
+async def fund_financing_invoice(
+    session: Session, operator: Operator, financing_invoice_id: uuid.UUID
+) -> FinancingInvoiceDetail:
+    """Disburse a NEW invoice (→ FUNDED): fixes the schedule and posts the ledger entries."""
+    fi = await service.fund(session, financing_invoice_id, operator=operator.name)
+    return await service.describe_detail(session, fi)
+
+
+@router.post(
+    "/financing_invoices/{financing_invoice_id}/repayments",
+    response_model=FinancingInvoiceDetail,
+)
+async def record_repayment(
+    session: Session,
+    operator: Operator,
+    financing_invoice_id: uuid.UUID,
+    payload: RepaymentRequest,
+) -> FinancingInvoiceDetail:
+    """Record a repayment of a FUNDED or LATE invoice; repaid in full it becomes PAID."""
+    fi = await service.record_repayment(
+        session, financing_invoice_id, payload.amount, operator=operator.name
+    )
+    return await service.describe_detail(session, fi)
+
+
+@router.post(
+    "/financing_invoices/{financing_invoice_id}/write_off", response_model=FinancingInvoiceDetail
+)
+async def write_off_financing_invoice(
+    session: Session, operator: Operator, financing_invoice_id: uuid.UUID
+) -> FinancingInvoiceDetail:
+    """Write off what a LATE or DEFAULTED invoice still owes, as a credit loss."""
+    fi = await service.write_off(session, financing_invoice_id, operator=operator.name)
+    return await service.describe_detail(session, fi)
+
+
+@router.get("/ledger", response_model=LedgerListResponse)
+async def list_ledger(
+    request: Request, session: Session, params: Annotated[LedgerListParams, Query()]
+) -> LedgerListResponse:
+    """Journal entries with their postings; filter by financing invoice or entity, and page."""
+    paginator = Paginator(request.app.state.signer, "lender_ledger")
+    return await service.list_ledger(session, paginator, params)
+
+
+@router.get("/reconciliation", response_model=ReconciliationResponse)
+async def reconciliation(session: Session) -> ReconciliationResponse:
+    """Compare the ledger with the financing invoices; totals per account and currency."""
+    return await service.reconciliation(session)
+
+
+@router.get("/policy", response_model=PolicyView)
+async def get_policy(policy: PolicyDep) -> PolicyView:
+    """The credit policy this server loaded at start."""
+    return service.policy_view(policy)

@@ -1,0 +1,212 @@
+"""Wire models of the lender API. Not Monite's: the operator's view across every entity."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fundline.kit.filters import UTCDatetime
+from fundline.kit.pagination import ListParams
+
+
+class FinancingInvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"
+    NEW = "NEW"
+    FUNDED = "FUNDED"
+    PAID = "PAID"
+    LATE = "LATE"
+    REJECTED = "REJECTED"
+    DEFAULTED = "DEFAULTED"
+
+
+class FinancingInvoiceType(StrEnum):
+    RECEIVABLE = "receivable"
+    PAYABLE = "payable"
+
+
+class CreatedAtCursor(StrEnum):
+    CREATED_AT = "created_at"
+
+
+class FinancingInvoiceListParams(ListParams):
+    sort: CreatedAtCursor | None = None
+    status: FinancingInvoiceStatus | None = None
+    status__in: list[FinancingInvoiceStatus] | None = None
+    entity_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
+    type: FinancingInvoiceType | None = None
+    created_at__gt: UTCDatetime | None = None
+    created_at__lt: UTCDatetime | None = None
+    created_at__gte: UTCDatetime | None = None
+    created_at__lte: UTCDatetime | None = None
+
+
+class FinancingInvoiceView(BaseModel):
+    """A financing invoice as the lender sees it; amounts in minor units, rates in bp."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    entity_id: uuid.UUID
+    offer_id: uuid.UUID
+    request_id: uuid.UUID
+    pricing_plan_id: uuid.UUID | None
+    invoice_id: uuid.UUID
+    type: str
+    status: str
+    approved: bool = Field(
+        description=(
+            "A NEW invoice the operator approved, waiting to be funded (manual review without "
+            "auto_fund). Always false in other statuses."
+        )
+    )
+    document_id: str
+    issue_date: date
+    due_date: date
+    total_amount: int
+    currency: str
+    payer_type: str
+    payer_business_name: str | None
+    payer_first_name: str | None
+    payer_last_name: str | None
+    advance_rate_percentage: int | None
+    fee_percentage: int | None
+    requested_amount: int | None
+    fee_amount: int | None
+    principal_amount: int | None
+    repayment_amount: int | None
+    repaid_amount: int
+    remaining_amount: int = Field(description="What is still owed: repayment − repaid.")
+    repayment_date: date | None
+    confirmed_at: datetime | None
+    funded_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstalmentView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sequence: int
+    due_date: date
+    amount: int
+    fee_amount: int
+    principal_amount: int
+    paid_amount: int
+
+
+class StatusChangeView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: str | None
+    to_status: str
+    cause: str
+    at: datetime
+
+
+class FinancingInvoiceDetail(FinancingInvoiceView):
+    instalments: list[InstalmentView]
+    history: list[StatusChangeView]
+
+
+class FinancingInvoiceListResponse(BaseModel):
+    data: list[FinancingInvoiceView]
+    next_pagination_token: str | None = None
+    prev_pagination_token: str | None = None
+
+
+class RepaymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(
+        gt=0, strict=True, description="Minor units received; at most what is still owed."
+    )
+
+
+class LedgerListParams(ListParams):
+    sort: CreatedAtCursor | None = None
+    financing_invoice_id: uuid.UUID | None = None
+    entity_id: uuid.UUID | None = None
+    kind: str | None = None
+    created_at__gt: UTCDatetime | None = None
+    created_at__lt: UTCDatetime | None = None
+    created_at__gte: UTCDatetime | None = None
+    created_at__lte: UTCDatetime | None = None
+
+
+class PostingView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    account: str
+    amount: int = Field(description="Debit positive, credit negative (minor units).")
+    currency: str
+
+
+class JournalEntryView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    entity_id: uuid.UUID
+    financing_invoice_id: uuid.UUID | None
+    kind: str
+    currency: str
+    memo: str
+    created_at: datetime
+    postings: list[PostingView]
+
+
+class LedgerListResponse(BaseModel):
+    data: list[JournalEntryView]
+    next_pagination_token: str | None = None
+    prev_pagination_token: str | None = None
+
+
+class AccountTotal(BaseModel):
+    currency: str
+    account: str
+    amount: int
+
+
+class ReconciliationResponse(BaseModel):
+    clean: bool = Field(description="No difference found and every currency balances to zero.")
+    differences: list[dict[str, Any]] = Field(
+        description="Every disagreement between the ledger and the financing invoices."
+    )
+    totals: list[AccountTotal] = Field(description="The balance of each account per currency.")
+    unbalanced_currencies: list[str] = Field(
+        description="Currencies whose postings do not sum to zero (should never happen)."
+    )
+
+
+class PlanPolicyView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    repayment_type: str
+    advance_rate_percentage: int
+    fee_percentage: int
+    repayment_duration_days: int | None
+    instalments: int
+    grace_days: int
+
+
+class PolicyView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    currency: str
+    limit_floor: int
+    limit_cap: int
+    limit_share_bp: int
+    history_days: int
+    offer_validity_days: int
+    review: str
+    auto_fund: bool
+    default_after_days_late: int
+    min_days_to_due: int
+    request_ttl_seconds: int
+    plans: list[PlanPolicyView]

@@ -1,0 +1,280 @@
+"""The operator's actions on financing invoices, and the views of the portfolio and ledger.
+
+Shared by the lender API and ``fundline lender …``: every function takes the session first and
+flushes; the caller commits. State changes go through ``lending.servicing``, which owns the
+state machine, the ledger postings, the history and the events.
+
+Approval: Monite's statuses have no "approved" state. With manual review an operator approves
+a NEW invoice; when the policy says ``auto_fund`` approval funds it at once (→ FUNDED),
+otherwise it stays NEW, marked approved by a NEW → NEW history row, until the operator funds
+it. Funding a NEW invoice directly is also allowed: the operator's fund decision implies
+approval.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.kit.errors import Conflict, NotFound, Unprocessable
+from fundline.kit.filters import apply_filters
+from fundline.kit.pagination import Paginator
+from fundline.lender.schemas import (
+    AccountTotal,
+    FinancingInvoiceDetail,
+    FinancingInvoiceListParams,
+    FinancingInvoiceListResponse,
+    FinancingInvoiceView,
+    InstalmentView,
+    JournalEntryView,
+    LedgerListParams,
+    LedgerListResponse,
+    PolicyView,
+    PostingView,
+    ReconciliationResponse,
+    StatusChangeView,
+)
+from fundline.lending import ledger, servicing
+from fundline.lending.policy import Policy
+from fundline.models import FinancingInvoice, FinancingStatusChange, JournalEntry, Posting
+from fundline.webhooks import outbox
+
+INVOICE_COLUMNS: dict[str, Any] = {
+    "status": FinancingInvoice.status,
+    "entity_id": FinancingInvoice.entity_id,
+    "partner_id": FinancingInvoice.partner_id,
+    "type": FinancingInvoice.type,
+    "created_at": FinancingInvoice.created_at,
+}
+LEDGER_COLUMNS: dict[str, Any] = {
+    "financing_invoice_id": JournalEntry.financing_invoice_id,
+    "entity_id": JournalEntry.entity_id,
+    "kind": JournalEntry.kind,
+    "created_at": JournalEntry.created_at,
+}
+REPAYABLE = frozenset({"FUNDED", "LATE"})
+APPROVED = "approved"
+
+
+def cause(action: str, operator: str) -> str:
+    """The history's cause of an operator's action (the column holds 255 characters)."""
+    return f"{action} by operator {operator}"[:255]
+
+
+def remaining(fi: FinancingInvoice) -> int:
+    return (fi.repayment_amount or 0) - fi.repaid_amount
+
+
+async def get_financing_invoice(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, *, lock: bool = False
+) -> FinancingInvoice:
+    stmt = select(FinancingInvoice).where(FinancingInvoice.id == financing_invoice_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    fi = await session.scalar(stmt)
+    if fi is None:
+        raise NotFound("Financing invoice not found")
+    return fi
+
+
+async def _approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these invoices carry an operator's approval mark (a NEW → NEW history row)."""
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(FinancingStatusChange.financing_invoice_id).where(
+            FinancingStatusChange.financing_invoice_id.in_(ids),
+            FinancingStatusChange.from_status == "NEW",
+            FinancingStatusChange.to_status == "NEW",
+            FinancingStatusChange.cause.startswith(APPROVED),
+        )
+    )
+    return set(rows.all())
+
+
+_DERIVED = frozenset({"approved", "remaining_amount"})
+_COPIED = tuple(name for name in FinancingInvoiceView.model_fields if name not in _DERIVED)
+
+
+def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
+    return {
+        **{name: getattr(fi, name) for name in _COPIED},
+        "approved": approved and fi.status == "NEW",
+        "remaining_amount": remaining(fi),
+    }
+
+
+async def describe(
+    session: AsyncSession, fis: Sequence[FinancingInvoice]
+) -> list[FinancingInvoiceView]:
+    approved = await _approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
+    return [FinancingInvoiceView.model_validate(_view(fi, fi.id in approved)) for fi in fis]
+
+
+async def describe_detail(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoiceDetail:
+    approved = await _approved_ids(session, [fi.id])
+    instalments, history = (await servicing.load_details(session, [fi]))[fi.id]
+    return FinancingInvoiceDetail.model_validate(
+        {
+            **_view(fi, fi.id in approved),
+            "instalments": [InstalmentView.model_validate(i) for i in instalments],
+            "history": [StatusChangeView.model_validate(h) for h in history],
+        }
+    )
+
+
+async def list_financing_invoices(
+    session: AsyncSession, paginator: Paginator, params: FinancingInvoiceListParams
+) -> FinancingInvoiceListResponse:
+    params, cursor = paginator.resolve(params)
+    stmt: Select[Any] = apply_filters(select(FinancingInvoice), params, INVOICE_COLUMNS)
+    page = await paginator.fetch(
+        session,
+        stmt,
+        params=params,
+        cursor=cursor,
+        sort_column=FinancingInvoice.created_at,
+        id_column=FinancingInvoice.id,
+    )
+    return FinancingInvoiceListResponse(
+        data=await describe(session, page.data),
+        next_pagination_token=page.next_pagination_token,
+        prev_pagination_token=page.prev_pagination_token,
+    )
+
+
+async def approve(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, *, policy: Policy, operator: str
+) -> FinancingInvoice:
+    """Approve a NEW invoice: fund it when the policy auto-funds, else mark it approved."""
+    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    if fi.status != "NEW":
+        raise Conflict(f"Financing invoice is {fi.status}; only a NEW invoice can be approved")
+    if fi.id in await _approved_ids(session, [fi.id]):
+        raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
+    if policy.auto_fund:
+        return await servicing.fund(session, fi, cause=cause("approved and funded", operator))
+    session.add(
+        FinancingStatusChange(
+            financing_invoice_id=fi.id,
+            from_status="NEW",
+            to_status="NEW",
+            cause=cause(APPROVED, operator),
+        )
+    )
+    await outbox.record(
+        session,
+        partner_id=fi.partner_id,
+        entity_id=fi.entity_id,
+        object_type="financing_invoice",
+        object_id=fi.id,
+        action="updated",
+        data={"status": fi.status, "approved": True},
+    )
+    return fi
+
+
+async def reject(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
+) -> FinancingInvoice:
+    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    return await servicing.reject(session, fi, cause=cause("rejected", operator))
+
+
+async def fund(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
+) -> FinancingInvoice:
+    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    return await servicing.fund(session, fi, cause=cause("funded", operator))
+
+
+async def record_repayment(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, amount: int, *, operator: str
+) -> FinancingInvoice:
+    """Record money received; more than what is still owed is refused (422)."""
+    if amount < 1:
+        raise Unprocessable(
+            "amount must be a positive number of minor units", loc=("body", "amount")
+        )
+    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    if fi.status in REPAYABLE and amount > remaining(fi):
+        raise Unprocessable(
+            f"amount {amount} is more than the {remaining(fi)} still owed",
+            loc=("body", "amount"),
+        )
+    return await servicing.record_repayment(
+        session, fi, amount, cause=cause(f"repayment of {amount} recorded", operator)
+    )
+
+
+async def write_off(
+    session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
+) -> FinancingInvoice:
+    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    return await servicing.write_off(session, fi, cause=cause("written off", operator))
+
+
+async def list_ledger(
+    session: AsyncSession, paginator: Paginator, params: LedgerListParams
+) -> LedgerListResponse:
+    """Journal entries, oldest first by default, each with its postings (debits first)."""
+    params, cursor = paginator.resolve(params)
+    stmt: Select[Any] = apply_filters(select(JournalEntry), params, LEDGER_COLUMNS)
+    page = await paginator.fetch(
+        session,
+        stmt,
+        params=params,
+        cursor=cursor,
+        sort_column=JournalEntry.created_at,
+        id_column=JournalEntry.id,
+    )
+    postings: dict[uuid.UUID, list[PostingView]] = {entry.id: [] for entry in page.data}
+    if postings:
+        rows = await session.scalars(
+            select(Posting)
+            .where(Posting.entry_id.in_(postings))
+            .order_by(Posting.entry_id, Posting.amount.desc(), Posting.account)
+        )
+        for posting in rows:
+            postings[posting.entry_id].append(PostingView.model_validate(posting))
+    return LedgerListResponse(
+        data=[
+            JournalEntryView.model_validate(
+                {
+                    **{k: getattr(entry, k) for k in JournalEntryView.model_fields if k != "postings"},
+                    "postings": postings[entry.id],
+                }
+            )
+            for entry in page.data
+        ],
+        next_pagination_token=page.next_pagination_token,
+        prev_pagination_token=page.prev_pagination_token,
+    )
+
+
+async def reconciliation(session: AsyncSession) -> ReconciliationResponse:
+    differences = await ledger.reconcile(session)
+    totals = [
+        AccountTotal(currency=currency, account=account, amount=amount)
+        for (account, currency), amount in sorted(
+            (await ledger.balances(session)).items(), key=lambda item: (item[0][1], item[0][0])
+        )
+    ]
+    balance: dict[str, int] = {}
+    for total in totals:
+        balance[total.currency] = balance.get(total.currency, 0) + total.amount
+    unbalanced = sorted(currency for currency, amount in balance.items() if amount != 0)
+    return ReconciliationResponse(
+        clean=not differences and not unbalanced,
+        differences=differences,
+        totals=totals,
+        unbalanced_currencies=unbalanced,
+    )
+
+
+def policy_view(policy: Policy) -> PolicyView:
+    return PolicyView.model_validate(policy)

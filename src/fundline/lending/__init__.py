@@ -1,0 +1,1 @@
+"""The built-in lender: credit policy, underwriting, the servicing state machine and the ledger."""

@@ -1,0 +1,130 @@
+"""Underwriting: the credit offer a business gets when it finishes onboarding.
+
+The limit is ``limit.share_bp`` of what the entity invoiced in the policy's currency over the
+last ``limit.history_days`` days (issued receivables, whatever their payment state), clamped
+to ``[limit.floor, limit.cap]``. A business is declined — no offer, and the reason kept in
+``business.decision_note`` — when its entity is not in the US, when an earlier credit line of
+it defaulted, or when the limit comes to zero (no history and no floor).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.kit import clock
+from fundline.kit.money import percent_of
+from fundline.lending.policy import Policy
+from fundline.models import Entity, FinancingBusiness, FinancingOffer, PricingPlan, Receivable
+from fundline.webhooks import outbox
+
+# Offer statuses in which the business already has a usable (or pending) credit line.
+LIVE_OFFER_STATUSES = ("NEW", "ACCEPTED", "CURRENT", "LATE")
+# Receivable statuses that count as invoicing history (issued, whether paid or not).
+HISTORY_STATUSES = ("issued", "partially_paid", "paid")
+
+
+async def underwrite(
+    session: AsyncSession, business: FinancingBusiness, *, policy: Policy
+) -> FinancingOffer | None:
+    """Extend an offer (status ``NEW``, the policy's plans) or decline with a note.
+
+    Idempotent: a business that already has a live offer gets that offer back.
+    """
+    entity = await session.get(Entity, business.entity_id)
+    assert entity is not None  # a business is created for an existing entity
+    previous = list(
+        await session.scalars(
+            select(FinancingOffer)
+            .where(FinancingOffer.business_id == business.id)
+            .order_by(FinancingOffer.created_at.desc())
+        )
+    )
+    live = next((offer for offer in previous if offer.status in LIVE_OFFER_STATUSES), None)
+    if live is not None:
+        return live
+    if entity.country != "US":
+        return await _decline(
+            session,
+            business,
+            "Financing is available to US businesses only; "
+            f"the entity's address is in {entity.country or 'no country'}",
+        )
+    if any(offer.status == "DEFAULTED" for offer in previous):
+        return await _decline(session, business, "An earlier credit line of this business defaulted")
+    limit = min(await limit_from_history(session, entity, policy=policy), policy.limit_cap)
+    if limit < 1:
+        return await _decline(
+            session,
+            business,
+            f"No invoices issued in {policy.currency} over the last {policy.history_days} days",
+        )
+    now = clock.now()
+    offer = FinancingOffer(
+        business_id=business.id,
+        entity_id=business.entity_id,
+        status="NEW",
+        currency=policy.currency,
+        total_amount=limit,
+        reserved_amount=0,
+        outstanding_amount=0,
+        expires_at=now + timedelta(days=policy.offer_validity_days),
+    )
+    session.add(offer)
+    await session.flush()
+    session.add_all(
+        PricingPlan(
+            offer_id=offer.id,
+            position=position,
+            repayment_type=plan.repayment_type,
+            advance_rate_percentage=plan.advance_rate_percentage,
+            fee_percentage=plan.fee_percentage,
+            repayment_duration_days=plan.repayment_duration_days,
+            instalments=plan.instalments,
+            grace_days=plan.grace_days,
+        )
+        for position, plan in enumerate(policy.plans)
+    )
+    business.decision_note = None
+    await session.flush()
+    await outbox.record(
+        session,
+        partner_id=business.partner_id,
+        entity_id=business.entity_id,
+        object_type="financing_offer",
+        object_id=offer.id,
+        action="created",
+        data={"status": offer.status, "total_amount": limit, "currency": offer.currency},
+    )
+    return offer
+
+
+async def limit_from_history(session: AsyncSession, entity: Entity, *, policy: Policy) -> int:
+    """The policy's share of the entity's recent invoicing, raised to the floor (not capped)."""
+    since = clock.now() - timedelta(days=policy.history_days)
+    invoiced = await session.scalar(
+        select(func.coalesce(func.sum(Receivable.total_amount), 0)).where(
+            Receivable.entity_id == entity.id,
+            Receivable.type == "invoice",
+            Receivable.status.in_(HISTORY_STATUSES),
+            Receivable.currency == policy.currency,
+            Receivable.issue_date >= since,
+        )
+    )
+    return max(percent_of(int(invoiced or 0), policy.limit_share_bp), policy.limit_floor)
+
+
+async def _decline(session: AsyncSession, business: FinancingBusiness, note: str) -> None:
+    business.decision_note = note
+    await session.flush()
+    await outbox.record(
+        session,
+        partner_id=business.partner_id,
+        entity_id=business.entity_id,
+        object_type="financing_business",
+        object_id=business.id,
+        action="updated",
+        data={"status": business.status, "decision_note": note},
+    )

@@ -1,0 +1,241 @@
+"""The financing side: businesses, offers and plans, requests, financed invoices and their
+instalments and history, Connect tokens and sessions.
+
+Amounts are integers in minor units; rates are basis points (10000 = 100 %).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fundline.kit import clock
+from fundline.kit.db import Base, IdMixin, TimestampMixin
+
+
+class FinancingBusiness(IdMixin, TimestampMixin, Base):
+    """An entity's onboarding with the lender; created by its first financing token."""
+
+    __tablename__ = "financing_businesses"
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), unique=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    status: Mapped[str] = mapped_column(String(20), default="NEW")
+    legal_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    ein: Mapped[str | None] = mapped_column(String(10), default=None)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    owner: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    bank_routing_number: Mapped[str | None] = mapped_column(String(9), default=None)
+    bank_account_number: Mapped[str | None] = mapped_column(String(17), default=None)
+    # Why underwriting extended no offer, when it did not.
+    decision_note: Mapped[str | None] = mapped_column(String(500), default=None)
+    onboarded_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class FinancingOffer(IdMixin, TimestampMixin, Base):
+    """A credit line. ``available = total - reserved - outstanding`` (all minor units).
+
+    ``reserved_amount`` holds confirmed, unfunded requests (``NEW``); ``outstanding_amount`` what
+    funded invoices still owe. Both change only with the offer row locked.
+    """
+
+    __tablename__ = "financing_offers"
+    __table_args__ = (Index("ix_financing_offers_entity", "entity_id", "created_at"),)
+
+    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_businesses.id"))
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
+    status: Mapped[str] = mapped_column(String(20), default="NEW")
+    currency: Mapped[str] = mapped_column(String(3))
+    total_amount: Mapped[int] = mapped_column(BigInteger)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    outstanding_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    issued_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @property
+    def available_amount(self) -> int:
+        return max(0, self.total_amount - self.reserved_amount - self.outstanding_amount)
+
+
+class PricingPlan(IdMixin, Base):
+    __tablename__ = "financing_pricing_plans"
+
+    offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_offers.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    repayment_type: Mapped[str] = mapped_column(String(20))
+    advance_rate_percentage: Mapped[int] = mapped_column(Integer)
+    fee_percentage: Mapped[int] = mapped_column(Integer)
+    # FIXED_DURATION: one repayment this many days after funding. MULTIPLE_DURATION: the
+    # whole term, split into ``instalments`` equal periods. FIXED_DATE: unused.
+    repayment_duration_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    instalments: Mapped[int] = mapped_column(Integer, default=1)
+    # FIXED_DATE: repay on the invoice's due date plus this many days.
+    grace_days: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FinancingRequest(IdMixin, TimestampMixin, Base):
+    """One ``POST /v1/financing_invoices``: its DRAFT invoices and its session token."""
+
+    __tablename__ = "financing_requests"
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    # open → confirmed (the user confirmed in Connect) | expired (drafts released)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+LIVE_STATUSES = frozenset({"DRAFT", "NEW", "FUNDED", "LATE"})
+
+
+class FinancingInvoice(IdMixin, TimestampMixin, Base):
+    """An invoice in financing; Monite's ``FinancingInvoice`` is read from it."""
+
+    __tablename__ = "financing_invoices"
+    __table_args__ = (
+        # One live financing per invoice: the column holds invoice_id while the financing is
+        # live and NULL after, and NULLs never collide.
+        UniqueConstraint("live_invoice_id", name="uq_financing_invoices_live_invoice_id"),
+        Index("ix_financing_invoices_entity_created", "entity_id", "created_at", "id"),
+        Index("ix_financing_invoices_entity_status", "entity_id", "status", "created_at", "id"),
+        Index("ix_financing_invoices_status_repayment", "status", "repayment_date"),
+    )
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_requests.id"))
+    offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_offers.id"))
+    pricing_plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_pricing_plans.id"), default=None
+    )
+    invoice_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    live_invoice_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    type: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="DRAFT")
+    # Copied from the invoice when requested: what the lender agreed to finance.
+    document_id: Mapped[str] = mapped_column(String(100))
+    issue_date: Mapped[date] = mapped_column()
+    due_date: Mapped[date] = mapped_column()
+    total_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    payer_type: Mapped[str] = mapped_column(String(10))
+    payer_business_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    payer_first_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    payer_last_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Set when the business confirms (plan and amount chosen).
+    advance_rate_percentage: Mapped[int | None] = mapped_column(Integer, default=None)
+    fee_percentage: Mapped[int | None] = mapped_column(Integer, default=None)
+    requested_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    fee_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    principal_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    repayment_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    repayment_date: Mapped[date | None] = mapped_column(default=None)
+    repaid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    funded_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Instalment(IdMixin, Base):
+    __tablename__ = "financing_instalments"
+    __table_args__ = (
+        UniqueConstraint("financing_invoice_id", "sequence", name="uq_financing_instalments_seq"),
+    )
+
+    financing_invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_invoices.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column()
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee_amount: Mapped[int] = mapped_column(BigInteger)
+    principal_amount: Mapped[int] = mapped_column(BigInteger)
+    paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FinancingStatusChange(IdMixin, Base):
+    """The status history of a financing invoice: every transition, its cause and time."""
+
+    __tablename__ = "financing_status_history"
+    __table_args__ = (Index("ix_financing_status_history_invoice", "financing_invoice_id", "at"),)
+
+    financing_invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_invoices.id"))
+    from_status: Mapped[str | None] = mapped_column(String(10))
+    to_status: Mapped[str] = mapped_column(String(10))
+    cause: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ConnectToken(Base):
+    """A one-time token handed to the business's browser: ``connect`` (onboarding and offers)
+    or ``session`` (confirming one request's invoices). Stored as its SHA-256 digest."""
+
+    __tablename__ = "connect_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_requests.id"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConnectSession(Base):
+    """What a Connect token is exchanged for: a bearer for ``/connect/v1`` with one scope."""
+
+    __tablename__ = "connect_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
+    scope: Mapped[str] = mapped_column(String(20))  # "onboarding" | "invoices"
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_requests.id"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class JournalEntry(IdMixin, Base):
+    """One balanced movement of money; its postings sum to zero."""
+
+    __tablename__ = "ledger_entries"
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
+    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_invoices.id"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # disbursement | fee | repayment | write_off
+    currency: Mapped[str] = mapped_column(String(3))
+    memo: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class Posting(IdMixin, Base):
+    """A debit (positive) or credit (negative) of one account within a journal entry."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (Index("ix_ledger_postings_invoice_account", "financing_invoice_id", "account"),)
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_invoices.id"), default=None
+    )
+    account: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class SandboxClock(Base):
+    """The sandbox clock's offset, shared by every process of one deployment."""
+
+    __tablename__ = "sandbox_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)

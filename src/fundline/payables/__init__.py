@@ -1,0 +1,1 @@
+"""Payables (accounts payable), Monite-compatible."""

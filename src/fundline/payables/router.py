@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+
+from fundline.auth.deps import CallerDep, EntityDep, Session
+from fundline.kit import clock
+from fundline.kit.pagination import Paginator
+from fundline.kit.routing import TransactionalRoute
+from fundline.models import Payable
+from fundline.payables import service
+from fundline.payables.schemas import (
+    CommentPayload,
+    CounterpartRawData,
+    CreatePayableRequest,
+    PartiallyPaidPayload,
+    PayableListParams,
+    PayablePaginationResponse,
+    PayableResponse,
+    PayableStatus,
+    PaymentTerms,
+    SuggestedPaymentTerm,
+    UpdatePayableRequest,
+)
+from fundline.payables.service import Action
+
+# Monite's payable schemas declare no nullable fields, so every route leaves out a field
+# without a value (response_model_exclude_none).
+router = APIRouter(prefix="/payables", tags=["Payables"], route_class=TransactionalRoute)
+
+
+def payable_out(payable: Payable) -> PayableResponse:
+    terms, suggested = payable.payment_terms, payable.suggested_payment_term
+    return PayableResponse(
+        id=payable.id,
+        created_at=payable.created_at,
+        updated_at=payable.updated_at,
+        entity_id=payable.entity_id,
+        status=PayableStatus(payable.status),
+        amount_due=payable.amount_due,
+        amount_paid=payable.amount_paid,
+        amount_to_pay=service.amount_to_pay(payable, clock.today()),
+        counterpart=(
+            CounterpartRawData.model_validate(payable.counterpart_snapshot)
+            if payable.counterpart_snapshot
+            else None
+        ),
+        counterpart_id=payable.counterpart_id,
+        counterpart_address_id=payable.counterpart_address_id,
+        currency=payable.currency,
+        description=payable.description,
+        discount=payable.discount,
+        document_id=payable.document_id,
+        due_date=payable.due_date,
+        issued_at=payable.issued_at,
+        marked_as_paid_by_entity_user_id=payable.marked_as_paid_by_entity_user_id,
+        marked_as_paid_with_comment=payable.marked_as_paid_with_comment,
+        paid_at=payable.paid_at,
+        partner_metadata=payable.partner_metadata,
+        payment_terms=PaymentTerms.model_validate(terms) if terms else None,
+        sender=payable.sender,
+        subtotal=payable.subtotal,
+        suggested_payment_term=SuggestedPaymentTerm.model_validate(suggested)
+        if suggested
+        else None,
+        tax=payable.tax,
+        tax_amount=payable.tax_amount,
+        total_amount=payable.total_amount,
+        total_amount_with_credit_notes=payable.total_amount,
+        was_created_by_user_id=payable.was_created_by_user_id,
+    )
+
+
+@router.post(
+    "",
+    operation_id="post_payables",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def create_payable(
+    session: Session, entity: EntityDep, caller: CallerDep, payload: CreatePayableRequest
+) -> PayableResponse:
+    """Create a payable from data (amounts in minor units, currency, vendor, dates).
+
+    It is `new` when it has every essential field (total amount, currency, document_id,
+    issued_at, due_date), else `draft` until a PATCH fills them in. `counterpart_id` must be
+    one of the entity's counterparts (404 otherwise).
+    """
+    return payable_out(await service.create_payable(session, entity, caller, payload))
+
+
+@router.get(
+    "",
+    response_model=PayablePaginationResponse,
+    response_model_exclude_none=True,
+    operation_id="get_payables",
+)
+async def list_payables(
+    request: Request,
+    session: Session,
+    entity: EntityDep,
+    params: Annotated[PayableListParams, Query()],
+) -> PayablePaginationResponse:
+    """List the entity's payables, with Monite's filters, sort and cursor pagination."""
+    paginator = Paginator(request.app.state.signer, "payables")
+    page = await service.list_payables(session, entity, paginator, params)
+    return PayablePaginationResponse(
+        data=[payable_out(p) for p in page.data],
+        next_pagination_token=page.next_pagination_token,
+        prev_pagination_token=page.prev_pagination_token,
+    )
+
+
+@router.get(
+    "/{payable_id}",
+    operation_id="get_payables_id",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def get_payable(
+    session: Session, entity: EntityDep, payable_id: uuid.UUID
+) -> PayableResponse:
+    """Get a payable by ID."""
+    return payable_out(await service.get_payable(session, entity, payable_id))
+
+
+@router.patch(
+    "/{payable_id}",
+    operation_id="patch_payables_id",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def update_payable(
+    session: Session, entity: EntityDep, payable_id: uuid.UUID, payload: UpdatePayableRequest
+) -> PayableResponse:
+    """Change a `draft` or `new` payable (409 in any other status)."""
+    return payable_out(await service.update_payable(session, entity, payable_id, payload))
+
+
+@router.delete(
+    "/{payable_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    operation_id="delete_payables_id",
+)
+async def delete_payable(session: Session, entity: EntityDep, payable_id: uuid.UUID) -> Response:
+    """Delete a `draft` or `new` payable (409 in any other status)."""
+    await service.delete_payable(session, entity, payable_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{payable_id}/submit_for_approval",
+    operation_id="post_payables_id_submit_for_approval",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def submit_for_approval(
+    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+) -> PayableResponse:
+    """Start the approval of a `new` payable: it becomes `approve_in_progress`."""
+    action = Action.SUBMIT_FOR_APPROVAL
+    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+
+
+@router.post(
+    "/{payable_id}/approve_payment_operation",
+    operation_id="post_payables_id_approve_payment_operation",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def approve_payment_operation(
+    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+) -> PayableResponse:
+    """Confirm a `new` or `approve_in_progress` payable for payment: `waiting_to_be_paid`."""
+    action = Action.APPROVE_PAYMENT_OPERATION
+    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+
+
+@router.post(
+    "/{payable_id}/reject",
+    operation_id="post_payables_id_reject",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def reject(
+    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+) -> PayableResponse:
+    """Decline a payable under approval (`approve_in_progress`): it becomes `rejected`."""
+    action = Action.REJECT
+    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+
+
+@router.post(
+    "/{payable_id}/cancel",
+    operation_id="post_payables_id_cancel",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def cancel(
+    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+) -> PayableResponse:
+    """Cancel a `draft` or `new` payable: it becomes `canceled`."""
+    action = Action.CANCEL
+    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+
+
+@router.post(
+    "/{payable_id}/mark_as_partially_paid",
+    operation_id="post_payables_id_mark_as_partially_paid",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def mark_as_partially_paid(
+    session: Session,
+    entity: EntityDep,
+    caller: CallerDep,
+    payable_id: uuid.UUID,
+    payload: PartiallyPaidPayload,
+) -> PayableResponse:
+    """Record the sum of payments so far on a `waiting_to_be_paid` or `partially_paid`
+    payable; it must be more than 0, less than the total, and not below the last sum."""
+    payable = await service.transition(
+        session,
+        entity,
+        caller,
+        payable_id,
+        Action.MARK_AS_PARTIALLY_PAID,
+        amount_paid=payload.amount_paid,
+    )
+    return payable_out(payable)
+
+
+@router.post(
+    "/{payable_id}/mark_as_paid",
+    operation_id="post_payables_id_mark_as_paid",
+    response_model=PayableResponse,
+    response_model_exclude_none=True,
+)
+async def mark_as_paid(
+    session: Session,
+    entity: EntityDep,
+    caller: CallerDep,
+    payable_id: uuid.UUID,
+    payload: Annotated[CommentPayload | None, Body()] = None,
+) -> PayableResponse:
+    """Mark a `waiting_to_be_paid` or `partially_paid` payable as paid in full, with an
+    optional comment on how and when it was paid."""
+    payable = await service.transition(
+        session,
+        entity,
+        caller,
+        payable_id,
+        Action.MARK_AS_PAID,
+        comment=payload.comment if payload else None,
+    )
+    return payable_out(payable)

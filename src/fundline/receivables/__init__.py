@@ -1,0 +1,1 @@
+"""Receivables: Monite-compatible invoices (drafts, issuing, payment, listing)."""

@@ -1,0 +1,221 @@
+"""The invoice lifecycle: issue, partial and full payment, cancel, write off.
+
+Every move locks the invoice's row, checks its effective status (so an overdue invoice moves
+as one) and records a ``receivable.status_changed`` event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.kit import clock
+from fundline.kit.errors import Conflict, Unprocessable
+from fundline.models import Entity, Receivable, ReceivableCounter
+from fundline.receivables.document import due_date_under
+from fundline.receivables.schemas import (
+    ReceivablePaidPayload,
+    ReceivablePartiallyPaidPayload,
+    ReceivableUncollectiblePayload,
+)
+from fundline.receivables.service import (
+    CANCELED,
+    DRAFT,
+    ISSUED,
+    OVERDUE,
+    PAID,
+    PARTIALLY_PAID,
+    UNCOLLECTIBLE,
+    document_id_taken,
+    effective_status,
+    get_receivable,
+    record_event,
+)
+
+DOCUMENT_PREFIX = "INV-"
+
+
+async def _for_transition(
+    session: AsyncSession,
+    entity: Entity,
+    receivable_id: uuid.UUID,
+    *,
+    doing: str,
+    allowed: tuple[str, ...],
+) -> tuple[Receivable, str]:
+    """The locked receivable and its effective status, or a 409 naming that status."""
+    receivable = await get_receivable(session, entity, receivable_id, lock=True)
+    status = effective_status(receivable, clock.today())
+    if status not in allowed:
+        raise Conflict(
+            f"The receivable cannot be {doing}: its status is {status} "
+            f"(it must be {' or '.join(allowed)})"
+        )
+    return receivable, status
+
+
+async def issue_receivable(
+    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID
+) -> Receivable:
+    """Issue a draft: it gets the next document number (unless it has one), the clock's time
+    as its issue date, and its due date from its payment terms."""
+    receivable, before = await _for_transition(
+        session, entity, receivable_id, doing="issued", allowed=(DRAFT,)
+    )
+    if not receivable.line_items:
+        raise Unprocessable(
+            "An invoice needs at least one line item to be issued", loc=("body", "line_items")
+        )
+    if receivable.payment_terms is None:
+        raise Unprocessable(
+            "An invoice needs payment terms to be issued", loc=("body", "payment_terms")
+        )
+    now = clock.now()
+    due = due_date_under(receivable.payment_terms, now.date())
+    assert due is not None  # payment terms always give one
+    if due < now.date():
+        raise Unprocessable(
+            f"The due date {due} is before the issue date {now.date()}",
+            loc=("body", "payment_terms", "term_final", "end_date"),
+        )
+    if receivable.document_id is None:
+        receivable.document_id = await _next_document_id(session, entity.id)
+    receivable.issue_date = now
+    receivable.due_date = due
+    return await _move(session, entity, receivable, before, ISSUED)
+
+
+async def mark_as_partially_paid(
+    session: AsyncSession,
+    entity: Entity,
+    receivable_id: uuid.UUID,
+    payload: ReceivablePartiallyPaidPayload,
+) -> Receivable:
+    """Record the sum paid so far (Monite's ``amount_paid``: all payments, not the last one)."""
+    receivable, before = await _for_transition(
+        session,
+        entity,
+        receivable_id,
+        doing="marked as partially paid",
+        allowed=(ISSUED, OVERDUE, PARTIALLY_PAID),
+    )
+    if payload.amount_paid >= receivable.total_amount:
+        raise Unprocessable(
+            f"amount_paid must be less than the total amount ({receivable.total_amount}); "
+            "mark the invoice as paid instead",
+            loc=("body", "amount_paid"),
+        )
+    if payload.amount_paid <= receivable.amount_paid:
+        raise Unprocessable(
+            "amount_paid is the sum of all payments so far and must exceed the "
+            f"{receivable.amount_paid} already recorded",
+            loc=("body", "amount_paid"),
+        )
+    receivable.amount_paid = payload.amount_paid
+    if payload.comment is not None:
+        receivable.comment = payload.comment
+    return await _move(session, entity, receivable, before, PARTIALLY_PAID)
+
+
+async def mark_as_paid(
+    session: AsyncSession,
+    entity: Entity,
+    receivable_id: uuid.UUID,
+    payload: ReceivablePaidPayload | None,
+) -> Receivable:
+    receivable, before = await _for_transition(
+        session,
+        entity,
+        receivable_id,
+        doing="marked as paid",
+        allowed=(ISSUED, OVERDUE, PARTIALLY_PAID),
+    )
+    receivable.amount_paid = receivable.total_amount
+    receivable.paid_at = (payload.paid_at if payload else None) or clock.now()
+    if payload is not None and payload.comment is not None:
+        receivable.comment = payload.comment
+    return await _move(session, entity, receivable, before, PAID)
+
+
+async def cancel_receivable(
+    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID
+) -> Receivable:
+    """Cancel an issued invoice nothing has been paid on (a paid part needs a credit note)."""
+    receivable, before = await _for_transition(
+        session, entity, receivable_id, doing="canceled", allowed=(ISSUED, OVERDUE)
+    )
+    return await _move(session, entity, receivable, before, CANCELED)
+
+
+async def mark_as_uncollectible(
+    session: AsyncSession,
+    entity: Entity,
+    receivable_id: uuid.UUID,
+    payload: ReceivableUncollectiblePayload | None,
+) -> Receivable:
+    """Write off an overdue invoice as not expected to be paid."""
+    receivable, before = await _for_transition(
+        session, entity, receivable_id, doing="marked as uncollectible", allowed=(OVERDUE,)
+    )
+    if payload is not None and payload.comment is not None:
+        receivable.comment = payload.comment
+    return await _move(session, entity, receivable, before, UNCOLLECTIBLE)
+
+
+async def _move(
+    session: AsyncSession, entity: Entity, receivable: Receivable, before: str, status: str
+) -> Receivable:
+    """Store the new status and record its event; a repeated partial payment is an update."""
+    receivable.status = status
+    await session.flush()
+    if before == status:
+        await record_event(session, entity, receivable, "updated")
+    else:
+        await record_event(
+            session,
+            entity,
+            receivable,
+            "status_changed",
+            data={"status": status, "previous_status": before},
+        )
+    return receivable
+
+
+async def _next_document_id(session: AsyncSession, entity_id: uuid.UUID) -> str:
+    """The entity's next free invoice number, ``INV-00001`` onwards.
+
+    The counter row is bumped with ``UPDATE … RETURNING``, so concurrent issuers queue on its
+    lock (PostgreSQL) or on the database's single writer (SQLite) and each gets its own number.
+    A number a client already gave a document by hand is skipped.
+    """
+    bump = (
+        update(ReceivableCounter)
+        .where(
+            ReceivableCounter.entity_id == entity_id,
+            ReceivableCounter.document_type == "invoice",
+        )
+        .values(last_number=ReceivableCounter.last_number + 1)
+        .returning(ReceivableCounter.last_number)
+        .execution_options(synchronize_session=False)
+    )
+    while True:
+        number = await session.scalar(bump)
+        if number is None:
+            insert = (
+                postgresql_insert
+                if session.get_bind().dialect.name == "postgresql"
+                else sqlite_insert
+            )
+            await session.execute(
+                insert(ReceivableCounter)
+                .values(entity_id=entity_id, document_type="invoice", last_number=0)
+                .on_conflict_do_nothing()
+            )
+            continue
+        document_id = f"{DOCUMENT_PREFIX}{number:05d}"
+        if not await document_id_taken(session, entity_id, document_id):
+            return document_id

@@ -1,0 +1,321 @@
+"""Receivables (invoices): reading, listing, creating, and editing or deleting drafts.
+
+``overdue`` is never stored: an ``issued`` or ``partially_paid`` invoice whose due date is
+before the clock's today *is* overdue, when it is read and when it is filtered, so the sandbox
+clock moves invoices into it without a job. The lifecycle moves live in ``lifecycle``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from fundline.auth.service import Caller
+from fundline.counterparts.service import get_counterpart
+from fundline.kit import clock
+from fundline.kit.errors import Conflict, NotFound, Unprocessable
+from fundline.kit.filters import apply_filters
+from fundline.kit.pagination import Page, Paginator
+from fundline.models import Entity, Receivable
+from fundline.receivables.document import (
+    apply_lines,
+    due_date_under,
+    issuer_document,
+    merge_details,
+    new_line,
+    set_counterpart,
+    terms_document,
+)
+from fundline.receivables.schemas import (
+    CreateInvoiceRequest,
+    ReceivableListParams,
+    ReceivablesStatus,
+    UpdateReceivableRequest,
+)
+from fundline.webhooks import outbox
+
+DRAFT = ReceivablesStatus.DRAFT.value
+ISSUED = ReceivablesStatus.ISSUED.value
+PARTIALLY_PAID = ReceivablesStatus.PARTIALLY_PAID.value
+PAID = ReceivablesStatus.PAID.value
+OVERDUE = ReceivablesStatus.OVERDUE.value
+CANCELED = ReceivablesStatus.CANCELED.value
+UNCOLLECTIBLE = ReceivablesStatus.UNCOLLECTIBLE.value
+
+# Stored statuses that turn into "overdue" once the due date has passed.
+OPEN = (ISSUED, PARTIALLY_PAID)
+
+
+def effective_status(receivable: Receivable, today: date) -> str:
+    """The status a client sees: ``overdue`` for an open invoice past its due date."""
+    if (
+        receivable.status in OPEN
+        and receivable.due_date is not None
+        and receivable.due_date < today
+    ):
+        return OVERDUE
+    return receivable.status
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def get_receivable(
+    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID, *, lock: bool = False
+) -> Receivable:
+    """The entity's receivable; another entity's is a 404. ``lock`` holds its row until commit."""
+    stmt = select(Receivable).where(
+        Receivable.id == receivable_id, Receivable.entity_id == entity.id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    receivable = await session.scalar(stmt)
+    if receivable is None:
+        raise NotFound("Receivable not found")
+    return receivable
+
+
+COLUMNS: dict[str, Any] = {
+    "id": Receivable.id,
+    "entity_user_id": Receivable.entity_user_id,
+    "type": Receivable.type,
+    "document_id": Receivable.document_id,
+    "issue_date": Receivable.issue_date,
+    "created_at": Receivable.created_at,
+    "counterpart_id": Receivable.counterpart_id,
+    "counterpart_name": Receivable.counterpart_name,
+    "total_amount": Receivable.total_amount,
+    # Fundline has no discounts, so the discounted subtotal is the subtotal.
+    "discounted_subtotal": Receivable.subtotal,
+    "due_date": Receivable.due_date,
+}
+
+SORT_COLUMNS: dict[str | None, InstrumentedAttribute[Any]] = {
+    None: Receivable.created_at,
+    "created_at": Receivable.created_at,
+    # No invoice has a project, so ordering by it leaves creation order.
+    "project_id": Receivable.created_at,
+    "counterpart_name": Receivable.counterpart_name,
+    "counterpart_id": Receivable.counterpart_id,
+    "amount": Receivable.total_amount,
+    "total_amount": Receivable.total_amount,
+    "discounted_subtotal": Receivable.subtotal,
+    "status": Receivable.status,
+    "due_date": Receivable.sort_due_date,
+    "issue_date": Receivable.sort_issue_date,
+    "document_id": Receivable.sort_document_id,
+}
+
+# Filters on things Fundline's invoices never have (tags, catalogue products, projects,
+# documents based on quotes): any value matches nothing.
+NEVER_MATCH = (
+    "tag_ids",
+    "tag_ids__in",
+    "product_ids",
+    "product_ids__in",
+    "project_id",
+    "project_id__in",
+    "based_on",
+)
+CUSTOM_FILTERS = ("status", "status__in", *NEVER_MATCH)
+
+
+def _status_is(status: str, today: date) -> ColumnElement[bool]:
+    """SQL for "the effective status is ``status``", agreeing with ``effective_status``."""
+    past_due = and_(Receivable.due_date.is_not(None), Receivable.due_date < today)
+    if status == OVERDUE:
+        return and_(Receivable.status.in_(OPEN), past_due)
+    if status in OPEN:
+        return and_(Receivable.status == status, ~past_due)
+    return Receivable.status == status
+
+
+async def list_receivables(
+    session: AsyncSession, entity: Entity, paginator: Paginator, params: ReceivableListParams
+) -> Page[Receivable]:
+    params, cursor = paginator.resolve(params)
+    today = clock.today()
+    stmt = select(Receivable).where(Receivable.entity_id == entity.id)
+    if params.status is not None:
+        stmt = stmt.where(_status_is(params.status.value, today))
+    if params.status__in:
+        stmt = stmt.where(or_(*(_status_is(s.value, today) for s in params.status__in)))
+    if any(getattr(params, name) is not None for name in NEVER_MATCH):
+        stmt = stmt.where(false())
+    plain = params.model_copy(update=dict.fromkeys(CUSTOM_FILTERS))
+    stmt = apply_filters(stmt, plain, COLUMNS)
+    return await paginator.fetch(
+        session,
+        stmt,
+        params=params,
+        cursor=cursor,
+        sort_column=SORT_COLUMNS[params.sort.value if params.sort else None],
+        id_column=Receivable.id,
+    )
+
+
+# --- create, update, delete ------------------------------------------------------------------
+
+
+async def document_id_taken(session: AsyncSession, entity_id: uuid.UUID, document_id: str) -> bool:
+    found = await session.scalar(
+        select(Receivable.id).where(
+            Receivable.entity_id == entity_id, Receivable.document_id == document_id
+        )
+    )
+    return found is not None
+
+
+async def create_receivable(
+    session: AsyncSession, entity: Entity, caller: Caller, payload: CreateInvoiceRequest
+) -> Receivable:
+    """A draft invoice; its due date is provisional until it is issued."""
+    counterpart = await get_counterpart(session, entity, payload.counterpart_id)
+    taken = f"A receivable with document_id {payload.document_id!r} already exists"
+    if payload.document_id is not None and await document_id_taken(
+        session, entity.id, payload.document_id
+    ):
+        raise Conflict(taken)
+    receivable = Receivable(
+        entity_id=entity.id,
+        type="invoice",
+        status=DRAFT,
+        currency=payload.currency,
+        document_id=payload.document_id,
+        entity_user_id=caller.entity_user_id,
+        issuer=issuer_document(entity, payload.entity),
+        details=merge_details(payload, {}),
+        payment_terms=terms_document(payload.payment_terms),
+        amount_paid=0,
+    )
+    await set_counterpart(
+        session,
+        receivable,
+        counterpart,
+        payload.counterpart_billing_address_id,
+        payload.counterpart_shipping_address_id,
+    )
+    apply_lines(
+        receivable,
+        [new_line(item, i, currency=payload.currency) for i, item in enumerate(payload.line_items)],
+    )
+    receivable.due_date = due_date_under(receivable.payment_terms, clock.today())
+    session.add(receivable)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request took the same document_id
+        raise Conflict(taken) from exc
+    await record_event(session, entity, receivable, "created")
+    return receivable
+
+
+async def update_receivable(
+    session: AsyncSession,
+    entity: Entity,
+    receivable_id: uuid.UUID,
+    payload: UpdateReceivableRequest,
+) -> Receivable:
+    """Change a draft. Line items are changed by position; the totals are recomputed."""
+    receivable = await get_receivable(session, entity, receivable_id, lock=True)
+    status = effective_status(receivable, clock.today())
+    if status != DRAFT:
+        raise Conflict(f"Only draft receivables can be updated; this one is {status}")
+    changes = payload.invoice
+    if changes is None:
+        raise Unprocessable(
+            "issued_invoice applies to issued invoices; to change a draft, send invoice",
+            loc=("body", "issued_invoice"),
+        )
+    given = changes.model_fields_set
+
+    if given & {
+        "counterpart_id",
+        "counterpart_billing_address_id",
+        "counterpart_shipping_address_id",
+    }:
+        counterpart_id = changes.counterpart_id or receivable.counterpart_id
+        switching = counterpart_id != receivable.counterpart_id
+        if switching and changes.counterpart_billing_address_id is None:
+            raise Unprocessable(
+                "counterpart_billing_address_id is required when counterpart_id changes",
+                loc=("body", "invoice", "counterpart_billing_address_id"),
+            )
+        if "counterpart_shipping_address_id" in given:
+            shipping = changes.counterpart_shipping_address_id
+        else:
+            shipping = None if switching else receivable.counterpart_shipping_address_id
+        await set_counterpart(
+            session,
+            receivable,
+            await get_counterpart(session, entity, counterpart_id),
+            changes.counterpart_billing_address_id or receivable.counterpart_billing_address_id,
+            shipping,
+            loc=("body", "invoice"),
+        )
+
+    if "entity" in given:
+        receivable.issuer = issuer_document(entity, changes.entity)
+    receivable.details = merge_details(changes, receivable.details)
+    if "payment_terms" in given:
+        receivable.payment_terms = terms_document(changes.payment_terms)
+        receivable.due_date = due_date_under(receivable.payment_terms, clock.today())
+
+    lines = [dict(line) for line in receivable.line_items]
+    if changes.currency is not None:
+        receivable.currency = changes.currency
+    if changes.line_items is not None:
+        if len(changes.line_items) != len(lines):
+            raise Unprocessable(
+                f"line_items changes the invoice's lines by position: give one entry for each "
+                f"of its {len(lines)} lines",
+                loc=("body", "invoice", "line_items"),
+            )
+        for line, change in zip(lines, changes.line_items, strict=True):
+            for field, value in change.model_dump(exclude_unset=True).items():
+                if field == "quantity":
+                    value = str(value)
+                if value is not None or field in ("tax_rate_value", "tax_rate_name"):
+                    line[field] = value
+    apply_lines(receivable, lines, loc=("body", "invoice"))
+
+    await session.flush()
+    await record_event(session, entity, receivable, "updated")
+    return receivable
+
+
+async def delete_receivable(
+    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID
+) -> None:
+    """Delete a draft. Issued invoices are documents of record: they can only be canceled."""
+    receivable = await get_receivable(session, entity, receivable_id, lock=True)
+    status = effective_status(receivable, clock.today())
+    if status != DRAFT:
+        raise Conflict(f"Only draft receivables can be deleted; this one is {status}")
+    await record_event(session, entity, receivable, "deleted")
+    await session.delete(receivable)
+    await session.flush()
+
+
+async def record_event(
+    session: AsyncSession,
+    entity: Entity,
+    receivable: Receivable,
+    action: str,
+    *,
+    data: dict[str, Any] | None = None,
+) -> None:
+    await outbox.record(
+        session,
+        partner_id=entity.partner_id,
+        entity_id=entity.id,
+        object_type="receivable",
+        object_id=receivable.id,
+        action=action,
+        data=data,
+    )

@@ -1,0 +1,220 @@
+"""Sandbox helpers: the shared clock, simulated lender and payer events, resetting a business.
+
+The clock offset lives in one ``sandbox_clock`` row so every process of a deployment agrees:
+each process loads it at start and again on every sandbox call, and moving it runs the
+servicing tick at once, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Delete, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.auth.deps import entity_for
+from fundline.auth.service import Caller
+from fundline.kit import clock
+from fundline.kit.db import Database
+from fundline.kit.errors import Conflict, NotFound
+from fundline.lending import servicing
+from fundline.lending.policy import Policy
+from fundline.models import (
+    ConnectSession,
+    ConnectToken,
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    FinancingRequest,
+    FinancingStatusChange,
+    Instalment,
+    JournalEntry,
+    Posting,
+    PricingPlan,
+    SandboxClock,
+)
+from fundline.sandbox.schemas import SimulatedEvent
+from fundline.webhooks import outbox
+
+CLOCK_ROW = 1
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    now: datetime
+    offset_seconds: int
+    tick: dict[str, int] | None = None
+
+
+async def load_clock(session: AsyncSession) -> ClockState:
+    """Set this process's clock to the persisted offset (zero when never moved)."""
+    seconds = await session.scalar(
+        select(SandboxClock.offset_seconds).where(SandboxClock.id == CLOCK_ROW)
+    )
+    clock.set_offset(timedelta(seconds=seconds or 0))
+    return ClockState(clock.now(), seconds or 0)
+
+
+async def restore_clock(db: Database) -> None:
+    """At process start (server lifespan, CLI): pick up the deployment's sandbox clock."""
+    async with db.session() as session:
+        await load_clock(session)
+
+
+async def _locked_clock_row(session: AsyncSession) -> SandboxClock:
+    stmt = select(SandboxClock).where(SandboxClock.id == CLOCK_ROW).with_for_update()
+    row = await session.scalar(stmt)
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            session.add(SandboxClock(id=CLOCK_ROW, offset_seconds=0))
+    except IntegrityError:
+        pass  # another process created it first; read theirs
+    row = await session.scalar(stmt)
+    assert row is not None
+    return row
+
+
+async def advance_clock(session: AsyncSession, *, days: int, policy: Policy) -> ClockState:
+    """Move the shared clock ``days`` forward, then run the servicing tick at the new time."""
+    row = await _locked_clock_row(session)
+    row.offset_seconds += days * SECONDS_PER_DAY
+    await session.flush()
+    previous = clock.offset()
+    clock.set_offset(timedelta(seconds=row.offset_seconds))
+    try:
+        counts = await servicing.tick(session, policy=policy)
+    except BaseException:
+        # The transaction will roll back: keep this process where the database still is.
+        clock.set_offset(previous)
+        raise
+    return ClockState(clock.now(), row.offset_seconds, counts)
+
+
+async def _caller_invoice(
+    session: AsyncSession, caller: Caller, financing_invoice_id: uuid.UUID
+) -> FinancingInvoice:
+    stmt = select(FinancingInvoice).where(
+        FinancingInvoice.id == financing_invoice_id,
+        FinancingInvoice.partner_id == caller.partner_id,
+    )
+    if caller.entity_id is not None:
+        stmt = stmt.where(FinancingInvoice.entity_id == caller.entity_id)
+    fi = await session.scalar(stmt.with_for_update())
+    if fi is None:
+        raise NotFound("Financing invoice not found")
+    return fi
+
+
+async def simulate(
+    session: AsyncSession,
+    caller: Caller,
+    financing_invoice_id: uuid.UUID,
+    event: SimulatedEvent,
+) -> FinancingInvoice:
+    """Do what the lender or the payer would: through the servicing state machine (409 when
+    the invoice's status does not allow it)."""
+    fi = await _caller_invoice(session, caller, financing_invoice_id)
+    cause = f"sandbox: simulated {event.value}"
+    if event is SimulatedEvent.FUND:
+        return await servicing.fund(session, fi, cause=cause)
+    if event is SimulatedEvent.REJECT:
+        return await servicing.reject(session, fi, cause=cause)
+    if event is SimulatedEvent.LATE:
+        return await servicing.mark_late(session, fi, cause=cause)
+    if event is SimulatedEvent.DEFAULT:
+        return await servicing.mark_defaulted(session, fi, cause=cause)
+    if fi.status not in {"FUNDED", "LATE"}:
+        raise Conflict(f"Financing invoice is {fi.status}; only a FUNDED or LATE one can be repaid")
+    owed = (fi.repayment_amount or 0) - fi.repaid_amount
+    return await servicing.record_repayment(session, fi, owed, cause=cause)
+
+
+async def _delete(session: AsyncSession, stmt: Delete) -> int:
+    result = cast(
+        CursorResult[Any],
+        await session.execute(stmt, execution_options={"synchronize_session": False}),
+    )
+    return int(result.rowcount)
+
+
+async def reset_business(
+    session: AsyncSession, caller: Caller, entity_id: uuid.UUID
+) -> dict[str, int]:
+    """Remove the entity's whole financing: business, offers, requests, financing invoices and
+    their ledger rows, Connect tokens. One transaction: all of it goes, or nothing. Deleting
+    the financing invoices frees their invoices to be requested again."""
+    entity = await entity_for(session, caller, entity_id)
+    # Locked first, so a confirmation or a tick running now finishes before or after, whole.
+    business = await session.scalar(
+        select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id).with_for_update()
+    )
+    await session.execute(
+        select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id).with_for_update()
+    )
+    invoices = select(FinancingInvoice.id).where(FinancingInvoice.entity_id == entity.id)
+    entries = select(JournalEntry.id).where(JournalEntry.entity_id == entity.id)
+    offers = select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id)
+    deleted = {
+        "ledger_postings": await _delete(
+            session,
+            delete(Posting).where(
+                Posting.entry_id.in_(entries) | Posting.financing_invoice_id.in_(invoices)
+            ),
+        ),
+        "ledger_entries": await _delete(
+            session,
+            delete(JournalEntry).where(
+                (JournalEntry.entity_id == entity.id)
+                | JournalEntry.financing_invoice_id.in_(invoices)
+            ),
+        ),
+        "instalments": await _delete(
+            session, delete(Instalment).where(Instalment.financing_invoice_id.in_(invoices))
+        ),
+        "status_changes": await _delete(
+            session,
+            delete(FinancingStatusChange).where(
+                FinancingStatusChange.financing_invoice_id.in_(invoices)
+            ),
+        ),
+        "financing_invoices": await _delete(
+            session, delete(FinancingInvoice).where(FinancingInvoice.entity_id == entity.id)
+        ),
+        "connect_sessions": await _delete(
+            session, delete(ConnectSession).where(ConnectSession.entity_id == entity.id)
+        ),
+        "connect_tokens": await _delete(
+            session, delete(ConnectToken).where(ConnectToken.entity_id == entity.id)
+        ),
+        "requests": await _delete(
+            session, delete(FinancingRequest).where(FinancingRequest.entity_id == entity.id)
+        ),
+        "pricing_plans": await _delete(
+            session, delete(PricingPlan).where(PricingPlan.offer_id.in_(offers))
+        ),
+        "offers": await _delete(
+            session, delete(FinancingOffer).where(FinancingOffer.entity_id == entity.id)
+        ),
+        "businesses": await _delete(
+            session, delete(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
+        ),
+    }
+    if business is not None:
+        session.expunge(business)
+        await outbox.record(
+            session,
+            partner_id=entity.partner_id,
+            entity_id=entity.id,
+            object_type="financing_business",
+            object_id=business.id,
+            action="deleted",
+            data={"status": "NEW", "reason": "sandbox reset"},
+        )
+    return deleted

@@ -1,0 +1,233 @@
+"""The official Monite Python SDK (PyPI ``monite``), unmodified, against a live Fundline server:
+token → entity → counterpart → invoice → issue → paid.
+
+The server is ``fundline serve`` in a subprocess on a free port with its own SQLite database;
+the partner comes from ``fundline partner create``. Nothing here goes through the test app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from monite import (
+    CounterpartAddress,
+    CounterpartCreatePayload_Organization,
+    CounterpartOrganizationCreatePayload,
+    EntityAddressSchema,
+    InlinePaymentTermsRequestPayload,
+    InlineTermFinal,
+    LineItem,
+    LineItemProductCreate,
+    Monite,
+    OrganizationSchema,
+    Price,
+    ReceivableFacadeCreateInvoicePayload,
+    ReceivableResponse_Invoice,
+    UnitRequest,
+)
+from monite.core.api_error import ApiError
+
+VERSION = "2024-05-25"
+FUNDLINE = str(Path(sys.executable).with_name("fundline"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+    """Poll /health until the server answers (startup runs the migrations first)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"fundline serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("fundline serve did not come up within 60 s")
+
+
+class LiveServer:
+    def __init__(self, url: str, client_id: str, client_secret: str) -> None:
+        self.url = url
+        self.client_id = client_id
+        self.client_secret = client_secret
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    database = tmp_path_factory.mktemp("sdk") / "fundline.db"
+    env = {
+        **os.environ,
+        "FUNDLINE_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "FUNDLINE_LOG_LEVEL": "WARNING",
+    }
+    created = subprocess.run(
+        [FUNDLINE, "partner", "create", "--name", "SDK Partner"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    partner = json.loads(created.stdout)
+    port = _free_port()
+    log = (database.parent / "server.log").open("wb")
+    server = subprocess.Popen(
+        [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, server)
+        yield LiveServer(url, partner["client_id"], partner["client_secret"])
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """The SDK's HTTP client, closed after the test (the SDK never closes the one it makes)."""
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+def test_sdk_counterpart_receivable_issue_pay(live_server: LiveServer, http: httpx.Client) -> None:
+    base_url = f"{live_server.url}/v1"
+    anonymous = Monite(base_url=base_url, monite_version=VERSION, httpx_client=http)
+    token = anonymous.access_tokens.create(
+        client_id=live_server.client_id,
+        client_secret=live_server.client_secret,
+        grant_type="client_credentials",
+    )
+    assert token.token_type == "Bearer"
+    partner = Monite(
+        base_url=base_url, monite_version=VERSION, token=token.access_token, httpx_client=http
+    )
+
+    entity = partner.entities.create(
+        type="organization",
+        email="owner@sdk-shop.example",
+        address=EntityAddressSchema(
+            line1="1 Congress Ave", city="Austin", postal_code="78701", state="TX", country="US"
+        ),
+        organization=OrganizationSchema(legal_name="SDK Shop LLC"),
+        tax_id="12-3456789",
+    )
+    sdk = Monite(
+        base_url=base_url,
+        monite_version=VERSION,
+        token=token.access_token,
+        monite_entity_id=entity.id,
+        httpx_client=http,
+    )
+
+    counterpart = sdk.counterparts.create(
+        request=CounterpartCreatePayload_Organization(
+            organization=CounterpartOrganizationCreatePayload(
+                legal_name="Big Customer Inc",
+                is_customer=True,
+                is_vendor=False,
+                email="ap@big-customer.example",
+                address=CounterpartAddress(
+                    line1="5 Market St", city="San Francisco", postal_code="94105", country="US"
+                ),
+            )
+        )
+    )
+    assert counterpart.default_billing_address_id is not None
+
+    created = sdk.receivables.create(
+        request=ReceivableFacadeCreateInvoicePayload(
+            counterpart_id=counterpart.id,
+            counterpart_billing_address_id=counterpart.default_billing_address_id,
+            currency="USD",
+            line_items=[
+                LineItem(
+                    quantity=3,
+                    product=LineItemProductCreate(
+                        name="Design work",
+                        price=Price(currency="USD", value=25_000),
+                        measure_unit=UnitRequest(name="hour"),
+                    ),
+                    tax_rate_value=825,
+                ),
+                LineItem(
+                    quantity=1.5,
+                    product=LineItemProductCreate(
+                        name="Support", price=Price(currency="USD", value=10_000)
+                    ),
+                    tax_rate_value=0,
+                ),
+            ],
+            payment_terms=InlinePaymentTermsRequestPayload(
+                term_final=InlineTermFinal(number_of_days=30),
+                name="Net 30",  # Fundline's extension; the SDK model passes extras through
+            ),
+            memo="Thanks for your business",
+        )
+    )
+    assert isinstance(created, ReceivableResponse_Invoice)
+    assert created.status == "draft"
+    # 3 * 250.00 + 8.25 % tax (61.875 → 61.88) and 1.5 * 100.00 untaxed.
+    assert created.subtotal == 90_000
+    assert created.total_vat_amount == 6188
+    assert created.total_amount == 96_188
+    assert created.counterpart_name == "Big Customer Inc"
+    assert created.entity_address.city == "Austin"
+
+    issued = sdk.receivables.issue_by_id(created.id)
+    assert isinstance(issued, ReceivableResponse_Invoice)
+    assert issued.status == "issued"
+    assert issued.document_id == "INV-00001"
+    assert issued.issue_date is not None
+    assert issued.due_date == (issued.issue_date.date() + timedelta(days=30)).isoformat()
+    assert date.fromisoformat(issued.due_date) > issued.issue_date.date()
+    assert issued.payment_terms is not None
+    assert issued.payment_terms.name == "Net 30"
+
+    paid = sdk.receivables.mark_as_paid_by_id(created.id, comment="Wire received")
+    assert isinstance(paid, ReceivableResponse_Invoice)
+    assert paid.status == "paid"
+    assert (paid.amount_paid, paid.amount_due) == (96_188, 0)
+    assert paid.paid_at is not None
+
+    again = sdk.receivables.get_by_id(created.id)
+    assert isinstance(again, ReceivableResponse_Invoice)
+    assert again.status == "paid"
+    listed = sdk.receivables.get(status="paid", counterpart_name_icontains="big customer")
+    assert [r.id for r in listed.data] == [created.id]
+
+    # Fundline's errors come back as the SDK's typed errors.
+    with pytest.raises(ApiError) as conflict:
+        sdk.receivables.cancel_by_id(created.id)
+    assert conflict.value.status_code == 409
+    assert conflict.value.body == {
+        "error": {
+            "message": "The receivable cannot be canceled: its status is paid "
+            "(it must be issued or overdue)"
+        }
+    }
