@@ -288,3 +288,40 @@ async def create_issued_invoice(
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+# --- financing and Connect --------------------------------------------------------------------
+
+# A complete onboarding: every field the Connect business form asks for, all valid
+# (021000021 passes the ABA checksum).
+BUSINESS_PAYLOAD: dict[str, Any] = {
+    "legal_name": "Acme Supplies LLC",
+    "ein": "12-3456789",
+    "address": dict(US_ADDRESS),
+    "owner": {"first_name": "Jane", "last_name": "Doe", "email": "jane@acme.example"},
+    "bank_account": {"routing_number": "021000021", "account_number": "000123456789"},
+}
+
+
+async def connect_session(client: httpx.AsyncClient, token: str) -> dict[str, str]:
+    """Exchange a connect or session token; returns the bearer headers of the Connect session."""
+    response = await client.post("/connect/v1/sessions", json={"token": token})
+    assert response.status_code == 201, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def onboard(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
+    """Walk the entity through financing onboarding: a connect token, a Connect session, the
+    complete business form, then accept the offer. Returns the accepted offer (CURRENT under
+    the sandbox policy) as `POST /connect/v1/offers/{id}/accept` answers it."""
+    response = await client.post("/v1/financing_tokens", headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    headers = await connect_session(client, response.json()["connect_token"])
+    response = await client.put("/connect/v1/business", json=BUSINESS_PAYLOAD, headers=headers)
+    assert response.status_code == 200, response.text
+    offer = response.json()["offer"]
+    assert offer is not None, response.json()
+    response = await client.post(f"/connect/v1/offers/{offer['id']}/accept", headers=headers)
+    assert response.status_code == 200, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted

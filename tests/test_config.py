@@ -42,6 +42,7 @@ def test_defaults() -> None:
     assert settings.idempotency_ttl_seconds == 86400
     assert settings.idempotency_lock_seconds == 90
     assert settings.log_level == "INFO"
+    assert settings.policy_file is None
 
 
 def test_read_from_the_environment_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,13 @@ from tests.factories import Tenant, create_entity_user, organization_payload
 INDIVIDUAL = {
     "type": "individual",
     "email": "sam@example.com",
-    "address": {"line1": "9 Elm St", "city": "Boise", "postal_code": "83702", "country": "US",
-                "state": "ID"},
+    "address": {
+        "line1": "9 Elm St",
+        "city": "Boise",
+        "postal_code": "83702",
+        "country": "US",
+        "state": "ID",
+    },
     "individual": {"first_name": "Sam", "last_name": "Jones", "title": "Mr"},
 }
 
@@ -48,8 +53,10 @@ async def test_create_individual(client: httpx.AsyncClient, tenant: Tenant) -> N
         ({"organization": None}, ["body", "organization"]),
         ({"individual": {"first_name": "A", "last_name": "B"}}, ["body", "individual"]),
         ({"email": "not-an-email"}, ["body", "email"]),
-        ({"address": {"line1": "x", "city": "y", "postal_code": "1", "country": "ZZ"}},
-         ["body", "address", "country"]),
+        (
+            {"address": {"line1": "x", "city": "y", "postal_code": "1", "country": "ZZ"}},
+            ["body", "address", "country"],
+        ),
         ({"unexpected": 1}, ["body", "unexpected"]),
     ],
 )
@@ -67,8 +74,11 @@ async def test_patch_merges_nested_fields(client: httpx.AsyncClient, tenant: Ten
     response = await client.patch(
         f"/v1/entities/{tenant.entity_id}",
         headers=tenant.auth,
-        json={"address": {"city": "Dallas"}, "organization": {"legal_name": "Renamed LLC"},
-              "phone": "+15125550100"},
+        json={
+            "address": {"city": "Dallas"},
+            "organization": {"legal_name": "Renamed LLC"},
+            "phone": "+15125550100",
+        },
     )
     assert response.status_code == 200
     body = response.json()
@@ -80,7 +90,8 @@ async def test_patch_merges_nested_fields(client: httpx.AsyncClient, tenant: Ten
 
 async def test_patch_country_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.patch(
-        f"/v1/entities/{tenant.entity_id}", headers=tenant.auth,
+        f"/v1/entities/{tenant.entity_id}",
+        headers=tenant.auth,
         json={"address": {"country": "DE"}},
     )
     assert response.status_code == 422
@@ -90,7 +101,8 @@ async def test_patch_individual_on_organization_is_422(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     response = await client.patch(
-        f"/v1/entities/{tenant.entity_id}", headers=tenant.auth,
+        f"/v1/entities/{tenant.entity_id}",
+        headers=tenant.auth,
         json={"individual": {"first_name": "X"}},
     )
     assert response.status_code == 422
@@ -108,7 +120,9 @@ async def test_list_filters(client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert await ids("type=organization") == [tenant.entity_id]
     assert await ids("email=sam@example.com") == [individual["id"]]
     assert await ids(f"id__in={tenant.entity_id}&id__in={individual['id']}") == [
-        tenant.entity_id, individual["id"]]
+        tenant.entity_id,
+        individual["id"],
+    ]
     assert await ids(f"id__not_in={tenant.entity_id}") == [individual["id"]]
     assert await ids("status=active&order=desc") == [individual["id"], tenant.entity_id]
     created = individual["created_at"]
@@ -124,8 +138,7 @@ async def test_list_rejects_bad_parameters(client: httpx.AsyncClient, tenant: Te
 
 
 async def test_entity_events(client: httpx.AsyncClient, app: FastAPI, tenant: Tenant) -> None:
-    await client.patch(f"/v1/entities/{tenant.entity_id}", headers=tenant.auth,
-                       json={"phone": "1"})
+    await client.patch(f"/v1/entities/{tenant.entity_id}", headers=tenant.auth, json={"phone": "1"})
     async with app.state.db.session() as session:
         actions = (
             await session.scalars(
@@ -150,7 +163,8 @@ async def test_entity_user_crud(client: httpx.AsyncClient, tenant: Tenant) -> No
     assert got.json() == user
 
     patched = await client.patch(
-        f"/v1/entity_users/{user['id']}", headers=tenant.headers,
+        f"/v1/entity_users/{user['id']}",
+        headers=tenant.headers,
         json={"first_name": "Annie", "title": "CFO"},
     )
     assert patched.status_code == 200
@@ -214,7 +228,9 @@ async def test_other_tenants_entity_user_is_404(
     assert mine.status_code == 404
     # Our token with their entity: the entity is not ours.
     crossed = await client.request(
-        method, url, headers={**tenant.auth, "x-monite-entity-id": other_tenant.entity_id},
+        method,
+        url,
+        headers={**tenant.auth, "x-monite-entity-id": other_tenant.entity_id},
         json=body,
     )
     assert crossed.status_code == 404
@@ -242,7 +258,9 @@ async def test_other_partners_entity_is_404(
 ) -> None:
     url = path.format(entity=other_tenant.entity_id)
     response = await client.request(
-        method, url, headers={**tenant.auth, "x-monite-entity-id": other_tenant.entity_id},
+        method,
+        url,
+        headers={**tenant.auth, "x-monite-entity-id": other_tenant.entity_id},
         json=body,
     )
     assert response.status_code == 404

@@ -40,9 +40,7 @@ async def test_missing_version_on_auth_is_400(bare: httpx.AsyncClient) -> None:
 async def test_malformed_version_is_422(
     bare: httpx.AsyncClient, tenant: Tenant, value: str
 ) -> None:
-    response = await bare.get(
-        "/v1/entities", headers={**tenant.auth, "x-monite-version": value}
-    )
+    response = await bare.get("/v1/entities", headers={**tenant.auth, "x-monite-version": value})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "x-monite-version"]
 
@@ -51,16 +49,12 @@ async def test_malformed_version_is_422(
 async def test_known_or_newer_version_is_served_and_echoed(
     bare: httpx.AsyncClient, tenant: Tenant, value: str
 ) -> None:
-    response = await bare.get(
-        "/v1/entities", headers={**tenant.auth, "x-monite-version": value}
-    )
+    response = await bare.get("/v1/entities", headers={**tenant.auth, "x-monite-version": value})
     assert response.status_code == 200
     assert response.headers["x-monite-version"] == value
 
 
-async def test_version_older_than_oldest_is_404(
-    bare: httpx.AsyncClient, tenant: Tenant
-) -> None:
+async def test_version_older_than_oldest_is_404(bare: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await bare.get(
         "/v1/entities", headers={**tenant.auth, "x-monite-version": "2022-11-15"}
     )
@@ -69,9 +63,7 @@ async def test_version_older_than_oldest_is_404(
 
 
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    echoed = await client.get(
-        "/v1/entities", headers={**tenant.auth, "x-request-id": "req-123"}
-    )
+    echoed = await client.get("/v1/entities", headers={**tenant.auth, "x-request-id": "req-123"})
     assert echoed.headers["x-request-id"] == "req-123"
     made = await client.get("/v1/entities", headers=tenant.auth)
     uuid.UUID(made.headers["x-request-id"])

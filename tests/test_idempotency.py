@@ -7,9 +7,11 @@ import hashlib
 import json
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -24,9 +26,7 @@ async def _users(app: FastAPI) -> int:
         return int(await session.scalar(select(func.count()).select_from(EntityUser)) or 0)
 
 
-def _post(
-    client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any]
-) -> Any:
+def _post(client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any]) -> Any:
     return client.post(
         "/v1/entity_users",
         headers={**tenant.headers, "idempotency-key": key, "content-type": "application/json"},
@@ -111,21 +111,30 @@ async def test_validation_failures_are_not_stored(
 
 
 async def test_keys_expire_after_retention(
-    client: httpx.AsyncClient, app: FastAPI, tenant: Tenant
+    client: httpx.AsyncClient, app: FastAPI, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _post(client, tenant, "old", {"login": "one", "first_name": "O"})
-    clock.set_offset(timedelta(hours=24, seconds=1))
+    real = clock.system_now
+    monkeypatch.setattr(clock, "system_now", lambda: real() + timedelta(hours=24, seconds=1))
     # Re-authenticate: the first token has expired with the clock too.
     token = (
         await client.post(
             "/v1/auth/token",
-            json={"grant_type": "client_credentials", "client_id": str(tenant.client_id),
-                  "client_secret": tenant.client_secret},
+            json={
+                "grant_type": "client_credentials",
+                "client_id": str(tenant.client_id),
+                "client_secret": tenant.client_secret,
+            },
         )
     ).json()["access_token"]
-    fresh = Tenant(tenant.partner_id, tenant.client_id, tenant.client_secret, token,
-                   tenant.entity_id,
-                   {"authorization": f"Bearer {token}", "x-monite-entity-id": tenant.entity_id})
+    fresh = Tenant(
+        tenant.partner_id,
+        tenant.client_id,
+        tenant.client_secret,
+        token,
+        tenant.entity_id,
+        {"authorization": f"Bearer {token}", "x-monite-entity-id": tenant.entity_id},
+    )
     response = await _post(client, fresh, "old", {"login": "two", "first_name": "T"})
     assert response.status_code == 200
     assert response.json()["login"] == "two"
@@ -154,9 +163,7 @@ async def test_fifty_concurrent_keys_on_postgres(
 ) -> None:
     """Different keys, same login: the unique login still holds and every key has a result."""
     body = {"login": "contested", "first_name": "C"}
-    responses = await asyncio.gather(
-        *(_post(client, tenant, f"key-{i}", body) for i in range(50))
-    )
+    responses = await asyncio.gather(*(_post(client, tenant, f"key-{i}", body) for i in range(50)))
     assert sorted(r.status_code for r in responses) == [200] + [409] * 49
     async with app.state.db.session() as session:
         stored = (await session.scalars(select(IdempotencyKey.response_status))).all()
@@ -170,14 +177,16 @@ def _claimed_row(
     tenant: Tenant, key: str, body: dict[str, Any], *, locked_ago: timedelta
 ) -> IdempotencyKey:
     """A key row as a request that is (or was) running would have left it."""
-    class _Request:
-        scope: dict[str, Any] = {"fundline.client_id": str(tenant.client_id)}  # noqa: RUF012
-        headers = {"x-monite-entity-id": tenant.entity_id}
 
-    now = clock.now()
+    request = SimpleNamespace(
+        scope={"fundline.client_id": str(tenant.client_id)},
+        headers={"x-monite-entity-id": tenant.entity_id},
+    )
+
+    now = clock.system_now()
     return IdempotencyKey(
         id=uuid.uuid4(),
-        scope=scope_of(_Request()),  # type: ignore[arg-type]
+        scope=scope_of(request),  # type: ignore[arg-type]
         key=key,
         method="POST",
         path="/v1/entity_users",

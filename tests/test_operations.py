@@ -92,7 +92,7 @@ async def test_ready_is_503_on_a_database_never_migrated(tmp_path: Path) -> None
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["reason"] == f"migrations at None, expected {head_revision()}"
+    assert body["reason"] == f"migrations at none applied, expected {head_revision()}"
 
 
 async def test_ready_is_503_one_migration_behind(tmp_path: Path) -> None:

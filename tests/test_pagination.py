@@ -101,8 +101,9 @@ async def test_sort_and_filter_hold_across_pages(
 async def test_token_overrides_other_parameters(
     client: httpx.AsyncClient, tenant: Tenant, many_users: list[EntityUser]
 ) -> None:
-    first = (await client.get("/v1/entity_users?limit=5&first_name=Even",
-                              headers=tenant.headers)).json()
+    first = (
+        await client.get("/v1/entity_users?limit=5&first_name=Even", headers=tenant.headers)
+    ).json()
     token = first["next_pagination_token"]
     second = (
         await client.get(
@@ -112,16 +113,18 @@ async def test_token_overrides_other_parameters(
     ).json()
     assert len(second["data"]) == 5
     assert {u["first_name"] for u in second["data"]} == {"Even"}
-    evens = _expected([u for u in many_users if u.first_name == "Even"], key="created_at",
-                      reverse=False)
+    evens = _expected(
+        [u for u in many_users if u.first_name == "Even"], key="created_at", reverse=False
+    )
     assert [u["id"] for u in second["data"]] == evens[5:10]
 
 
 async def test_last_page_has_no_next(
     client: httpx.AsyncClient, tenant: Tenant, many_users: list[EntityUser]
 ) -> None:
-    body = (await client.get("/v1/entity_users?limit=100&login=user007",
-                             headers=tenant.headers)).json()
+    body = (
+        await client.get("/v1/entity_users?limit=100&login=user007", headers=tenant.headers)
+    ).json()
     assert [u["login"] for u in body["data"]] == ["user007"]
     assert body["next_pagination_token"] is None
     assert body["prev_pagination_token"] is None
@@ -143,10 +146,14 @@ async def test_tampered_token_is_400(
     token = (await client.get("/v1/entity_users?limit=5", headers=tenant.headers)).json()[
         "next_pagination_token"
     ]
-    payload, _, signature = token.partition(".")
-    forged_payload = base64.urlsafe_b64encode(
-        b'{"q":{"limit":100},"v":"2020-01-01T00:00:00+00:00","i":"x","f":true}'
-    ).decode().rstrip("=")
+    _, _, signature = token.partition(".")
+    forged_payload = (
+        base64.urlsafe_b64encode(
+            b'{"q":{"limit":100},"v":"2020-01-01T00:00:00+00:00","i":"x","f":true}'
+        )
+        .decode()
+        .rstrip("=")
+    )
     for bad in (
         _flip_one_char(token, 3),
         _flip_one_char(token, len(token) - 2),

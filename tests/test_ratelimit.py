@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 
 from fundline.app import create_app, shutdown
 from tests.conftest import make_client, make_settings
-from tests.factories import Tenant, make_tenant
+from tests.factories import make_tenant
 
 LIMIT = 5
 HEADERS = (
@@ -37,8 +38,14 @@ async def limited_app(
     """An app on the test database with a limit of 5 per second."""
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     limited = create_app(
-        make_settings(database_url, rate_limit_per_second=LIMIT, auth_rate_limit_per_second=3,
-                      redis_url=redis_url)
+        make_settings(
+            database_url,
+            rate_limit_per_second=LIMIT,
+            auth_rate_limit_per_second=3,
+            redis_url=redis_url,
+            # Every test's windows apart: anonymous requests here all come from one address.
+            redis_key_prefix=f"fundline-test-{uuid.uuid4().hex}",
+        )
     )
     yield limited
     await shutdown(limited)
@@ -78,11 +85,13 @@ async def test_one_client_does_not_throttle_another(limited_app: FastAPI, app: F
 async def test_token_endpoint_has_its_own_lower_limit(limited_app: FastAPI, app: FastAPI) -> None:
     async with make_client(app) as setup:
         tenant = await make_tenant(app, setup, name="Tokens")
-    body = {"grant_type": "client_credentials", "client_id": str(tenant.client_id),
-            "client_secret": "wrong"}
+    body = {
+        "grant_type": "client_credentials",
+        "client_id": str(tenant.client_id),
+        "client_secret": "wrong",
+    }
     async with make_client(limited_app) as client:
-        statuses = [(await client.post("/v1/auth/token", json=body)).status_code
-                    for _ in range(4)]
+        statuses = [(await client.post("/v1/auth/token", json=body)).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
 
 
@@ -114,8 +123,12 @@ def _free_port() -> int:
 
 def _fundline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fundline", *args], env=env, capture_output=True, text=True,
-        check=True, timeout=60,
+        [sys.executable, "-m", "fundline", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
 
 
@@ -133,7 +146,9 @@ def two_servers(redis_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dic
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "fundline", "serve", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for port in ports
     ]
@@ -165,8 +180,11 @@ async def test_limit_holds_across_processes(two_servers: tuple[list[str], dict[s
         token = (
             await http.post(
                 f"{urls[0]}/v1/auth/token",
-                json={"grant_type": "client_credentials", "client_id": partner["client_id"],
-                      "client_secret": partner["client_secret"]},
+                json={
+                    "grant_type": "client_credentials",
+                    "client_id": partner["client_id"],
+                    "client_secret": partner["client_secret"],
+                },
             )
         ).json()["access_token"]
         auth = {"authorization": f"Bearer {token}"}
@@ -185,3 +203,26 @@ async def test_limit_holds_across_processes(two_servers: tuple[list[str], dict[s
             pytest.fail("could not send a burst within one second in three tries")
     assert statuses.count(200) == LIMIT, statuses
     assert statuses.count(429) == 3 * LIMIT
+
+
+async def test_forwarded_for_from_a_client_is_not_believed(
+    limited_app: FastAPI, app: FastAPI
+) -> None:
+    """A brute-forcer cannot get a fresh token-endpoint window by inventing addresses."""
+    async with make_client(app) as setup:
+        tenant = await make_tenant(app, setup, name="Spoofer")
+    body = {
+        "grant_type": "client_credentials",
+        "client_id": str(tenant.client_id),
+        "client_secret": "wrong",
+    }
+    async with make_client(limited_app) as client:
+        statuses = [
+            (
+                await client.post(
+                    "/v1/auth/token", json=body, headers={"x-forwarded-for": f"10.0.0.{i}"}
+                )
+            ).status_code
+            for i in range(4)
+        ]
+    assert statuses == [401, 401, 401, 429]

@@ -277,7 +277,7 @@ async def test_create_draft_invoice(client: httpx.AsyncClient, tenant: Tenant) -
 async def test_document_details_are_echoed_and_can_be_cleared(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    details = {
+    details: dict[str, Any] = {
         "memo": "Thanks",
         "footer": "Wire to ...",
         "fulfillment_date": "2026-03-01",

@@ -12,7 +12,6 @@ from alembic import op
 
 import fundline.kit.db
 
-
 revision = "20261125_financing"
 down_revision = "20261125_payables"
 branch_labels = None

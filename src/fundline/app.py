@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -11,8 +11,10 @@ from fundline import models  # noqa: F401  (registers every table)
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
 from fundline.config import Settings
+from fundline.connect.router import router as connect_router
 from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
+from fundline.financing.router import router as financing_router
 from fundline.kit.db import Database
 from fundline.kit.errors import install_error_handlers
 from fundline.kit.headers import (
@@ -25,21 +27,40 @@ from fundline.kit.logging import configure_logging
 from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
+from fundline.lender.router import router as lender_router
+from fundline.lending.policy import load_policy
+from fundline.operations import worker as background
 from fundline.operations.router import router as operations_router
 from fundline.payables.router import router as payables_router
 from fundline.receivables.router import router as receivables_router
+from fundline.sandbox import router as sandbox
+from fundline.sandbox.service import restore_clock
 from fundline.webhooks.router import router as events_router
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, worker: bool = False) -> FastAPI:
+    """The application. With ``worker``, its lifespan also runs the background worker (the
+    embedded default of ``fundline serve``)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     db = Database(settings.database_url)
-    limits = LimitStore(settings.redis_url)
+    limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        if settings.is_sandbox:
+            await restore_clock(db)  # the sandbox clock as other processes left it
+        async with AsyncExitStack() as stack:
+            if worker:
+                await stack.enter_async_context(
+                    background.running(
+                        db,
+                        app.state.policy,
+                        interval_seconds=settings.worker_interval_seconds,
+                        sandbox=settings.is_sandbox,
+                    )
+                )
+            yield
         await shutdown(app)
 
     app = FastAPI(
@@ -56,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.signer = Signer(settings.signing_key)
     app.state.limits = limits
+    app.state.policy = load_policy(settings)
 
     v1 = APIRouter(prefix=API_PREFIX)
     for router in (
@@ -65,11 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         counterparts_router,
         payables_router,
         receivables_router,
+        financing_router,
         events_router,
     ):
         v1.include_router(router)
     app.include_router(v1)
+    # The Connect API is not Monite's: outside /v1, so neither the version rule, the partner
+    # authentication nor the rate limit of /v1 applies to it.
+    app.include_router(connect_router)
     app.include_router(operations_router)
+    app.include_router(lender_router)
+    if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
+        app.include_router(sandbox.router)
     install_error_handlers(app)
 
     # Added innermost first: a request passes context → auth → rate limit → version → routes.
@@ -82,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         applies=is_api_path,
         auth_paths=frozenset({f"{API_PREFIX}/auth/token"}),
     )
-    app.add_middleware(AuthenticationMiddleware, db=db, prefixes=(API_PREFIX,))
+    authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
+    app.add_middleware(AuthenticationMiddleware, db=db, prefixes=authenticated)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -10,6 +10,9 @@ import typer
 from pydantic import ValidationError
 
 from fundline.config import Settings
+from fundline.imports.cli import app as import_app
+from fundline.lender.cli import app as lender_app
+from fundline.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
     help="Fundline: an invoice-financing server that speaks the Monite API.", no_args_is_help=True
@@ -18,6 +21,9 @@ partner_app = typer.Typer(help="Manage partners (API customers).", no_args_is_he
 operator_app = typer.Typer(help="Manage operator keys for the lender API.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
 app.add_typer(operator_app, name="operator")
+app.add_typer(lender_app, name="lender")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(import_app, name="import")
 
 
 def _settings() -> Settings:
@@ -37,6 +43,13 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Run the background worker in this process too (the embedded default); "
+            "turn it off when separate `fundline worker` processes run."
+        ),
+    ] = True,
 ) -> None:
     """Apply pending migrations, then run the API server."""
     import uvicorn
@@ -46,7 +59,45 @@ def serve(
 
     settings = _settings()
     upgrade_sync(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings, worker=worker),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="Do one round of work and exit.")] = False,
+) -> None:
+    """Run the background worker: offer and request expiry, lateness, defaults, housekeeping."""
+    from fundline.kit.db import Database
+    from fundline.kit.logging import configure_logging
+    from fundline.lending.policy import load_policy
+    from fundline.operations import worker
+    from fundline.operations.migrations import upgrade_sync
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    upgrade_sync(settings.database_url)
+    policy = load_policy(settings)
+
+    async def main() -> None:
+        db = Database(settings.database_url)
+        try:
+            sandbox = settings.is_sandbox
+            if once:
+                print(json.dumps(await worker.beat(db, policy, sandbox=sandbox)))
+            else:
+                await worker.run(
+                    db, policy, interval_seconds=settings.worker_interval_seconds, sandbox=sandbox
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
 
 
 @app.command()
@@ -113,3 +164,26 @@ def operator_create_key(
     settings = _settings()
     upgrade_sync(settings.database_url)
     print(json.dumps({"operator_key": asyncio.run(_create_operator_key(settings, name))}))
+
+
+@app.command()
+def demo(
+    base_url: Annotated[
+        str, typer.Option(help="Where `fundline serve` listens, for the printed curl commands.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Seed a partner, a US business and invoices; finance one end to end (sandbox only)."""
+    from rich.console import Console
+
+    from fundline.demo import DemoError, print_walkthrough, run_demo
+    from fundline.operations.migrations import upgrade_sync
+
+    settings = _settings()
+    console = Console()
+    upgrade_sync(settings.database_url)
+    try:
+        result = asyncio.run(run_demo(settings, console=console))
+    except DemoError as exc:
+        console.print(f"[red]Demo stopped:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_walkthrough(result, base_url=base_url, console=console)

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./fundline.db"
     redis_url: str | None = None
+    redis_key_prefix: str = "fundline"
     mode: Mode = Mode.SANDBOX
     secret_key: str | None = None
     token_ttl_seconds: int = Field(default=86400, ge=60)
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     idempotency_lock_seconds: int = Field(default=90, ge=1)
     log_level: str = "INFO"
+    worker_interval_seconds: float = Field(default=30.0, gt=0)
+    # The credit policy (TOML); unset: the mode's default shipped in fundline/lending/policies.
+    policy_file: Path | None = None
 
     @model_validator(mode="after")
     def _secret_key_in_production(self) -> Settings:

@@ -94,7 +94,7 @@ async def issue_token(
             partner_id=client.partner_id,
             entity_user_id=entity_user_id,
             entity_id=entity_id,
-            expires_at=clock.now() + timedelta(seconds=ttl_seconds),
+            expires_at=clock.system_now() + timedelta(seconds=ttl_seconds),
         )
     )
     await session.flush()
@@ -111,7 +111,7 @@ async def revoke_token(session: AsyncSession, payload: RevokeTokenPayload) -> No
             AccessToken.client_id == client.id,
             AccessToken.revoked_at.is_(None),
         )
-        .values(revoked_at=clock.now())
+        .values(revoked_at=clock.system_now())
     )
 
 
@@ -141,7 +141,7 @@ async def resolve_token(conn: AsyncConnection, token: str) -> Caller | str:
         return "Invalid access token"
     if row.revoked_at is not None:
         return "The access token has been revoked"
-    if row.expires_at <= clock.now():
+    if row.expires_at <= clock.system_now():
         return "The access token has expired"
     if row.entity_user_id is not None and row.user_status != "active":
         return "The entity user of this token is no longer active"

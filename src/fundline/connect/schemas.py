@@ -67,9 +67,9 @@ class BusinessAddress(Strict):
     line2: Text | None = None
     city: Text | None = None
     state: Text | None = None
-    postal_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)
-    ] | None = None
+    postal_code: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)] | None
+    ) = None
     country: CountryCode | None = None
 
 
@@ -151,7 +151,7 @@ class QuoteOut(BaseModel):
     max_requested_amount: int
     requested_amount: int
     fee_amount: int
-    advance_amount: int = Field(description="What the business receives: requested − fee.")
+    advance_amount: int = Field(description="What the business receives: requested - fee.")
     repayment_amount: int
     repayment_date: date = Field(description="When the last instalment falls due.")
     instalments: int

@@ -93,7 +93,7 @@ async def open_session(session: AsyncSession, token: str) -> tuple[str, ConnectS
     expires_at: datetime
     if row.kind == "session":
         request = await session.get(FinancingRequest, row.request_id)
-        if request is None or request.status != "open" or request.expires_at <= now:
+        if request is None or request.status == "expired" or request.expires_at <= now:
             raise Unauthorized("The financing request of this token is no longer open")
         scope, expires_at = Scope.INVOICES, request.expires_at
     else:
@@ -152,9 +152,7 @@ def missing_fields(business: FinancingBusiness) -> list[str]:
 async def business_of(
     session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
 ) -> FinancingBusiness:
-    stmt = select(FinancingBusiness).where(
-        FinancingBusiness.entity_id == connect_session.entity_id
-    )
+    stmt = select(FinancingBusiness).where(FinancingBusiness.entity_id == connect_session.entity_id)
     business = await session.scalar(stmt.with_for_update() if lock else stmt)
     if business is None:
         raise NotFound("Financing business not found")
@@ -334,11 +332,11 @@ async def confirm_invoices(
     """Confirm some or all of the request's DRAFT invoices with a plan and an amount.
 
     Every item is checked before any is confirmed; one failure confirms none (the request's
-    transaction rolls back). The request is ``confirmed`` once no DRAFT is left.
+    transaction rolls back).
     """
     request = await _request_of(session, connect_session, lock=True)
-    if request.status != "open":
-        raise Conflict(f"The financing request is {request.status}")
+    if request.status == "expired" or request.expires_at <= clock.now():
+        raise Conflict("The financing request has expired; request financing again")
     ids = [item.invoice_id for item in payload.invoices]
     drafts = {
         fi.invoice_id: fi
@@ -385,18 +383,10 @@ async def confirm_invoices(
                 )
         chosen.append((fi, plan, item.requested_amount))
 
-    confirmed = [
+    # servicing marks the request confirmed; drafts left out are released when it expires.
+    return [
         await servicing.confirm_invoice(
             session, fi, plan=plan, requested_amount=amount, policy=policy
         )
         for fi, plan, amount in chosen
     ]
-    left = await session.scalar(
-        select(FinancingInvoice.id).where(
-            FinancingInvoice.request_id == request.id, FinancingInvoice.status == "DRAFT"
-        )
-    )
-    if left is None:
-        request.status = "confirmed"
-        await session.flush()
-    return confirmed

@@ -55,30 +55,45 @@ async def create_counterpart(
     session: AsyncSession, entity: Entity, caller: Caller, payload: CounterpartCreatePayload
 ) -> Counterpart:
     """Create a counterpart; the address it is given becomes its default billing address."""
+    counterpart, address = build_counterpart(entity, payload, created_by=caller.entity_user_id)
+    session.add(counterpart)
+    await session.flush()
+    await _event(session, entity, "counterpart", counterpart.id, "created")
+    await _add_address(session, entity, counterpart, address)
+    return counterpart
+
+
+def build_counterpart(
+    entity: Entity, payload: CounterpartCreatePayload, *, created_by: uuid.UUID | None
+) -> tuple[Counterpart, Address]:
+    """The unsaved counterpart ``payload`` describes, and its default billing address (the
+    bulk import inserts these itself)."""
     details = (
         payload.organization
         if isinstance(payload, CounterpartOrganizationRootCreatePayload)
         else payload.individual
     )
     counterpart = Counterpart(
+        id=uuid.uuid4(),
         entity_id=entity.id,
         type=payload.type,
         tax_id=payload.tax_id,
         external_reference=payload.external_reference,
         language=payload.language,
         reminders_enabled=payload.reminders_enabled,
-        created_by_entity_user_id=caller.entity_user_id,
+        created_by_entity_user_id=created_by,
         # legal_name, or first_name/last_name/title; flags, email and phone
         **details.model_dump(exclude={"address", "tag_ids"}),
     )
     # The address id is chosen up front so the counterpart is inserted complete, not updated.
-    address_id = uuid.uuid4()
-    counterpart.default_billing_address_id = address_id
-    session.add(counterpart)
-    await session.flush()
-    await _event(session, entity, "counterpart", counterpart.id, "created")
-    await _add_address(session, entity, counterpart, details.address, address_id=address_id)
-    return counterpart
+    address = new_address(counterpart.id, details.address)
+    counterpart.default_billing_address_id = address.id
+    return counterpart, address
+
+
+def new_address(counterpart_id: uuid.UUID, payload: CounterpartAddress) -> Address:
+    """An unsaved address of the counterpart."""
+    return Address(id=uuid.uuid4(), counterpart_id=counterpart_id, **payload.model_dump())
 
 
 async def get_counterpart(
@@ -172,7 +187,7 @@ async def create_address(
     session: AsyncSession, entity: Entity, counterpart_id: uuid.UUID, payload: CounterpartAddress
 ) -> Address:
     counterpart = await get_counterpart(session, entity, counterpart_id)
-    return await _add_address(session, entity, counterpart, payload)
+    return await _add_address(session, entity, counterpart, new_address(counterpart.id, payload))
 
 
 async def list_addresses(
@@ -188,16 +203,8 @@ async def list_addresses(
 
 
 async def _add_address(
-    session: AsyncSession,
-    entity: Entity,
-    counterpart: Counterpart,
-    payload: CounterpartAddress,
-    *,
-    address_id: uuid.UUID | None = None,
+    session: AsyncSession, entity: Entity, counterpart: Counterpart, address: Address
 ) -> Address:
-    address = Address(
-        id=address_id or uuid.uuid4(), counterpart_id=counterpart.id, **payload.model_dump()
-    )
     session.add(address)
     await session.flush()
     await _event(

@@ -72,7 +72,7 @@ async def get_financing_offers(session: Session, entity: EntityDep) -> Financing
 async def request_financing(
     session: Session, entity: EntityDep, policy: PolicyDep, payload: FinancingPushInvoicesRequest
 ) -> FinancingPushInvoicesResponse | JSONResponse:
-    """Request financing for 1–10 invoices. All must be eligible, or nothing is created and the
+    """Request financing for 1 to 10 invoices. All must be eligible, or nothing is created and the
     error names each failing invoice and its reason (404 unknown, 409 not eligible). Returns a
     connect token and a session token that opens the confirmation of these invoices."""
     try:

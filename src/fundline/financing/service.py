@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.financing import schemas
 from fundline.financing.eligibility import (
@@ -59,6 +60,7 @@ async def issue_token(
     *,
     kind: str,
     entity_id: uuid.UUID,
+    created_at: datetime,
     expires_at: datetime,
     request_id: uuid.UUID | None = None,
 ) -> str:
@@ -70,7 +72,7 @@ async def issue_token(
             kind=kind,
             entity_id=entity_id,
             request_id=request_id,
-            created_at=clock.now(),
+            created_at=created_at,
             expires_at=expires_at,
         )
     )
@@ -106,8 +108,13 @@ async def create_financing_token(session: AsyncSession, entity: Entity) -> str:
                 action="created",
                 data={"status": business.status},
             )
+    now = clock.now()
     return await issue_token(
-        session, kind="connect", entity_id=entity.id, expires_at=clock.now() + CONNECT_TOKEN_TTL
+        session,
+        kind="connect",
+        entity_id=entity.id,
+        created_at=now,
+        expires_at=now + CONNECT_TOKEN_TTL,
     )
 
 
@@ -164,7 +171,9 @@ def offer_out(offer: FinancingOffer, plans: Sequence[PricingPlan]) -> schemas.Fi
     )
 
 
-async def financing_offers(session: AsyncSession, entity: Entity) -> schemas.FinancingOffersResponse:
+async def financing_offers(
+    session: AsyncSession, entity: Entity
+) -> schemas.FinancingOffersResponse:
     business = await get_business(session, entity.id)
     if business is None:
         return schemas.FinancingOffersResponse(
@@ -288,7 +297,7 @@ async def _live_statuses(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uu
             FinancingInvoice.live_invoice_id.in_(ids)
         )
     )
-    return {invoice_id: status for invoice_id, status in rows.tuples() if invoice_id is not None}
+    return {invoice_id: status for invoice_id, status in rows if invoice_id is not None}
 
 
 async def request_financing(
@@ -413,11 +422,16 @@ async def request_financing(
         session,
         kind="session",
         entity_id=entity.id,
+        created_at=now,
         expires_at=request.expires_at,
         request_id=request.id,
     )
     connect_token = await issue_token(
-        session, kind="connect", entity_id=entity.id, expires_at=now + CONNECT_TOKEN_TTL
+        session,
+        kind="connect",
+        entity_id=entity.id,
+        created_at=now,
+        expires_at=now + CONNECT_TOKEN_TTL,
     )
     return connect_token, session_token
 
@@ -432,23 +446,25 @@ COLUMNS: dict[str, Any] = {
     "created_at": FinancingInvoice.created_at,
     "total_amount": FinancingInvoice.total_amount,
 }
-DATE_COLUMNS: dict[str, Any] = {
+DATE_COLUMNS: dict[str, InstrumentedAttribute[date]] = {
     "issue_date": FinancingInvoice.issue_date,
     "due_date": FinancingInvoice.due_date,
 }
 
 
-def _date_bound(column: Any, op: str, bound: datetime) -> ColumnElement[bool]:
+def _date_bound(
+    column: InstrumentedAttribute[date], op: str, bound: datetime
+) -> ColumnElement[bool]:
     """A date column against Monite's date-time bound: the date D counts as D 00:00 UTC."""
     at = bound.astimezone(UTC)
     day, at_midnight = at.date(), at.time() == time(0)
     if op == "gt":
-        return column > day  # type: ignore[no-any-return]
+        return column > day
     if op == "lte":
-        return column <= day  # type: ignore[no-any-return]
+        return column <= day
     if op == "gte":
-        return (column >= day) if at_midnight else (column > day)  # type: ignore[no-any-return]
-    return (column < day) if at_midnight else (column <= day)  # type: ignore[no-any-return]
+        return (column >= day) if at_midnight else (column > day)
+    return (column < day) if at_midnight else (column <= day)
 
 
 async def list_financing_invoices(

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+
 class FundlineError(Exception):
     """A domain error with an HTTP status; the message is shown to the client."""
 

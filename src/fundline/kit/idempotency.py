@@ -97,7 +97,7 @@ async def claim(
             status_code=400,
         )
     fingerprint = request_fingerprint(request, await request.body())
-    now = clock.now()
+    now = clock.system_now()
     path = request.url.path[:2048]
     values: dict[str, object] = {
         "scope": scope,
@@ -170,6 +170,6 @@ async def purge_expired(db: Database) -> int:
     """Delete keys past their retention; the worker calls this."""
     async with db.session() as session, session.begin():
         result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now())
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.system_now())
         )
         return int(getattr(result, "rowcount", 0) or 0)

@@ -21,7 +21,7 @@ def configure_logging(level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        # Rendered by structlog, written by the standard library (so handlers and test capture apply).
+        # Rendered by structlog, written by the standard library (its handlers and test capture).
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

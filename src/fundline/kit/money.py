@@ -152,8 +152,8 @@ def quote(
 ) -> Quote:
     """Price financing of an invoice of ``total_amount`` on a plan (advance rate ``a``, fee ``f``).
 
-    ``R ≤ floor(total × a / 10000)`` (the maximum, also the default ``R``);
-    ``fee F = round_half_even(R × f / 10000)``; ``principal = advance = R − F``;
+    ``R ≤ floor(total * a / 10000)`` (the maximum, also the default ``R``);
+    ``fee F = round_half_even(R * f / 10000)``; ``principal = advance = R - F``;
     ``repayment = R``. ``ValueError`` if ``R`` is below 1 or above the maximum.
     """
     _check_int("total_amount", total_amount, low=0)

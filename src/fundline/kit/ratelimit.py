@@ -17,20 +17,22 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fundline.kit.headers import header, send_json
+from fundline.kit.headers import send_json
 
 
 class LimitStore:
     """The window storage, and the Redis pool behind it (closed on shutdown)."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, *, key_prefix: str = "fundline") -> None:
         self._pool: redis.ConnectionPool | None = None
         if redis_url:
             self._pool = redis.ConnectionPool.from_url(redis_url)
             scheme = "async+rediss://" if redis_url.startswith("rediss") else "async+redis://"
             self.storage: Storage = RedisStorage(
-                scheme, implementation="redispy", key_prefix="fundline",
-                connection_pool=self._pool,
+                scheme,
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed on to redis-py
             )
         else:
             self.storage = MemoryStorage()
@@ -74,9 +76,9 @@ class RateLimitMiddleware:
 
     @staticmethod
     def _ip(scope: Scope) -> str:
-        forwarded = header(scope, b"x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        # The peer address only: a client can write any X-Forwarded-For it likes. Behind a
+        # proxy, uvicorn rewrites the peer from that header for the proxies it trusts
+        # (FORWARDED_ALLOW_IPS), before this runs.
         client = scope.get("client")
         return str(client[0]) if client else "unknown"
 

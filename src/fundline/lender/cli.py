@@ -104,7 +104,7 @@ def _invoice_table(invoices: list[FinancingInvoiceView], title: str) -> Table:
             fi.status + (" (approved)" if fi.approved else ""),
             fi.document_id,
             money(fi.requested_amount, fi.currency),
-            money(fi.remaining_amount, fi.currency),
+            money(fi.outstanding_amount, fi.currency),
             _text(fi.repayment_date),
         )
     return table

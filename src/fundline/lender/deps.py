@@ -22,9 +22,7 @@ operator_scheme = HTTPBearer(
 )
 
 
-async def current_operator(
-    request: Request, _: object = Depends(operator_scheme)
-) -> OperatorKey:
+async def current_operator(request: Request, _: object = Depends(operator_scheme)) -> OperatorKey:
     """The operator key in ``Authorization: Bearer …``; 401 when missing, unknown or revoked."""
     authorization = request.headers.get("authorization")
     if not authorization:

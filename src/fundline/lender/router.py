@@ -64,9 +64,7 @@ async def approve_financing_invoice(
 ) -> FinancingInvoiceDetail:
     """Approve a NEW invoice. With `auto_fund` in the policy it is funded at once (FUNDED);
     otherwise it stays NEW with `approved: true` until it is funded."""
-    fi = await service.approve(
-        session, financing_invoice_id, policy=policy, operator=operator.name
-    )
+    fi = await service.approve(session, financing_invoice_id, policy=policy, operator=operator.name)
     return await service.describe_detail(session, fi)
 
 

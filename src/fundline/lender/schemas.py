@@ -81,7 +81,9 @@ class FinancingInvoiceView(BaseModel):
     principal_amount: int | None
     repayment_amount: int | None
     repaid_amount: int
-    remaining_amount: int = Field(description="What is still owed: repayment − repaid.")
+    outstanding_amount: int = Field(
+        description="What is owed now: repayment - repaid once funded; 0 before and once closed."
+    )
     repayment_date: date | None
     confirmed_at: datetime | None
     funded_at: datetime | None

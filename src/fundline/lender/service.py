@@ -4,11 +4,10 @@ Shared by the lender API and ``fundline lender …``: every function takes the s
 flushes; the caller commits. State changes go through ``lending.servicing``, which owns the
 state machine, the ledger postings, the history and the events.
 
-Approval: Monite's statuses have no "approved" state. With manual review an operator approves
-a NEW invoice; when the policy says ``auto_fund`` approval funds it at once (→ FUNDED),
-otherwise it stays NEW, marked approved by a NEW → NEW history row, until the operator funds
-it. Funding a NEW invoice directly is also allowed: the operator's fund decision implies
-approval.
+Approval: Monite's statuses have no "approved" state. An operator approves a NEW invoice once
+(``servicing.approve``): with ``auto_fund`` in the policy it is funded at once (→ FUNDED);
+without, it stays NEW, marked approved by a NEW → NEW history row, until the operator funds
+it. Funding a NEW invoice directly is allowed too: deciding to disburse implies approval.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.kit.errors import Conflict, NotFound, Unprocessable
+from fundline.kit.errors import Conflict, NotFound
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Paginator
 from fundline.lender.schemas import (
@@ -41,7 +40,6 @@ from fundline.lender.schemas import (
 from fundline.lending import ledger, servicing
 from fundline.lending.policy import Policy
 from fundline.models import FinancingInvoice, FinancingStatusChange, JournalEntry, Posting
-from fundline.webhooks import outbox
 
 INVOICE_COLUMNS: dict[str, Any] = {
     "status": FinancingInvoice.status,
@@ -56,17 +54,12 @@ LEDGER_COLUMNS: dict[str, Any] = {
     "kind": JournalEntry.kind,
     "created_at": JournalEntry.created_at,
 }
-REPAYABLE = frozenset({"FUNDED", "LATE"})
 APPROVED = "approved"
 
 
 def cause(action: str, operator: str) -> str:
     """The history's cause of an operator's action (the column holds 255 characters)."""
     return f"{action} by operator {operator}"[:255]
-
-
-def remaining(fi: FinancingInvoice) -> int:
-    return (fi.repayment_amount or 0) - fi.repaid_amount
 
 
 async def get_financing_invoice(
@@ -96,7 +89,7 @@ async def _approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[
     return set(rows.all())
 
 
-_DERIVED = frozenset({"approved", "remaining_amount"})
+_DERIVED = frozenset({"approved", "outstanding_amount"})
 _COPIED = tuple(name for name in FinancingInvoiceView.model_fields if name not in _DERIVED)
 
 
@@ -104,7 +97,7 @@ def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
     return {
         **{name: getattr(fi, name) for name in _COPIED},
         "approved": approved and fi.status == "NEW",
-        "remaining_amount": remaining(fi),
+        "outstanding_amount": ledger.expected_outstanding(fi),
     }
 
 
@@ -150,71 +143,42 @@ async def list_financing_invoices(
 async def approve(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, policy: Policy, operator: str
 ) -> FinancingInvoice:
-    """Approve a NEW invoice: fund it when the policy auto-funds, else mark it approved."""
+    """Approve a NEW invoice once: funded at once when the policy auto-funds, else it stays
+    NEW, marked approved."""
     fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
-    if fi.status != "NEW":
-        raise Conflict(f"Financing invoice is {fi.status}; only a NEW invoice can be approved")
-    if fi.id in await _approved_ids(session, [fi.id]):
+    if fi.status == "NEW" and fi.id in await _approved_ids(session, [fi.id]):
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
-    if policy.auto_fund:
-        return await servicing.fund(session, fi, cause=cause("approved and funded", operator))
-    session.add(
-        FinancingStatusChange(
-            financing_invoice_id=fi.id,
-            from_status="NEW",
-            to_status="NEW",
-            cause=cause(APPROVED, operator),
-        )
-    )
-    await outbox.record(
-        session,
-        partner_id=fi.partner_id,
-        entity_id=fi.entity_id,
-        object_type="financing_invoice",
-        object_id=fi.id,
-        action="updated",
-        data={"status": fi.status, "approved": True},
-    )
-    return fi
+    return await servicing.approve(session, fi, cause=f"by operator {operator}", policy=policy)
 
 
 async def reject(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
 ) -> FinancingInvoice:
-    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    fi = await get_financing_invoice(session, financing_invoice_id)
     return await servicing.reject(session, fi, cause=cause("rejected", operator))
 
 
 async def fund(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
 ) -> FinancingInvoice:
-    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    fi = await get_financing_invoice(session, financing_invoice_id)
     return await servicing.fund(session, fi, cause=cause("funded", operator))
 
 
 async def record_repayment(
     session: AsyncSession, financing_invoice_id: uuid.UUID, amount: int, *, operator: str
 ) -> FinancingInvoice:
-    """Record money received; more than what is still owed is refused (422)."""
-    if amount < 1:
-        raise Unprocessable(
-            "amount must be a positive number of minor units", loc=("body", "amount")
-        )
-    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
-    if fi.status in REPAYABLE and amount > remaining(fi):
-        raise Unprocessable(
-            f"amount {amount} is more than the {remaining(fi)} still owed",
-            loc=("body", "amount"),
-        )
+    """Record money received; servicing refuses (422) more than what is still owed."""
+    fi = await get_financing_invoice(session, financing_invoice_id)
     return await servicing.record_repayment(
-        session, fi, amount, cause=cause(f"repayment of {amount} recorded", operator)
+        session, fi, amount, cause=cause("repayment recorded", operator)
     )
 
 
 async def write_off(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
 ) -> FinancingInvoice:
-    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
+    fi = await get_financing_invoice(session, financing_invoice_id)
     return await servicing.write_off(session, fi, cause=cause("written off", operator))
 
 
@@ -245,7 +209,11 @@ async def list_ledger(
         data=[
             JournalEntryView.model_validate(
                 {
-                    **{k: getattr(entry, k) for k in JournalEntryView.model_fields if k != "postings"},
+                    **{
+                        k: getattr(entry, k)
+                        for k in JournalEntryView.model_fields
+                        if k != "postings"
+                    },
                     "postings": postings[entry.id],
                 }
             )

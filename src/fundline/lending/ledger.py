@@ -9,8 +9,8 @@ a credit negative. Four accounts:
 - ``fee_income``: fees, recognised when an invoice is funded;
 - ``credit_losses``: what was written off.
 
-Funding an invoice posts a disbursement (receivable + principal, cash − principal) and a fee
-(receivable + fee, fee income − fee), so the receivable is the repayment amount. A repayment
+Funding an invoice posts a disbursement (receivable + principal, cash - principal) and a fee
+(receivable + fee, fee income - fee), so the receivable is the repayment amount. A repayment
 moves cash in against the receivable; a write-off moves the rest of the receivable to losses.
 """
 
@@ -108,9 +108,7 @@ async def balances(
     return {(account, currency): int(total) for account, currency, total in rows}
 
 
-def _mismatch(
-    fi_id: uuid.UUID, status: str | None, booked: int, expected: int
-) -> dict[str, Any]:
+def _mismatch(fi_id: uuid.UUID, status: str | None, booked: int, expected: int) -> dict[str, Any]:
     return {
         "kind": "outstanding_mismatch",
         "financing_invoice_id": str(fi_id),
@@ -189,6 +187,11 @@ async def reconcile(session: AsyncSession) -> list[dict[str, Any]]:
             expected = counted.get(offer.id, 0)
             if stored != expected:
                 differences.append(
-                    {"kind": kind, "offer_id": str(offer.id), "stored": stored, "expected": expected}
+                    {
+                        "kind": kind,
+                        "offer_id": str(offer.id),
+                        "stored": stored,
+                        "expected": expected,
+                    }
                 )
     return differences

@@ -95,14 +95,14 @@ def parse_policy(data: dict[str, Any]) -> Policy:
         default_after_days_late=servicing.integer("default_after_days_late", low=0),
         plans=tuple(_plan(table) for table in plan_tables),
     )
-    for table in (doc, limit, offers, requests, review, servicing, *plan_tables):
-        table.no_unknown_keys()
+    if not policy.plans:
+        raise PolicyError("plans: at least one [[plans]] table is required")
     if policy.limit_floor > policy.limit_cap:
         raise PolicyError(
             f"limit.floor ({policy.limit_floor}) is above limit.cap ({policy.limit_cap})"
         )
-    if not policy.plans:
-        raise PolicyError("plans: at least one [[plans]] table is required")
+    for table in (doc, limit, offers, requests, review, servicing, *plan_tables):
+        table.no_unknown_keys()
     return policy
 
 
@@ -113,7 +113,9 @@ def _plan(table: _Table) -> PlanPolicy:
     if kind == "FIXED_DATE":
         # Repaid on the invoice's due date plus the grace days; no duration.
         table.forbid("repayment_duration_days", "instalments", why="a FIXED_DATE plan")
-        return PlanPolicy(kind, advance, fee, None, 1, table.integer("grace_days", low=0, default=0))
+        return PlanPolicy(
+            kind, advance, fee, None, 1, table.integer("grace_days", low=0, default=0)
+        )
     table.forbid("grace_days", why=f"a {kind} plan")
     duration = table.integer("repayment_duration_days", low=1)
     if kind == "FIXED_DURATION":
@@ -161,8 +163,8 @@ class _Table:
     def string(self, key: str, *, choices: tuple[str, ...]) -> str:
         value = self._get(key)
         if value not in choices:
-            shown = ", ".join(choices) if len(choices) <= 5 else "an ISO 4217 code"
-            raise PolicyError(f"{self.name}{key} must be one of {shown}, not {value!r}")
+            shown = f"one of {', '.join(choices)}" if len(choices) <= 5 else "an ISO 4217 code"
+            raise PolicyError(f"{self.name}{key} must be {shown}, not {value!r}")
         return str(value)
 
     def boolean(self, key: str) -> bool:

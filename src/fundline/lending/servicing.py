@@ -13,12 +13,11 @@ validity. While issued, its status follows its invoices: ``DEFAULTED`` once any 
 decision (``close_offer``): the line is withdrawn, allowed only while none of its invoices is
 ``NEW``, ``FUNDED`` or ``LATE``; a closed or expired line lets underwriting extend a new one.
 
-Limits: ``available = total − reserved − outstanding``. Confirming reserves the requested
+Limits: ``available = total - reserved - outstanding``. Confirming reserves the requested
 amount; funding turns the reservation into outstanding (the repayment amount); rejecting
 releases it; repayments and write-offs reduce outstanding.
 
-Every function locks what it changes (the invoice first, then its offer: one order everywhere,
-so two transactions never wait on each other in a circle), records a status-history row and an
+Every function locks what it changes (see ``state``), records a status-history row and an
 outbox event, posts ledger entries where money moves, and raises ``Conflict`` naming the current
 status on an illegal transition. None commits.
 """
@@ -34,12 +33,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock, money
-from fundline.kit.errors import Conflict, NotFound, Unprocessable
-from fundline.lending import ledger
+from fundline.kit.errors import Conflict, Unprocessable
+from fundline.lending import ledger, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import build_schedule
 from fundline.models import (
-    FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
     FinancingRequest,
@@ -61,8 +59,6 @@ DRAFT, NEW, FUNDED, PAID, LATE, REJECTED, DEFAULTED = (
 )
 ACCEPTED, EXPIRED, CURRENT, CLOSED = "ACCEPTED", "EXPIRED", "CURRENT", "CLOSED"
 
-INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
-
 
 # --- offers ----------------------------------------------------------------------------------
 
@@ -71,15 +67,15 @@ async def accept_offer(
     session: AsyncSession, offer: FinancingOffer, *, policy: Policy
 ) -> FinancingOffer:
     """``NEW`` → ``ACCEPTED``; under the auto-review policy issued at once (→ ``CURRENT``)."""
-    offer = await _locked_offer(session, offer.id)
+    offer = await state.lock_offer(session, offer.id)
     if offer.status == NEW and offer.expires_at <= clock.now():
         raise Conflict(
             f"Financing offer is NEW but expired on {offer.expires_at.date().isoformat()}; "
             "it can no longer be accepted"
         )
-    _require_offer(offer, (NEW,), "accepted")
+    state.require_offer(offer, (NEW,), "accepted")
     offer.accepted_at = clock.now()
-    await _move_offer(session, offer, ACCEPTED)
+    await state.move_offer(session, offer, ACCEPTED)
     if policy.review == "auto":
         offer = await issue_offer(session, offer)
     return offer
@@ -88,17 +84,19 @@ async def accept_offer(
 async def issue_offer(session: AsyncSession, offer: FinancingOffer) -> FinancingOffer:
     """``ACCEPTED`` → ``CURRENT``: the credit line is open (the operator's step under manual
     review)."""
-    offer = await _locked_offer(session, offer.id)
-    _require_offer(offer, (ACCEPTED,), "issued")
+    offer = await state.lock_offer(session, offer.id)
+    state.require_offer(offer, (ACCEPTED,), "issued")
     offer.issued_at = clock.now()
-    await _move_offer(session, offer, CURRENT)
+    await state.move_offer(session, offer, CURRENT)
     return offer
 
 
-async def close_offer(session: AsyncSession, offer: FinancingOffer, *, cause: str) -> FinancingOffer:
+async def close_offer(
+    session: AsyncSession, offer: FinancingOffer, *, cause: str
+) -> FinancingOffer:
     """The operator withdraws the line (→ ``CLOSED``); its unconfirmed drafts are released."""
-    offer = await _locked_offer(session, offer.id)
-    _require_offer(offer, (NEW, ACCEPTED, CURRENT, LATE), "closed")
+    offer = await state.lock_offer(session, offer.id)
+    state.require_offer(offer, (NEW, ACCEPTED, CURRENT, LATE), "closed")
     invoices = list(
         await session.scalars(
             select(FinancingInvoice).where(
@@ -115,7 +113,7 @@ async def close_offer(session: AsyncSession, offer: FinancingOffer, *, cause: st
         )
     for fi in invoices:
         await release_draft(session, fi, cause=f"offer closed: {cause}")
-    await _move_offer(session, offer, CLOSED, cause=cause)
+    await state.move_offer(session, offer, CLOSED, cause=cause)
     return offer
 
 
@@ -136,14 +134,14 @@ async def confirm_invoice(
     is a 409; an amount outside ``1 … max`` a 422. Under the auto-review policy the invoice
     is approved (and, with ``auto_fund``, funded) at once.
     """
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (DRAFT,), "confirmed")
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (DRAFT,), "confirmed")
     if plan.offer_id != fi.offer_id:
         raise Unprocessable(
             f"Pricing plan {plan.id} is not a plan of this invoice's offer",
             loc=("body", "pricing_plan_id"),
         )
-    offer = await _locked_offer(session, fi.offer_id)
+    offer = await state.lock_offer(session, fi.offer_id)
     if offer.status != CURRENT:
         raise Conflict(
             f"Financing offer is {offer.status}; invoices can be confirmed only on a CURRENT offer"
@@ -176,8 +174,8 @@ async def confirm_invoice(
     request = await session.get(FinancingRequest, fi.request_id)
     if request is not None and request.status == "open":
         request.status = "confirmed"
-    await _move(session, fi, NEW, cause="confirmed by the business")
-    await _offer_amounts_changed(session, offer)
+    await state.move(session, fi, NEW, cause="confirmed by the business")
+    await state.offer_amounts_changed(session, offer)
     if policy.review == "auto":
         fi = await approve(session, fi, cause="approved by the auto-review policy", policy=policy)
     return fi
@@ -188,9 +186,9 @@ async def approve(
 ) -> FinancingInvoice:
     """Record the approval of a ``NEW`` invoice (it stays ``NEW``: Monite has no approved
     status) and fund it at once when the policy has ``auto_fund``."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (NEW,), "approved")
-    await _note(session, fi, cause=f"approved: {cause}")
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (NEW,), "approved")
+    await state.note(session, fi, cause=f"approved: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi
@@ -198,14 +196,15 @@ async def approve(
 
 async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``FUNDED``: fix the repayment schedule, disburse, book the fee."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (NEW,), "funded")
-    offer = await _locked_offer(session, fi.offer_id)
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (NEW,), "funded")
+    offer = await state.lock_offer(session, fi.offer_id)
     if offer.status not in (CURRENT, LATE):
         raise Conflict(f"Financing offer is {offer.status}; its invoices can no longer be funded")
     plan = await session.get(PricingPlan, fi.pricing_plan_id)
-    repayment, fee, principal = fi.repayment_amount, fi.fee_amount, fi.principal_amount
-    assert plan is not None and repayment is not None and fee is not None and principal is not None
+    assert plan is not None  # set, with the amounts, when the invoice was confirmed
+    repayment, fee = fi.repayment_amount or 0, fi.fee_amount or 0
+    principal = repayment - fee
     schedule = build_schedule(
         plan,
         repayment_amount=repayment,
@@ -230,23 +229,23 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
     offer.reserved_amount -= repayment
     offer.outstanding_amount += repayment
     if principal:
-        await _post(session, fi, "disbursement", "advance paid out", principal, ledger.CASH)
+        await state.post(session, fi, "disbursement", "advance paid out", principal, ledger.CASH)
     if fee:
-        await _post(session, fi, "fee", "financing fee", fee, ledger.FEE_INCOME)
-    await _move(session, fi, FUNDED, cause=cause)
-    await _offer_amounts_changed(session, offer)
+        await state.post(session, fi, "fee", "financing fee", fee, ledger.FEE_INCOME)
+    await state.move(session, fi, FUNDED, cause=cause)
+    await state.offer_amounts_changed(session, offer)
     return fi
 
 
 async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``REJECTED``: the reservation is released."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (NEW,), "rejected")
-    offer = await _locked_offer(session, fi.offer_id)
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (NEW,), "rejected")
+    offer = await state.lock_offer(session, fi.offer_id)
     offer.reserved_amount -= fi.requested_amount or 0
     fi.closed_at = clock.now()
-    await _move(session, fi, REJECTED, cause=cause)
-    await _offer_amounts_changed(session, offer)
+    await state.move(session, fi, REJECTED, cause=cause)
+    await state.offer_amounts_changed(session, offer)
     return fi
 
 
@@ -256,16 +255,20 @@ async def record_repayment(
     """Take ``amount`` off what a ``FUNDED``/``LATE`` invoice owes, oldest instalment first;
     ``PAID`` (limit released) when nothing is left."""
     if type(amount) is not int or amount < 1:
-        raise Unprocessable("amount must be a positive integer of minor units", loc=("body", "amount"))
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (FUNDED, LATE), "repaid")
+        raise Unprocessable(
+            "amount must be a positive integer of minor units", loc=("body", "amount")
+        )
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (FUNDED, LATE), "repaid")
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
     if amount > remaining:
         raise Unprocessable(
             f"amount {amount} is more than the {remaining} still owed", loc=("body", "amount")
         )
-    offer = await _locked_offer(session, fi.offer_id)
+    offer = await state.lock_offer(session, fi.offer_id)
     instalments = await _instalments(session, fi.id)
+    today = clock.today()
+    was_overdue = _overdue(instalments, today)
     left = amount
     for instalment in instalments:
         paying = min(left, instalment.amount - instalment.paid_amount)
@@ -273,26 +276,28 @@ async def record_repayment(
         left -= paying
     fi.repaid_amount += amount
     offer.outstanding_amount -= amount
-    await _post(session, fi, "repayment", cause, -amount, ledger.CASH)
+    await state.post(session, fi, "repayment", cause, -amount, ledger.CASH)
     if fi.repaid_amount == fi.repayment_amount:
         fi.closed_at = clock.now()
-        await _move(session, fi, PAID, cause=cause)
-    elif fi.status == LATE and not _overdue(instalments, clock.today()):
-        await _move(session, fi, FUNDED, cause=f"{cause}; no instalment is overdue any more")
+        await state.move(session, fi, PAID, cause=cause)
+    elif fi.status == LATE and was_overdue and not _overdue(instalments, today):
+        # Late because of the schedule, and the schedule is met again (an operator's "late"
+        # with nothing overdue stays until the invoice is paid).
+        await state.move(session, fi, FUNDED, cause=f"{cause}; no instalment is overdue any more")
     else:
-        await _note(session, fi, cause=f"repaid {amount}: {cause}")
-    await _sync_offer_status(session, offer)
-    await _offer_amounts_changed(session, offer)
+        await state.note(session, fi, cause=f"repaid {amount}: {cause}")
+    await state.sync_offer_status(session, offer)
+    await state.offer_amounts_changed(session, offer)
     return fi
 
 
 async def mark_late(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``FUNDED`` → ``LATE`` (its offer turns ``LATE`` too)."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (FUNDED,), "marked late")
-    offer = await _locked_offer(session, fi.offer_id)
-    await _move(session, fi, LATE, cause=cause)
-    await _sync_offer_status(session, offer)
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (FUNDED,), "marked late")
+    offer = await state.lock_offer(session, fi.offer_id)
+    await state.move(session, fi, LATE, cause=cause)
+    await state.sync_offer_status(session, offer)
     return fi
 
 
@@ -300,38 +305,38 @@ async def mark_defaulted(
     session: AsyncSession, fi: FinancingInvoice, *, cause: str
 ) -> FinancingInvoice:
     """``LATE`` → ``DEFAULTED`` (its offer becomes ``DEFAULTED``); still owed until written off."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (LATE,), "marked defaulted")
-    offer = await _locked_offer(session, fi.offer_id)
-    await _move(session, fi, DEFAULTED, cause=cause)
-    await _sync_offer_status(session, offer)
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (LATE,), "marked defaulted")
+    offer = await state.lock_offer(session, fi.offer_id)
+    await state.move(session, fi, DEFAULTED, cause=cause)
+    await state.sync_offer_status(session, offer)
     return fi
 
 
 async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """Book what a ``LATE``/``DEFAULTED`` invoice still owes as a credit loss (→ ``DEFAULTED``)."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (LATE, DEFAULTED), "written off")
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (LATE, DEFAULTED), "written off")
     if fi.closed_at is not None:
         raise Conflict(f"Financing invoice is {fi.status} and already written off")
-    offer = await _locked_offer(session, fi.offer_id)
+    offer = await state.lock_offer(session, fi.offer_id)
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
-    await _post(session, fi, "write_off", cause, remaining, ledger.CREDIT_LOSSES)
+    await state.post(session, fi, "write_off", cause, -remaining, ledger.CREDIT_LOSSES)
     offer.outstanding_amount -= remaining
     fi.closed_at = clock.now()
     if fi.status == LATE:
-        await _move(session, fi, DEFAULTED, cause=f"written off: {cause}")
+        await state.move(session, fi, DEFAULTED, cause=f"written off: {cause}")
     else:
-        await _note(session, fi, cause=f"written off {remaining}: {cause}")
-    await _sync_offer_status(session, offer)
-    await _offer_amounts_changed(session, offer)
+        await state.note(session, fi, cause=f"written off {remaining}: {cause}")
+    await state.sync_offer_status(session, offer)
+    await state.offer_amounts_changed(session, offer)
     return fi
 
 
 async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
     """Delete an unconfirmed ``DRAFT`` (and its history), freeing its invoice for a new request."""
-    fi = await _locked_invoice(session, fi)
-    _require(fi, (DRAFT,), "released")
+    fi = await state.lock_invoice(session, fi)
+    state.require(fi, (DRAFT,), "released")
     await session.execute(
         delete(FinancingStatusChange).where(FinancingStatusChange.financing_invoice_id == fi.id)
     )
@@ -341,7 +346,7 @@ async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: s
         session,
         partner_id=fi.partner_id,
         entity_id=fi.entity_id,
-        object_type=INVOICE_EVENT,
+        object_type=state.INVOICE_EVENT,
         object_id=fi.id,
         action="deleted",
         data={"status": DRAFT, "invoice_id": str(fi.invoice_id), "cause": cause[:255]},
@@ -366,7 +371,7 @@ async def on_document_paid(
     )
     if fi is None:
         return
-    fi = await _locked_invoice(session, fi)
+    fi = await state.lock_invoice(session, fi)
     if fi.status == DRAFT:
         await release_draft(session, fi, cause="the invoice was paid before it was confirmed")
     elif fi.status == NEW:
@@ -390,14 +395,22 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
     """
     now, today = clock.now(), clock.today()
     counts = dict.fromkeys(
-        ("offers_expired", "requests_expired", "drafts_released", "invoices_late", "invoices_defaulted"),
+        (
+            "offers_expired",
+            "requests_expired",
+            "drafts_released",
+            "invoices_late",
+            "invoices_defaulted",
+        ),
         0,
     )
     for offer in await _claim(
         session,
-        select(FinancingOffer).where(FinancingOffer.status == NEW, FinancingOffer.expires_at <= now),
+        select(FinancingOffer).where(
+            FinancingOffer.status == NEW, FinancingOffer.expires_at <= now
+        ),
     ):
-        await _move_offer(session, offer, EXPIRED, cause="not accepted within its validity")
+        await state.move_offer(session, offer, EXPIRED, cause="not accepted within its validity")
         counts["offers_expired"] += 1
 
     expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
@@ -464,31 +477,6 @@ async def load_details(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-async def _locked_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
-    """The invoice re-read under a row lock (fresh values, whatever the caller held)."""
-    locked = await session.scalar(
-        select(FinancingInvoice)
-        .where(FinancingInvoice.id == fi.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound("Financing invoice not found")
-    return locked
-
-
-async def _locked_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
-    locked = await session.scalar(
-        select(FinancingOffer)
-        .where(FinancingOffer.id == offer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound("Financing offer not found")
-    return locked
-
-
 async def _claim(session: AsyncSession, stmt: Any) -> list[Any]:
     """The rows of ``stmt``, locked, skipping those another transaction holds."""
     rows = await session.scalars(
@@ -517,154 +505,4 @@ async def _instalments(session: AsyncSession, fi_id: uuid.UUID) -> list[Instalme
             .where(Instalment.financing_invoice_id == fi_id)
             .order_by(Instalment.sequence)
         )
-    )
-
-
-def _require(fi: FinancingInvoice, allowed: tuple[str, ...], doing: str) -> None:
-    if fi.status not in allowed:
-        raise Conflict(
-            f"Financing invoice is {fi.status}; it can be {doing} only when "
-            f"{' or '.join(allowed)}"
-        )
-
-
-def _require_offer(offer: FinancingOffer, allowed: tuple[str, ...], doing: str) -> None:
-    if offer.status not in allowed:
-        raise Conflict(
-            f"Financing offer is {offer.status}; it can be {doing} only when "
-            f"{' or '.join(allowed)}"
-        )
-
-
-async def _post(
-    session: AsyncSession,
-    fi: FinancingInvoice,
-    kind: str,
-    memo: str,
-    receivable: int,
-    counter_account: str,
-) -> None:
-    """One two-line entry: ``receivable`` onto the invoice's receivable, the opposite onto
-    ``counter_account``."""
-    await ledger.post(
-        session,
-        entity_id=fi.entity_id,
-        financing_invoice_id=fi.id,
-        kind=kind,
-        currency=fi.currency,
-        memo=f"{fi.document_id}: {memo}",
-        lines=[(ledger.FINANCED_RECEIVABLE, receivable), (counter_account, -receivable)],
-    )
-
-
-async def _move(session: AsyncSession, fi: FinancingInvoice, status: str, *, cause: str) -> None:
-    """Set the status, record the transition and its event; a settled invoice is no longer
-    live, so its document may be financed again."""
-    before = fi.status
-    fi.status = status
-    if status not in LIVE_STATUSES:
-        fi.live_invoice_id = None
-    session.add(_change(fi, before, status, cause))
-    await session.flush()
-    await _invoice_event(session, fi, "status_changed", {"previous_status": before})
-
-
-async def _note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
-    """A change that keeps the status (approval, partial repayment, write-off)."""
-    session.add(_change(fi, fi.status, fi.status, cause))
-    await session.flush()
-    await _invoice_event(session, fi, "updated", {})
-
-
-def _change(fi: FinancingInvoice, before: str, after: str, cause: str) -> FinancingStatusChange:
-    return FinancingStatusChange(
-        financing_invoice_id=fi.id,
-        from_status=before,
-        to_status=after,
-        cause=cause[:255],
-        at=clock.now(),
-    )
-
-
-async def _invoice_event(
-    session: AsyncSession, fi: FinancingInvoice, action: str, data: dict[str, Any]
-) -> None:
-    await outbox.record(
-        session,
-        partner_id=fi.partner_id,
-        entity_id=fi.entity_id,
-        object_type=INVOICE_EVENT,
-        object_id=fi.id,
-        action=action,
-        data={
-            "status": fi.status,
-            "invoice_id": str(fi.invoice_id),
-            "type": fi.type,
-            "repaid_amount": fi.repaid_amount,
-            **data,
-        },
-    )
-
-
-async def _move_offer(
-    session: AsyncSession, offer: FinancingOffer, status: str, *, cause: str | None = None
-) -> None:
-    before = offer.status
-    offer.status = status
-    await session.flush()
-    data: dict[str, Any] = {"status": status, "previous_status": before}
-    if cause is not None:
-        data["cause"] = cause[:255]
-    await _offer_event(session, offer, "status_changed", data)
-
-
-async def _sync_offer_status(session: AsyncSession, offer: FinancingOffer) -> None:
-    """An issued offer's status follows its invoices: DEFAULTED > LATE > CURRENT."""
-    if offer.status not in (CURRENT, LATE):
-        return
-    await session.flush()
-    troubled = set(
-        await session.scalars(
-            select(FinancingInvoice.status)
-            .where(
-                FinancingInvoice.offer_id == offer.id,
-                FinancingInvoice.status.in_((LATE, DEFAULTED)),
-            )
-            .distinct()
-        )
-    )
-    status = DEFAULTED if DEFAULTED in troubled else LATE if LATE in troubled else CURRENT
-    if status != offer.status:
-        await _move_offer(session, offer, status, cause="follows its invoices")
-
-
-async def _offer_amounts_changed(session: AsyncSession, offer: FinancingOffer) -> None:
-    await session.flush()
-    await _offer_event(
-        session,
-        offer,
-        "updated",
-        {
-            "status": offer.status,
-            "total_amount": offer.total_amount,
-            "available_amount": offer.available_amount,
-        },
-    )
-
-
-async def _offer_event(
-    session: AsyncSession, offer: FinancingOffer, action: str, data: dict[str, Any]
-) -> None:
-    partner_id = await session.scalar(
-        select(FinancingBusiness.partner_id).where(FinancingBusiness.id == offer.business_id)
-    )
-    assert partner_id is not None
-    await outbox.record(
-        session,
-        partner_id=partner_id,
-        entity_id=offer.entity_id,
-        object_type=OFFER_EVENT,
-        object_id=offer.id,
-        action=action,
-        data=data,
     )

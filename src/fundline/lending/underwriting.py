@@ -45,22 +45,15 @@ async def underwrite(
     live = next((offer for offer in previous if offer.status in LIVE_OFFER_STATUSES), None)
     if live is not None:
         return live
-    if entity.country != "US":
-        return await _decline(
-            session,
-            business,
-            "Financing is available to US businesses only; "
-            f"the entity's address is in {entity.country or 'no country'}",
-        )
-    if any(offer.status == "DEFAULTED" for offer in previous):
-        return await _decline(session, business, "An earlier credit line of this business defaulted")
-    limit = min(await limit_from_history(session, entity, policy=policy), policy.limit_cap)
-    if limit < 1:
-        return await _decline(
-            session,
-            business,
-            f"No invoices issued in {policy.currency} over the last {policy.history_days} days",
-        )
+    limit = 0
+    note = _ineligible(entity, previous)
+    if note is None:
+        limit = min(await limit_from_history(session, entity, policy=policy), policy.limit_cap)
+        if limit < 1:
+            note = f"No invoices issued in {policy.currency} in the last {policy.history_days} days"
+    if note is not None:
+        await _decline(session, business, note)
+        return None
     now = clock.now()
     offer = FinancingOffer(
         business_id=business.id,
@@ -99,6 +92,15 @@ async def underwrite(
         data={"status": offer.status, "total_amount": limit, "currency": offer.currency},
     )
     return offer
+
+
+def _ineligible(entity: Entity, previous: list[FinancingOffer]) -> str | None:
+    if entity.country != "US":
+        where = entity.country or "no country"
+        return f"Financing is available to US businesses only; the entity's address is in {where}"
+    if any(offer.status == "DEFAULTED" for offer in previous):
+        return "An earlier credit line of this business defaulted"
+    return None
 
 
 async def limit_from_history(session: AsyncSession, entity: Entity, *, policy: Policy) -> int:

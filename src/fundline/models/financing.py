@@ -221,7 +221,9 @@ class Posting(IdMixin, Base):
     """A debit (positive) or credit (negative) of one account within a journal entry."""
 
     __tablename__ = "ledger_postings"
-    __table_args__ = (Index("ix_ledger_postings_invoice_account", "financing_invoice_id", "account"),)
+    __table_args__ = (
+        Index("ix_ledger_postings_invoice_account", "financing_invoice_id", "account"),
+    )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -40,7 +40,7 @@ class AccessToken(Base):
         ForeignKey("entity_users.id"), default=None
     )
     entity_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entities.id"), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(default=clock.system_now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 

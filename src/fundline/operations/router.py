@@ -33,7 +33,11 @@ async def ready(request: Request) -> JSONResponse | dict[str, str]:
     head = head_revision()
     if current != head:
         return JSONResponse(
-            {"status": "unavailable", "reason": f"migrations at {current}, expected {head}"}, 503
+            {
+                "status": "unavailable",
+                "reason": f"migrations at {current or 'none applied'}, expected {head}",
+            },
+            503,
         )
     return {"status": "ready", "migration": head or ""}
 

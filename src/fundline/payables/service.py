@@ -31,6 +31,7 @@ from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.money import percent_of
 from fundline.kit.pagination import ListParams, Page, Paginator
+from fundline.lending import servicing
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable
 from fundline.models.payable import NO_ISSUE_DATE
 from fundline.payables.schemas import (
@@ -145,17 +146,30 @@ async def create_payable(
     session: AsyncSession, entity: Entity, caller: Caller, payload: CreatePayableRequest
 ) -> Payable:
     """A payable from data; `new` if every essential field is given, else `draft`."""
-    changes = _changes(payload)
-    payable = Payable(
-        entity_id=entity.id,
-        status=S.DRAFT.value,
-        amount_paid=0,
-        was_created_by_user_id=caller.entity_user_id,
-    )
-    await _apply(session, entity, payable, changes)
+    payable = await build_payable(session, entity, payload, created_by=caller.entity_user_id)
     session.add(payable)
     await session.flush()
     await _event(session, entity, payable, "created", status=payable.status)
+    return payable
+
+
+async def build_payable(
+    session: AsyncSession,
+    entity: Entity,
+    payload: CreatePayableRequest,
+    *,
+    created_by: uuid.UUID | None,
+) -> Payable:
+    """The unsaved, checked payable ``payload`` describes, `new` or `draft` (the bulk import
+    inserts these itself; it reads the database only for a counterpart named in ``payload``)."""
+    payable = Payable(
+        id=uuid.uuid4(),
+        entity_id=entity.id,
+        status=S.DRAFT.value,
+        amount_paid=0,
+        was_created_by_user_id=created_by,
+    )
+    await _apply(session, entity, payable, _changes(payload))
     return payable
 
 
@@ -314,6 +328,8 @@ async def transition(
         await _event(session, entity, payable, "updated")
     else:
         await _event(session, entity, payable, "status_changed", status=target, previous=before)
+    if action is Action.MARK_AS_PAID:
+        await servicing.on_document_paid(session, invoice_type="payable", invoice_id=payable.id)
     return payable
 
 
@@ -341,13 +357,18 @@ async def _snapshot_counterpart(session: AsyncSession, payable: Payable) -> None
     counterpart = await session.get(Counterpart, payable.counterpart_id)
     if counterpart is None:
         return
+    payable.counterpart_snapshot = counterpart_snapshot(counterpart)
+
+
+def counterpart_snapshot(counterpart: Counterpart) -> dict[str, Any]:
+    """The vendor's data as a payable keeps it once it leaves review (Monite's `counterpart`)."""
     data = {
         "name": counterpart.name,
         "email": counterpart.email,
         "phone": counterpart.phone,
         "tax_id": counterpart.tax_id,
     }
-    payable.counterpart_snapshot = {k: v for k, v in data.items() if v}
+    return {k: v for k, v in data.items() if v}
 
 
 def _state_message(payable: Payable, detail: str) -> str:

@@ -78,6 +78,16 @@ async def set_counterpart(
         if shipping_id is not None
         else None
     )
+    copy_counterpart(receivable, counterpart, billing, shipping)
+
+
+def copy_counterpart(
+    receivable: Receivable,
+    counterpart: Counterpart,
+    billing: CounterpartAddress,
+    shipping: CounterpartAddress | None,
+) -> None:
+    """Copy the counterpart and addresses, already known to be its own, onto the document."""
     receivable.counterpart_id = counterpart.id
     receivable.counterpart_name = counterpart.name
     receivable.counterpart_type = counterpart.type

@@ -7,14 +7,16 @@ as one) and records a ``receivable.status_changed`` event in the same transactio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
+from fundline.lending import servicing
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.receivables.document import due_date_under
 from fundline.receivables.schemas import (
@@ -30,7 +32,6 @@ from fundline.receivables.service import (
     PAID,
     PARTIALLY_PAID,
     UNCOLLECTIBLE,
-    document_id_taken,
     effective_status,
     get_receivable,
     record_event,
@@ -138,7 +139,9 @@ async def mark_as_paid(
     receivable.paid_at = (payload.paid_at if payload else None) or clock.now()
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
-    return await _move(session, entity, receivable, before, PAID)
+    paid = await _move(session, entity, receivable, before, PAID)
+    await servicing.on_document_paid(session, invoice_type="receivable", invoice_id=paid.id)
+    return paid
 
 
 async def cancel_receivable(
@@ -186,36 +189,68 @@ async def _move(
 
 
 async def _next_document_id(session: AsyncSession, entity_id: uuid.UUID) -> str:
-    """The entity's next free invoice number, ``INV-00001`` onwards.
+    """The entity's next free invoice number, ``INV-00001`` onwards."""
+    return (await reserve_document_ids(session, entity_id, 1))[0]
+
+
+async def reserve_document_ids(
+    session: AsyncSession,
+    entity_id: uuid.UUID,
+    count: int,
+    *,
+    skip: Collection[str] = (),
+) -> list[str]:
+    """``count`` free invoice numbers of the entity, in order, taken with one counter bump.
 
     The counter row is bumped with ``UPDATE … RETURNING``, so concurrent issuers queue on its
-    lock (PostgreSQL) or on the database's single writer (SQLite) and each gets its own number.
-    A number a client already gave a document by hand is skipped.
+    lock (PostgreSQL) or on the database's single writer (SQLite) and each gets its own numbers.
+    A number a client already gave a document by hand (or one in ``skip``, about to be given)
+    is passed over, and another bump replaces it: the numbers are consecutive unless one was.
     """
+    numbers: list[str] = []
+    while len(numbers) < count:
+        wanted = count - len(numbers)
+        last = await _bump_counter(session, entity_id, wanted)
+        candidates = [f"{DOCUMENT_PREFIX}{n:05d}" for n in range(last - wanted + 1, last + 1)]
+        taken = set(skip) & set(candidates)
+        for start in range(0, len(candidates), _IN_CHUNK):
+            chunk = candidates[start : start + _IN_CHUNK]
+            taken.update(
+                await session.scalars(
+                    select(Receivable.document_id).where(
+                        Receivable.entity_id == entity_id, Receivable.document_id.in_(chunk)
+                    )
+                )
+            )
+        numbers.extend(c for c in candidates if c not in taken)
+    return numbers
+
+
+# Values per ``IN (…)``: well below the bind-parameter limits of SQLite and asyncpg.
+_IN_CHUNK = 5000
+
+
+async def _bump_counter(session: AsyncSession, entity_id: uuid.UUID, by: int) -> int:
+    """Add ``by`` to the entity's invoice counter (creating it at 0) and return its new value."""
     bump = (
         update(ReceivableCounter)
         .where(
             ReceivableCounter.entity_id == entity_id,
             ReceivableCounter.document_type == "invoice",
         )
-        .values(last_number=ReceivableCounter.last_number + 1)
+        .values(last_number=ReceivableCounter.last_number + by)
         .returning(ReceivableCounter.last_number)
         .execution_options(synchronize_session=False)
     )
     while True:
         number = await session.scalar(bump)
-        if number is None:
-            insert = (
-                postgresql_insert
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite_insert
-            )
-            await session.execute(
-                insert(ReceivableCounter)
-                .values(entity_id=entity_id, document_type="invoice", last_number=0)
-                .on_conflict_do_nothing()
-            )
-            continue
-        document_id = f"{DOCUMENT_PREFIX}{number:05d}"
-        if not await document_id_taken(session, entity_id, document_id):
-            return document_id
+        if number is not None:
+            return number
+        insert = (
+            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        await session.execute(
+            insert(ReceivableCounter)
+            .values(entity_id=entity_id, document_type="invoice", last_number=0)
+            .on_conflict_do_nothing()
+        )

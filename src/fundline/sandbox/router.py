@@ -43,9 +43,7 @@ ClockDep = Annotated[service.ClockState, Depends(synced_clock)]
 
 
 def _clock_out(state: service.ClockState) -> ClockResponse:
-    return ClockResponse(
-        now=state.now, today=state.now.date(), offset_seconds=state.offset_seconds
-    )
+    return ClockResponse(now=state.now, today=state.now.date(), offset_seconds=state.offset_seconds)
 
 
 @router.get("/clock", response_model=ClockResponse)
@@ -61,9 +59,7 @@ async def advance_clock(
     """Move the clock forward (for the whole deployment) and run servicing at once: offers
     and requests expire, unpaid invoices become LATE, then DEFAULTED."""
     state = await service.advance_clock(session, days=payload.days, policy=policy)
-    return ClockAdvanceResponse(
-        **_clock_out(state).model_dump(), tick=state.tick or {}
-    )
+    return ClockAdvanceResponse(**_clock_out(state).model_dump(), tick=state.tick or {})
 
 
 @router.post(
@@ -79,7 +75,9 @@ async def simulate(
 
 
 @router.post("/businesses/{entity_id}/reset", response_model=ResetResponse)
-async def reset_business(session: Session, caller: CallerDep, entity_id: uuid.UUID) -> ResetResponse:
+async def reset_business(
+    session: Session, caller: CallerDep, entity_id: uuid.UUID
+) -> ResetResponse:
     """Remove the entity's financing business, offers, requests, financing invoices and their
     ledger rows, so it can start over (its invoices can be requested again)."""
     deleted = await service.reset_business(session, caller, entity_id)

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/events", tags=["Events"], route_class=TransactionalR
 FILTER_COLUMNS = {"object_type": Event.object_type, "created_at": Event.created_at}
 
 
-def _monite_events(entity_id: uuid.UUID) -> Select[tuple[Event]]:
+def _monite_events(entity_id: uuid.UUID) -> Select[Event]:
     """The entity's events of Monite's object types: Monite's schema admits no others."""
     return select(Event).where(
         Event.entity_id == entity_id, Event.object_type.in_(MONITE_OBJECT_TYPES)

@@ -1,0 +1,583 @@
+"""Drive Fundline and the ceiling with wrk on a seeded database; report req/s, p50, p99, RSS.
+
+    bench/run --manifest bench/results/seed-100000.json            (or: python -m bench.load)
+
+Starts ``fundline serve`` (one process, production settings, rate limits raised far above the
+load, log level WARNING) and ``python -m bench.ceiling`` on the seeded database, gets a token
+per partner, checks that both servers answer the same JSON, then runs each scenario with
+``wrk --latency`` through the Lua scripts in ``bench/wrk/``. Only one server is under load at
+a time; each list scenario runs on Fundline and then on the ceiling.
+
+Per scenario: req/s, latency p50/p90/p99 (wrk's histogram), the server's peak RSS during the
+run (``VmHWM``, reset before each run through ``/proc/<pid>/clear_refs``), its CPU seconds per
+request, and how busy the whole machine was (other work on a 2-core box skews everything).
+Writes ``bench/results/<timestamp>.json`` and appends a table to ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.markup import escape
+
+from bench.profile import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+WRK_DIR = ROOT / "bench" / "wrk"
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "performance.md"
+VERSION = "2024-05-25"
+LIST = "/v1/financing_invoices"
+console = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    script: str  # bench/wrk/<script>.lua
+    method: str
+    path: str
+    ceiling: bool = False  # also measured on the ceiling server
+    warmup: bool = True
+
+
+SCENARIOS = (
+    Scenario("list limit=100", "rotate", "GET", f"{LIST}?limit=100", ceiling=True),
+    Scenario("list limit=10", "rotate", "GET", f"{LIST}?limit=10", ceiling=True),
+    Scenario(
+        "list limit=100 status", "rotate", "GET", f"{LIST}?limit=100&status=PAID", ceiling=True
+    ),
+    Scenario("list limit=10 status", "rotate", "GET", f"{LIST}?limit=10&status=PAID", ceiling=True),
+    Scenario("list pages limit=100", "pages", "GET", f"{LIST}?limit=100", ceiling=True),
+    Scenario("offers", "rotate", "GET", "/v1/financing_offers"),
+    Scenario("request financing x10", "rotate", "POST", LIST, warmup=False),
+    Scenario("auth token", "rotate", "POST", "/v1/auth/token", warmup=False),
+)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` of a process, in kB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def reset_peak(pid: int) -> None:
+    """Start ``VmHWM`` over from the current RSS (Linux: 5 > clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+@contextmanager
+def server(
+    name: str, argv: list[str], env: dict[str, str], port: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, up until the block ends (SIGINT, then SIGKILL after 10 s)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            wait_ready(proc, port, name, log)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, name: str, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}; see {log}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    raise SystemExit(f"{name} did not answer on port {port} within 120 s; see {log}")
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def target_line(method: str, path: str, bearer: str, entity: str, body: str = "-") -> str:
+    return "\t".join((method, path, bearer or "-", entity or "-", body)) + "\n"
+
+
+def get_tokens(base: str, manifest: dict[str, Any]) -> dict[str, str]:
+    """A client_credentials token per partner."""
+    tokens = {}
+    for partner in manifest["partners"]:
+        response = httpx.post(
+            f"{base}/v1/auth/token",
+            headers={"x-monite-version": VERSION},
+            json={
+                "grant_type": "client_credentials",
+                "client_id": partner["client_id"],
+                "client_secret": manifest["client_secret"],
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+        tokens[partner["partner_id"]] = response.json()["access_token"]
+    return tokens
+
+
+def hot_targets(manifest: dict[str, Any], tokens: dict[str, str]) -> list[tuple[str, str]]:
+    """(bearer, entity id) of the hot entities, partners interleaved."""
+    return [(tokens[e["partner_id"]], e["entity_id"]) for e in manifest["hot_entities"]]
+
+
+async def fresh_batches(
+    dsn: str, manifest: dict[str, Any], tokens: dict[str, str], size: int = 10
+) -> list[str]:
+    """POST targets: batches of ``size`` issued receivables of one hot entity that are in no
+    live financing and due far enough ahead (each batch used once, so always eligible)."""
+    partner_of = {e["entity_id"]: e["partner_id"] for e in manifest["hot_entities"]}
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT r.entity_id::text AS entity_id, r.id::text AS id FROM receivables r
+            WHERE r.entity_id = ANY($1::uuid[]) AND r.status = 'issued' AND r.type = 'invoice'
+              AND r.due_date >= current_date + 8
+              AND NOT EXISTS (SELECT 1 FROM financing_invoices f WHERE f.live_invoice_id = r.id)
+            ORDER BY r.entity_id, r.id
+            """,
+            list(partner_of),
+        )
+    finally:
+        await conn.close()
+    by_entity: dict[str, list[str]] = {}
+    for row in rows:
+        by_entity.setdefault(row["entity_id"], []).append(row["id"])
+    batches: list[list[str]] = []
+    columns = [
+        (entity, [ids[i : i + size] for i in range(0, len(ids) - size + 1, size)])
+        for entity, ids in by_entity.items()
+    ]
+    # Round-robin over entities, so consecutive requests go to different entities.
+    for k in range(max((len(b) for _, b in columns), default=0)):
+        batches += [[entity, *b[k]] for entity, b in columns if k < len(b)]
+    lines = []
+    for entity, *ids in batches:
+        body = json.dumps({"invoices": [{"id": i, "type": "receivable"} for i in ids]})
+        lines.append(target_line("POST", LIST, tokens[partner_of[entity]], entity, body))
+    return lines
+
+
+def token_lines(manifest: dict[str, Any]) -> list[str]:
+    return [
+        target_line(
+            "POST",
+            "/v1/auth/token",
+            "",
+            "",
+            json.dumps(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": p["client_id"],
+                    "client_secret": manifest["client_secret"],
+                }
+            ),
+        )
+        for p in manifest["partners"]
+    ]
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    timeout: int
+
+
+def run_wrk(
+    scenario: Scenario,
+    port: int,
+    targets: Path,
+    pid: int,
+    cfg: Settings,
+    work: Path,
+    *,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "BENCH_WRK_DIR": str(WRK_DIR),
+        "BENCH_TARGETS": str(targets),
+        "BENCH_THREADS": str(cfg.threads),
+        "BENCH_HOST": f"127.0.0.1:{port}",
+        "BENCH_MONITE_VERSION": VERSION,
+    }
+    url = f"http://127.0.0.1:{port}{LIST}"
+
+    def wrk(seconds: int, out: Path) -> str:
+        argv = [
+            "wrk", "--latency", f"-t{cfg.threads}", f"-c{cfg.connections}", f"-d{seconds}s",
+            f"--timeout={cfg.timeout}s", "-s", str(WRK_DIR / f"{scenario.script}.lua"), url,
+        ]  # fmt: skip
+        done = subprocess.run(
+            argv, env={**env, "BENCH_OUT": str(out)}, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0 or not out.exists():
+            raise SystemExit(f"wrk failed for {scenario.name}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    if scenario.warmup and cfg.warmup:
+        wrk(cfg.warmup, work / "warmup.json")
+    reset_peak(pid)
+    cpu_before, host_before = cpu_seconds(pid), host_cpu()
+    out = work / "wrk.json"
+    spy = None
+    if profile is not None:
+        # Sampling stops the process for a moment: the profiled run is a little slower.
+        spy = subprocess.Popen(
+            [
+                py_spy(), "record", "--pid", str(pid), "--duration", str(max(1, cfg.duration - 1)),
+                "--rate", "100", "--threads", "--nonblocking", "--format", "raw",
+                "--output", str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    text = wrk(cfg.duration, out)
+    if spy is not None:
+        spy.wait()
+    cpu = cpu_seconds(pid) - cpu_before
+    host_after = host_cpu()
+    memory = proc_status(pid)
+    raw = json.loads(out.read_text())
+    out.unlink()
+    seconds = raw["duration_us"] / 1e6
+    requests = raw["requests"]
+    latency = raw["latency_us"]
+    errors = raw["errors"]
+    busy = (host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1])
+    return {
+        "requests": requests,
+        "rps": round(requests / seconds, 1),
+        "p50_ms": latency["p50"] / 1000,
+        "p90_ms": latency["p90"] / 1000,
+        "p99_ms": latency["p99"] / 1000,
+        "max_ms": latency["max"] / 1000,
+        "errors": {k: v for k, v in errors.items() if v},
+        "rss_peak_mb": round(memory["VmHWM"] / 1024, 1),
+        "rss_end_mb": round(memory["VmRSS"] / 1024, 1),
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1, requests), 3),
+        "server_cpu_share": round(cpu / seconds, 2),
+        "machine_busy": round(busy, 2),
+        "mb_per_s": round(raw["bytes"] / seconds / 1e6, 1),
+        "wrk": text,
+        "profile": summarize(profile, top=15) if profile and profile.exists() else None,
+    }
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise SystemExit("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+    return found
+
+
+def compare_json(fundline: str, ceiling: str, entity: str, bearer: str, query: str) -> bool:
+    """Both servers answer the same bytes for the same page, pagination tokens aside."""
+    headers = {
+        "x-monite-version": VERSION,
+        "authorization": f"Bearer {bearer}",
+        "x-monite-entity-id": entity,
+    }
+    bodies: list[dict[str, Any]] = []
+    for base in (fundline, ceiling):
+        response = httpx.get(f"{base}{LIST}?{query}", headers=headers, timeout=30)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        body.pop("next_pagination_token", None)
+        body.pop("prev_pagination_token", None)
+        bodies.append(body)
+    return bodies[0] == bodies[1]
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(int(memory) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, seed = report["machine"], report["seed"]
+    lines = [
+        f"### {report['started_at'][:16].replace('T', ' ')} UTC — "
+        f"{seed['invoices']:,} financing invoices, {m['cpus']} cores",
+        "",
+        f"{m['cpu_model']}, {m['memory_gb']} GB; Fundline {report['revision']}, one process; "
+        f"wrk -t{report['settings']['threads']} -c{report['settings']['connections']} "
+        f"-d{report['settings']['duration']}s; PostgreSQL {report['postgres']}.",
+        "",
+        "| scenario | server | req/s | p50 ms | p99 ms | peak RSS MB | CPU ms/req | "
+        "÷ ceiling req/s | ÷ ceiling CPU | busy | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in report["results"]:
+        ratio = f"{row['ratio']:.2f}" if row.get("ratio") is not None else ""
+        cpu_ratio = f"{row['cpu_ratio']:.2f}" if row.get("cpu_ratio") is not None else ""
+        errors = ", ".join(f"{k} {v}" for k, v in row["errors"].items())
+        lines.append(
+            f"| {row['scenario']} | {row['server']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {row['rss_peak_mb']:.0f} | "
+            f"{row['server_cpu_ms_per_request']:.2f} | {ratio} | {cpu_ratio} | "
+            f"{row['machine_busy']:.0%} | "
+            f"{errors} |"
+        )
+    if not report["ceiling_json_matches"]:
+        lines += ["", "**The ceiling's JSON differs from Fundline's: the ratios are not valid.**"]
+    return "\n".join(lines) + "\n"
+
+
+def append_table(text: str) -> None:
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    existing = DOC.read_text() if DOC.exists() else "# Performance\n\n## Results\n"
+    DOC.write_text(existing.rstrip("\n") + "\n\n" + text)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    manifest = json.loads(args.manifest.read_text())
+    dsn = manifest["database_url"]
+    cfg = Settings(args.duration, args.warmup, args.connections, args.threads, args.timeout)
+    selected = [s for s in SCENARIOS if not args.only or any(o in s.name for o in args.only)]
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    invoices = manifest["config"]["invoices"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="fundline-bench-"))
+    fundline_env = {
+        **os.environ,
+        "FUNDLINE_MODE": "production",
+        "FUNDLINE_DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
+        "FUNDLINE_SECRET_KEY": secrets.token_urlsafe(48),
+        "FUNDLINE_RATE_LIMIT_PER_SECOND": "1000000",
+        "FUNDLINE_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
+        "FUNDLINE_LOG_LEVEL": "WARNING",
+    }
+    fundline_env.pop("FUNDLINE_REDIS_URL", None)
+    fundline_env.pop("FUNDLINE_POLICY_FILE", None)
+    bin_dir = Path(sys.executable).parent
+    fundline_argv = [str(bin_dir / "fundline"), "serve", "--port", str(args.port)]
+    if not args.worker:
+        fundline_argv.append("--no-worker")
+    ceiling_argv = [
+        sys.executable, "-m", "bench.ceiling", "--database-url", dsn, "--port",
+        str(args.ceiling_port),
+    ]  # fmt: skip
+    fundline_base = f"http://127.0.0.1:{args.port}"
+    ceiling_base = f"http://127.0.0.1:{args.ceiling_port}"
+    results: list[dict[str, Any]] = []
+    console.print(f"bench: {args.manifest.name}, {len(selected)} scenarios, logs in {work}")
+    with (
+        server("fundline", fundline_argv, fundline_env, args.port, work / "fundline.log") as fl,
+        server(
+            "ceiling", ceiling_argv, dict(os.environ), args.ceiling_port, work / "ceiling.log"
+        ) as ce,
+    ):
+        tokens = get_tokens(fundline_base, manifest)
+        hot = hot_targets(manifest, tokens)
+        bearer, entity = hot[0]
+        matches = all(
+            compare_json(fundline_base, ceiling_base, entity, bearer, query)
+            for query in ("limit=100", "limit=10&status=PAID")
+        )
+        console.print(f"ceiling JSON matches Fundline's: {matches}")
+        for scenario in selected:
+            targets = work / "targets.tsv"
+            if scenario.method == "GET":
+                lines = [target_line("GET", scenario.path, b, e) for b, e in hot]
+            elif scenario.path == LIST:
+                lines = asyncio.run(fresh_batches(dsn, manifest, tokens))
+            else:
+                lines = token_lines(manifest)
+            if not lines:
+                console.print(f"  {scenario.name}: no targets, skipped")
+                continue
+            targets.write_text("".join(lines))
+            servers = [("fundline", fl.pid, args.port)]
+            if scenario.ceiling and not args.no_ceiling:
+                servers.append(("ceiling", ce.pid, args.ceiling_port))
+            for name, pid, port in servers:
+                profile = None
+                if args.py_spy and name == "fundline":
+                    slug = "".join(c if c.isalnum() else "-" for c in scenario.name)
+                    profile = RESULTS / f"{stamp}-{invoices}-{slug}.pyspy.txt"
+                row = run_wrk(scenario, port, targets, pid, cfg, work, profile=profile)
+                row = {"scenario": scenario.name, "server": name, "path": scenario.path, **row}
+                if scenario.method == "POST" and scenario.path == LIST:
+                    row["batches_available"] = len(lines)
+                results.append(row)
+                console.print(
+                    f"  {scenario.name:<24} {name:<8} {row['rps']:>9,.1f} req/s  "
+                    f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                    f"RSS {row['rss_peak_mb']:6.1f} MB  busy {row['machine_busy']:.0%}"
+                    + (f"  errors {row['errors']}" if row["errors"] else ""),
+                    markup=False,
+                )
+    for row in results:
+        if row["server"] == "fundline":
+            ceiling_row = next(
+                (
+                    r
+                    for r in results
+                    if r["server"] == "ceiling" and r["scenario"] == row["scenario"]
+                ),
+                None,
+            )
+            row["ratio"] = row["cpu_ratio"] = None
+            if ceiling_row:
+                row["ratio"] = round(row["rps"] / ceiling_row["rps"], 3)
+                row["cpu_ratio"] = round(
+                    ceiling_row["server_cpu_ms_per_request"] / row["server_cpu_ms_per_request"], 3
+                )
+    report = {
+        "started_at": started.isoformat(),
+        "revision": git_revision(),
+        "machine": machine(),
+        "postgres": postgres_version(dsn),
+        "settings": dataclasses.asdict(cfg) | {"worker": args.worker},
+        "seed": manifest["config"] | {"rows": manifest["rows"]},
+        "ceiling_json_matches": matches,
+        "results": results,
+    }
+    out = RESULTS / f"{stamp}-{invoices}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    if not args.no_doc:
+        append_table(text)
+    console.print("\n" + escape(text) + f"\nresults: {out}")
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def postgres_version(dsn: str) -> str:
+    async def version() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(version()).split(" ")[0]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=RESULTS / "seed-10000.json",
+        help="written by python -m bench.seed (default: bench/results/seed-10000.json)",
+    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds before each GET scenario")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, seconds")
+    parser.add_argument("--port", type=int, default=8811)
+    parser.add_argument("--ceiling-port", type=int, default=8812)
+    parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains these")
+    parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="fundline serve --no-worker (default: the embedded worker runs, as in production)",
+    )
+    parser.add_argument("--no-doc", action="store_true", help="do not append to performance.md")
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="profile Fundline in each scenario (bench/results/*.pyspy.txt; needs py-spy)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Bulk import of receivables and payables from CSV files (``fundline import``)."""

@@ -1,0 +1,203 @@
+"""The moves servicing is made of: row locks, status changes with their history row and event,
+and the two-line ledger entries of a financing invoice.
+
+Locks are taken invoice first, then its offer, everywhere, so two transactions never wait on
+each other in a circle. Each lock re-reads the row (``populate_existing``): what the caller
+held may be stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.kit import clock
+from fundline.kit.errors import Conflict, NotFound
+from fundline.lending import ledger
+from fundline.models import (
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    FinancingStatusChange,
+)
+from fundline.models.financing import LIVE_STATUSES
+from fundline.webhooks import outbox
+
+INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
+CURRENT, LATE, DEFAULTED = "CURRENT", "LATE", "DEFAULTED"
+
+
+async def lock_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
+    """The invoice re-read under a row lock (fresh values, whatever the caller held)."""
+    locked = await session.scalar(
+        select(FinancingInvoice)
+        .where(FinancingInvoice.id == fi.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound("Financing invoice not found")
+    return locked
+
+
+async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
+    locked = await session.scalar(
+        select(FinancingOffer)
+        .where(FinancingOffer.id == offer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound("Financing offer not found")
+    return locked
+
+
+def require(fi: FinancingInvoice, allowed: tuple[str, ...], doing: str) -> None:
+    if fi.status not in allowed:
+        raise Conflict(
+            f"Financing invoice is {fi.status}; it can be {doing} only when {' or '.join(allowed)}"
+        )
+
+
+def require_offer(offer: FinancingOffer, allowed: tuple[str, ...], doing: str) -> None:
+    if offer.status not in allowed:
+        raise Conflict(
+            f"Financing offer is {offer.status}; it can be {doing} only when {' or '.join(allowed)}"
+        )
+
+
+async def post(
+    session: AsyncSession,
+    fi: FinancingInvoice,
+    kind: str,
+    memo: str,
+    receivable: int,
+    counter_account: str,
+) -> None:
+    """One two-line entry: ``receivable`` onto the invoice's receivable, the opposite onto
+    ``counter_account``."""
+    await ledger.post(
+        session,
+        entity_id=fi.entity_id,
+        financing_invoice_id=fi.id,
+        kind=kind,
+        currency=fi.currency,
+        memo=f"{fi.document_id}: {memo}",
+        lines=[(ledger.FINANCED_RECEIVABLE, receivable), (counter_account, -receivable)],
+    )
+
+
+async def move(session: AsyncSession, fi: FinancingInvoice, status: str, *, cause: str) -> None:
+    """Set the status, record the transition and its event; a settled invoice is no longer
+    live, so its document may be financed again."""
+    before = fi.status
+    fi.status = status
+    if status not in LIVE_STATUSES:
+        fi.live_invoice_id = None
+    session.add(_change(fi, before, status, cause))
+    await session.flush()
+    await _invoice_event(session, fi, "status_changed", {"previous_status": before})
+
+
+async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
+    """A change that keeps the status (approval, partial repayment, write-off)."""
+    session.add(_change(fi, fi.status, fi.status, cause))
+    await session.flush()
+    await _invoice_event(session, fi, "updated", {})
+
+
+def _change(fi: FinancingInvoice, before: str, after: str, cause: str) -> FinancingStatusChange:
+    return FinancingStatusChange(
+        financing_invoice_id=fi.id,
+        from_status=before,
+        to_status=after,
+        cause=cause[:255],
+        at=clock.now(),
+    )
+
+
+async def _invoice_event(
+    session: AsyncSession, fi: FinancingInvoice, action: str, data: dict[str, Any]
+) -> None:
+    await outbox.record(
+        session,
+        partner_id=fi.partner_id,
+        entity_id=fi.entity_id,
+        object_type=INVOICE_EVENT,
+        object_id=fi.id,
+        action=action,
+        data={
+            "status": fi.status,
+            "invoice_id": str(fi.invoice_id),
+            "type": fi.type,
+            "repaid_amount": fi.repaid_amount,
+            **data,
+        },
+    )
+
+
+async def move_offer(
+    session: AsyncSession, offer: FinancingOffer, status: str, *, cause: str | None = None
+) -> None:
+    before = offer.status
+    offer.status = status
+    await session.flush()
+    data: dict[str, Any] = {"status": status, "previous_status": before}
+    if cause is not None:
+        data["cause"] = cause[:255]
+    await _offer_event(session, offer, "status_changed", data)
+
+
+async def sync_offer_status(session: AsyncSession, offer: FinancingOffer) -> None:
+    """An issued offer's status follows its invoices: DEFAULTED > LATE > CURRENT."""
+    if offer.status not in (CURRENT, LATE):
+        return
+    await session.flush()
+    troubled = set(
+        await session.scalars(
+            select(FinancingInvoice.status)
+            .where(
+                FinancingInvoice.offer_id == offer.id,
+                FinancingInvoice.status.in_((LATE, DEFAULTED)),
+            )
+            .distinct()
+        )
+    )
+    status = DEFAULTED if DEFAULTED in troubled else LATE if LATE in troubled else CURRENT
+    if status != offer.status:
+        await move_offer(session, offer, status, cause="follows its invoices")
+
+
+async def offer_amounts_changed(session: AsyncSession, offer: FinancingOffer) -> None:
+    await session.flush()
+    await _offer_event(
+        session,
+        offer,
+        "updated",
+        {
+            "status": offer.status,
+            "total_amount": offer.total_amount,
+            "available_amount": offer.available_amount,
+        },
+    )
+
+
+async def _offer_event(
+    session: AsyncSession, offer: FinancingOffer, action: str, data: dict[str, Any]
+) -> None:
+    partner_id = await session.scalar(
+        select(FinancingBusiness.partner_id).where(FinancingBusiness.id == offer.business_id)
+    )
+    assert partner_id is not None
+    await outbox.record(
+        session,
+        partner_id=partner_id,
+        entity_id=offer.entity_id,
+        object_type=OFFER_EVENT,
+        object_id=offer.id,
+        action=action,
+        data=data,
+    )
