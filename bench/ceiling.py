@@ -225,10 +225,14 @@ async def list_financing_invoices(request: Request) -> Response:
     return Response(orjson.dumps(body, option=JSON_OPTIONS), media_type="application/json")
 
 
-def create_app(database_url: str, *, pool_size: int = 30) -> Starlette:
+def create_app(database_url: str, *, pool_size: int = 20) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(database_url, min_size=1, max_size=pool_size)
+        # As many connections as Fundline's pool keeps; idle ones close soon, so the ceiling
+        # holds none while Fundline is measured (PostgreSQL's max_connections is shared).
+        app.state.pool = await asyncpg.create_pool(
+            database_url, min_size=0, max_size=pool_size, max_inactive_connection_lifetime=5
+        )
         yield
         await app.state.pool.close()
 

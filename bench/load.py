@@ -170,10 +170,11 @@ def hot_targets(manifest: dict[str, Any], tokens: dict[str, str]) -> list[tuple[
 
 
 async def fresh_batches(
-    dsn: str, manifest: dict[str, Any], tokens: dict[str, str], size: int = 10
-) -> list[str]:
-    """POST targets: batches of ``size`` issued receivables of one hot entity that are in no
-    live financing and due far enough ahead (each batch used once, so always eligible)."""
+    dsn: str, manifest: dict[str, Any], size: int = 10
+) -> list[tuple[str, str, str]]:
+    """POST bodies: batches of ``size`` issued receivables of one hot entity that are in no
+    live financing and due far enough ahead (each batch used once, so always eligible).
+    Returns (partner id, entity id, body), entities interleaved."""
     partner_of = {e["entity_id"]: e["partner_id"] for e in manifest["hot_entities"]}
     conn = await asyncpg.connect(dsn)
     try:
@@ -192,19 +193,18 @@ async def fresh_batches(
     by_entity: dict[str, list[str]] = {}
     for row in rows:
         by_entity.setdefault(row["entity_id"], []).append(row["id"])
-    batches: list[list[str]] = []
     columns = [
         (entity, [ids[i : i + size] for i in range(0, len(ids) - size + 1, size)])
         for entity, ids in by_entity.items()
     ]
+    batches = []
     # Round-robin over entities, so consecutive requests go to different entities.
     for k in range(max((len(b) for _, b in columns), default=0)):
-        batches += [[entity, *b[k]] for entity, b in columns if k < len(b)]
-    lines = []
-    for entity, *ids in batches:
-        body = json.dumps({"invoices": [{"id": i, "type": "receivable"} for i in ids]})
-        lines.append(target_line("POST", LIST, tokens[partner_of[entity]], entity, body))
-    return lines
+        for entity, chunks in columns:
+            if k < len(chunks):
+                body = {"invoices": [{"id": i, "type": "receivable"} for i in chunks[k]]}
+                batches.append((partner_of[entity], entity, json.dumps(body)))
+    return batches
 
 
 def token_lines(manifest: dict[str, Any]) -> list[str]:
@@ -227,6 +227,10 @@ def token_lines(manifest: dict[str, Any]) -> list[str]:
 
 
 # --- measuring --------------------------------------------------------------------------------
+
+
+class RunFailed(Exception):
+    """One scenario could not be measured; the others still are."""
 
 
 @dataclass
@@ -267,7 +271,7 @@ def run_wrk(
             argv, env={**env, "BENCH_OUT": str(out)}, capture_output=True, text=True, check=False
         )
         if done.returncode != 0 or not out.exists():
-            raise SystemExit(f"wrk failed for {scenario.name}:\n{done.stdout}\n{done.stderr}")
+            raise RunFailed(f"wrk failed: {done.stdout} {done.stderr}".strip())
         return done.stdout
 
     if scenario.warmup and cfg.warmup:
@@ -401,6 +405,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{row['machine_busy']:.0%} | "
             f"{errors} |"
         )
+    for failure in report["failures"]:
+        lines.append(f"| {failure['scenario']} | {failure['server']} | failed |||||||||")
     if not report["ceiling_json_matches"]:
         lines += ["", "**The ceiling's JSON differs from Fundline's: the ratios are not valid.**"]
     return "\n".join(lines) + "\n"
@@ -449,7 +455,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fundline_base = f"http://127.0.0.1:{args.port}"
     ceiling_base = f"http://127.0.0.1:{args.ceiling_port}"
     results: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
     console.print(f"bench: {args.manifest.name}, {len(selected)} scenarios, logs in {work}")
+    # Fresh receivables for POST are picked before the servers start (and hold connections).
+    batches = (
+        asyncio.run(fresh_batches(dsn, manifest))
+        if any(s.method == "POST" and s.path == LIST for s in selected)
+        else []
+    )
     with (
         server("fundline", fundline_argv, fundline_env, args.port, work / "fundline.log") as fl,
         server(
@@ -458,6 +471,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ):
         tokens = get_tokens(fundline_base, manifest)
         hot = hot_targets(manifest, tokens)
+        targets = {
+            s.name: [target_line("GET", s.path, b, e) for b, e in hot]
+            if s.method == "GET"
+            else [target_line("POST", LIST, tokens[p], e, body) for p, e, body in batches]
+            if s.path == LIST
+            else token_lines(manifest)
+            for s in selected
+        }
         bearer, entity = hot[0]
         matches = all(
             compare_json(fundline_base, ceiling_base, entity, bearer, query)
@@ -465,17 +486,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         console.print(f"ceiling JSON matches Fundline's: {matches}")
         for scenario in selected:
-            targets = work / "targets.tsv"
-            if scenario.method == "GET":
-                lines = [target_line("GET", scenario.path, b, e) for b, e in hot]
-            elif scenario.path == LIST:
-                lines = asyncio.run(fresh_batches(dsn, manifest, tokens))
-            else:
-                lines = token_lines(manifest)
+            lines = targets[scenario.name]
             if not lines:
                 console.print(f"  {scenario.name}: no targets, skipped")
                 continue
-            targets.write_text("".join(lines))
+            path = work / "targets.tsv"
+            path.write_text("".join(lines))
             servers = [("fundline", fl.pid, args.port)]
             if scenario.ceiling and not args.no_ceiling:
                 servers.append(("ceiling", ce.pid, args.ceiling_port))
@@ -484,7 +500,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if args.py_spy and name == "fundline":
                     slug = "".join(c if c.isalnum() else "-" for c in scenario.name)
                     profile = RESULTS / f"{stamp}-{invoices}-{slug}.pyspy.txt"
-                row = run_wrk(scenario, port, targets, pid, cfg, work, profile=profile)
+                try:
+                    row = run_wrk(scenario, port, path, pid, cfg, work, profile=profile)
+                except RunFailed as exc:
+                    console.print(f"  {scenario.name:<24} {name:<8} failed: {exc}", markup=False)
+                    failures.append({"scenario": scenario.name, "server": name, "error": str(exc)})
+                    continue
                 row = {"scenario": scenario.name, "server": name, "path": scenario.path, **row}
                 if scenario.method == "POST" and scenario.path == LIST:
                     row["batches_available"] = len(lines)
@@ -521,6 +542,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": manifest["config"] | {"rows": manifest["rows"]},
         "ceiling_json_matches": matches,
         "results": results,
+        "failures": failures,
     }
     out = RESULTS / f"{stamp}-{invoices}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from fundline.imports.csv_format import PAYABLES, RECEIVABLES, FileRejected, rea
 from fundline.imports.service import ImportSummary, import_payables, import_receivables
 from fundline.kit import clock
 from fundline.kit.db import Database
-from fundline.kit.errors import NotFound
+from fundline.kit.errors import Conflict, NotFound
 from fundline.models import Counterpart, CounterpartAddress, Event, Payable, Receivable
 from tests.conftest import make_settings
 from tests.factories import US_ADDRESS, Tenant, create_counterpart, create_payable
@@ -342,7 +343,7 @@ async def test_bad_rows_are_each_reported_and_nothing_is_imported(
     errors = await rejected(db, "receivables", tenant.entity_id, path)
 
     assert sorted(errors) == [*range(3, 9), *range(10, 22)]
-    assert errors[3] == "unit_price: '12,50' is not an amount like 1250.00"
+    assert errors[3] == "unit_price: '12,50' is not a decimal number like 1250.00"
     assert errors[4] == "unit_price: 1.001 has more decimals than USD allows"
     assert errors[5] == "currency: unsupported currency 'XYZ'"
     assert errors[6] == "due_date: '2026-13-01' is not a date (YYYY-MM-DD)"
@@ -358,7 +359,7 @@ async def test_bad_rows_are_each_reported_and_nothing_is_imported(
     assert errors[16] == "give either due_date or payment_terms_days (exactly one of them)"
     assert errors[17] == "city: required; address_line1: required; postal_code: required"
     assert "tax_rate: Input should be less than or equal to 10000" in errors[18]
-    assert "quantity: '-1' is not an amount" in errors[18]
+    assert "quantity: '-1' is not a decimal number" in errors[18]
     assert errors[19] == "counterpart_email: line 2 gives 'ap@initech.example' for 'Initech LLC'"
     assert "counterpart 'No Address Co' is new: give its address" in errors[20]
     assert errors[21] == "has 3 fields, the header has 18"
@@ -386,6 +387,37 @@ async def test_dry_run_checks_and_writes_nothing(
     # A dry run reserves no numbers: the real import starts at 1.
     summary = await run_import(db, "receivables", tenant.entity_id, path)
     assert summary.document_ids == ["INV-00001", "INV-00002"]
+
+
+async def test_a_number_taken_while_importing_is_a_conflict_and_nothing_is_written(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counterpart = await globex(client, tenant)
+    draft = {
+        "type": "invoice",
+        "counterpart_id": counterpart["id"],
+        "counterpart_billing_address_id": counterpart["default_billing_address_id"],
+        "currency": "USD",
+        "document_id": "A-1",
+        "line_items": [],
+    }
+    response = await client.post("/v1/receivables", json=draft, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+
+    async def nothing_in_use(*args: Any) -> list[Any]:
+        return []  # as if A-1 were taken after the check
+
+    monkeypatch.setattr("fundline.imports.service.numbers_in_use", nothing_in_use)
+    rows = [invoice_row(), invoice_row(document_id="A-1")]
+    path = write_csv(tmp_path / "f.csv", [*RECEIVABLE_HEADER, "document_id"], rows)
+    with pytest.raises(Conflict, match="nothing was imported: run the import again"):
+        await run_import(db, "receivables", tenant.entity_id, path)
+    assert await count(db, Receivable) == 1
+    assert await count(db, Counterpart) == 1
 
 
 async def test_unknown_entity_is_not_found(db: Database, tmp_path: Path) -> None:
@@ -643,8 +675,8 @@ async def test_command_lists_bad_rows_and_exits_1(
     lines = result.stderr.splitlines()
     start = next(i for i, text in enumerate(lines) if text.startswith("Error:"))
     assert lines[start] == f"Error: {path}: 60 bad line(s) out of 61 rows; nothing was imported."
-    assert lines[start + 1] == "  line 2: unit_price: 'free' is not an amount like 1250.00"
-    assert lines[start + 50] == "  line 51: unit_price: 'free' is not an amount like 1250.00"
+    assert lines[start + 1] == "  line 2: unit_price: 'free' is not a decimal number like 1250.00"
+    assert lines[start + 50] == "  line 51: unit_price: 'free' is not a decimal number like 1250.00"
     assert lines[start + 51] == "  … and 10 more"
     assert await count(db, Receivable) == 0
     assert await count(db, Counterpart) == 0
@@ -722,8 +754,39 @@ async def test_a_hundred_thousand_rows(tenant: Tenant, db: Database, tmp_path: P
     assert (await event_actions(db))["receivable.created"] == rows
 
 
+def documented_examples(repo_root: Path) -> list[str]:
+    docs = (repo_root / "docs" / "import.md").read_text(encoding="utf-8")
+    return re.findall(r"```csv\n(.*?)```", docs, flags=re.DOTALL)
+
+
 def test_columns_are_documented(repo_root: Path) -> None:
     docs = (repo_root / "docs" / "import.md").read_text(encoding="utf-8")
     for spec in (RECEIVABLES, PAYABLES):
         for column in spec.names:
             assert f"`{column}`" in docs, column
+
+
+async def test_documented_examples_import_as_described(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database, repo_root: Path, tmp_path: Path
+) -> None:
+    invoices, bills = documented_examples(repo_root)
+    (tmp_path / "invoices.csv").write_text(invoices, encoding="utf-8")
+    (tmp_path / "bills.csv").write_text(bills, encoding="utf-8")
+
+    receivables = await run_import(db, "receivables", tenant.entity_id, tmp_path / "invoices.csv")
+    payables = await run_import(db, "payables", tenant.entity_id, tmp_path / "bills.csv")
+
+    assert (receivables.rows, receivables.counterparts_created) == (3, 2)
+    first = (await get_all(client, tenant, "/v1/receivables", document_id="INV-00001"))[0]
+    assert first["total_amount"] == 405_938
+    assert first["memo"] == "Project Alpha, phase 1"
+    assert (payables.rows, payables.counterparts_created, payables.addresses_created) == (3, 2, 2)
+    assert payables.totals == {"JPY": 16_500, "USD": 108_250 + 25_000}
+    statuses = {
+        p["document_id"]: p["status"] for p in await get_all(client, tenant, "/v1/payables")
+    }
+    assert statuses == {
+        "PM-1001": "waiting_to_be_paid",
+        "PM-1002": "new",
+        "INK-7": "approve_in_progress",
+    }

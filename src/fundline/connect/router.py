@@ -29,12 +29,12 @@ from fundline.connect.schemas import (
     SessionResponse,
     UpdateBusinessRequest,
 )
-from fundline.financing.router import PolicyDep
 from fundline.financing.schemas import FinancingInvoiceType, FinancingOffer, WCBusinessStatus
 from fundline.financing.service import offer_out, offers_with_plans, render_invoices
 from fundline.kit import clock
 from fundline.kit.errors import Unauthorized
 from fundline.kit.routing import TransactionalRoute
+from fundline.lending.deps import PolicyDep
 from fundline.models import ConnectSession, FinancingBusiness
 
 CONNECT_PREFIX = "/connect/v1"
@@ -138,7 +138,8 @@ async def list_invoices(
     session: Session, connect_session: ConnectSessionDep
 ) -> ConnectInvoicesResponse:
     """The request's invoices still to confirm (`DRAFT`), each with a quote per pricing plan.
-    Needs an `invoices` session."""
+    Quotes are based on `amount_due`, what the invoice still owes (less than `total_amount`
+    once partly paid). Needs an `invoices` session."""
     request, drafts = await service.draft_invoices(session, connect_session)
     return ConnectInvoicesResponse(
         request_id=request.id,
@@ -150,6 +151,7 @@ async def list_invoices(
                 type=FinancingInvoiceType(fi.type),
                 document_id=fi.document_id,
                 total_amount=fi.total_amount,
+                amount_due=owed,
                 currency=fi.currency,
                 issue_date=fi.issue_date,
                 due_date=fi.due_date,
@@ -159,7 +161,7 @@ async def list_invoices(
                 or None,
                 quotes=quotes,
             )
-            for fi, quotes in drafts
+            for fi, owed, quotes in drafts
         ],
     )
 

@@ -163,6 +163,10 @@ class ConnectInvoice(BaseModel):
     type: FinancingInvoiceType
     document_id: str
     total_amount: int
+    amount_due: int = Field(
+        description="What the invoice still owes; each quote's maximum is its plan's advance "
+        "rate of this amount."
+    )
     currency: str
     issue_date: date
     due_date: date

@@ -25,9 +25,8 @@ from fundline.connect.schemas import (
 from fundline.financing.service import get_business, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from fundline.kit.money import quote
 from fundline.kit.security import new_token, token_digest
-from fundline.lending import servicing
+from fundline.lending import pricing, servicing, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import due_dates
 from fundline.lending.underwriting import underwrite
@@ -40,7 +39,6 @@ from fundline.models import (
     FinancingRequest,
     PricingPlan,
 )
-from fundline.webhooks import outbox
 
 ONBOARDING_SESSION_TTL = timedelta(hours=1)
 BAD_TOKEN = "The token is invalid, expired or already used"
@@ -162,14 +160,8 @@ async def business_of(
 async def _set_status(session: AsyncSession, business: FinancingBusiness, status: str) -> None:
     previous, business.status = business.status, status
     await session.flush()
-    await outbox.record(
-        session,
-        partner_id=business.partner_id,
-        entity_id=business.entity_id,
-        object_type="financing_business",
-        object_id=business.id,
-        action="status_changed",
-        data={"status": status, "previous_status": previous},
+    await state.business_event(
+        session, business, "status_changed", {"status": status, "previous_status": previous}
     )
 
 
@@ -200,14 +192,8 @@ async def update_business(
     if "account_number" in bank:
         business.bank_account_number = bank["account_number"]
     await session.flush()
-    await outbox.record(
-        session,
-        partner_id=business.partner_id,
-        entity_id=business.entity_id,
-        object_type="financing_business",
-        object_id=business.id,
-        action="updated",
-        data={"status": business.status, "fields": sorted(changes)},
+    await state.business_event(
+        session, business, "updated", {"status": business.status, "fields": sorted(changes)}
     )
     if missing_fields(business):
         if business.status != "INPUT_REQUIRED":
@@ -277,16 +263,17 @@ async def _request_of(
     return request
 
 
-def quotes_for(fi: FinancingInvoice, plans: Sequence[PricingPlan]) -> list[QuoteOut]:
-    """What each plan would give for this invoice at its maximum, funded today."""
+def quotes_for(fi: FinancingInvoice, owed: int, plans: Sequence[PricingPlan]) -> list[QuoteOut]:
+    """What each plan would give for this invoice at its maximum, funded today; the maximum is
+    the plan's advance rate of ``owed``, what the invoice still owes. A plan that can finance
+    nothing of it (a maximum below one minor unit) is left out."""
     today = clock.today()
     quotes = []
     for plan in plans:
-        q = quote(
-            fi.total_amount,
-            advance_rate_percentage=plan.advance_rate_percentage,
-            fee_percentage=plan.fee_percentage,
-        )
+        try:
+            q = pricing.quote(owed, plan)
+        except ValueError:
+            continue
         dates = due_dates(plan, funded_on=today, invoice_due_date=fi.due_date)
         quotes.append(
             QuoteOut(
@@ -305,8 +292,9 @@ def quotes_for(fi: FinancingInvoice, plans: Sequence[PricingPlan]) -> list[Quote
 
 async def draft_invoices(
     session: AsyncSession, connect_session: ConnectSession
-) -> tuple[FinancingRequest, list[tuple[FinancingInvoice, list[QuoteOut]]]]:
-    """The session's request and its DRAFT invoices, each with a quote per plan."""
+) -> tuple[FinancingRequest, list[tuple[FinancingInvoice, int, list[QuoteOut]]]]:
+    """The session's request and its DRAFT invoices, each with what it still owes and a quote
+    per plan."""
     request = await _request_of(session, connect_session)
     drafts = list(
         await session.scalars(
@@ -316,10 +304,13 @@ async def draft_invoices(
         )
     )
     plans: dict[uuid.UUID, list[PricingPlan]] = {}
+    quoted = []
     for fi in drafts:
         if fi.offer_id not in plans:
             plans[fi.offer_id] = await plans_of(session, fi.offer_id)
-    return request, [(fi, quotes_for(fi, plans[fi.offer_id])) for fi in drafts]
+        owed = await pricing.amount_owed(session, fi)
+        quoted.append((fi, owed, quotes_for(fi, owed, plans[fi.offer_id])))
+    return request, quoted
 
 
 async def confirm_invoices(
@@ -370,11 +361,8 @@ async def confirm_invoices(
                 loc=(*loc, "pricing_plan_id"),
             )
         if item.requested_amount is not None:
-            ceiling = quote(
-                fi.total_amount,
-                advance_rate_percentage=plan.advance_rate_percentage,
-                fee_percentage=plan.fee_percentage,
-            ).max_requested_amount
+            owed = await pricing.amount_owed(session, fi)
+            ceiling = pricing.quote(owed, plan).max_requested_amount
             if item.requested_amount > ceiling:
                 raise Unprocessable(
                     f"requested_amount {item.requested_amount} is above this plan's maximum "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from fundline.auth.deps import EntityDep, Session
@@ -24,18 +24,9 @@ from fundline.financing.schemas import (
 )
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
-from fundline.lending.policy import Policy
+from fundline.lending.deps import PolicyDep
 
 router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
-
-
-def current_policy(request: Request) -> Policy:
-    """The credit policy loaded at start (``FUNDLINE_POLICY_FILE`` or the mode's default)."""
-    policy: Policy = request.app.state.policy
-    return policy
-
-
-PolicyDep = Annotated[Policy, Depends(current_policy)]
 
 
 @router.post(

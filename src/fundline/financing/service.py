@@ -30,6 +30,7 @@ from fundline.kit.errors import Conflict, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Page, Paginator
 from fundline.kit.security import new_token, token_digest
+from fundline.lending import state
 from fundline.lending.policy import Policy
 from fundline.lending.servicing import load_details
 from fundline.models import (
@@ -47,7 +48,6 @@ from fundline.models import (
     Receivable,
 )
 from fundline.receivables.service import effective_status
-from fundline.webhooks import outbox
 
 CONNECT_TOKEN_TTL = timedelta(hours=24)
 
@@ -99,15 +99,7 @@ async def create_financing_token(session: AsyncSession, entity: Entity) -> str:
             business = await get_business(session, entity.id)
             assert business is not None
         else:
-            await outbox.record(
-                session,
-                partner_id=entity.partner_id,
-                entity_id=entity.id,
-                object_type="financing_business",
-                object_id=business.id,
-                action="created",
-                data={"status": business.status},
-            )
+            await state.business_event(session, business, "created", {"status": business.status})
     now = clock.now()
     return await issue_token(
         session,
@@ -121,17 +113,22 @@ async def create_financing_token(session: AsyncSession, entity: Entity) -> str:
 # --- offers -----------------------------------------------------------------------------------
 
 
-async def offers_with_plans(
-    session: AsyncSession, entity_id: uuid.UUID
-) -> list[tuple[FinancingOffer, list[PricingPlan]]]:
-    """The entity's offers, newest first, each with its plans in order."""
-    offers = (
+async def _offers(session: AsyncSession, entity_id: uuid.UUID) -> Sequence[FinancingOffer]:
+    """The entity's offers, newest first."""
+    return (
         await session.scalars(
             select(FinancingOffer)
             .where(FinancingOffer.entity_id == entity_id)
             .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc())
         )
     ).all()
+
+
+async def offers_with_plans(
+    session: AsyncSession, entity_id: uuid.UUID
+) -> list[tuple[FinancingOffer, list[PricingPlan]]]:
+    """The entity's offers, newest first, each with its plans in order."""
+    offers = await _offers(session, entity_id)
     if not offers:
         return []
     plans = (
@@ -187,13 +184,7 @@ async def financing_offers(
 
 async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> FinancingOffer | None:
     """The entity's newest CURRENT offer, else its newest offer of any status."""
-    offers = (
-        await session.scalars(
-            select(FinancingOffer)
-            .where(FinancingOffer.entity_id == entity_id)
-            .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc())
-        )
-    ).all()
+    offers = await _offers(session, entity_id)
     return next((o for o in offers if o.status == "CURRENT"), offers[0] if offers else None)
 
 
@@ -400,24 +391,7 @@ async def request_financing(
             "request; it is already in a live financing"
         ) from exc
     for fi in financed:
-        session.add(
-            FinancingStatusChange(
-                financing_invoice_id=fi.id,
-                from_status=None,
-                to_status="DRAFT",
-                cause="financing requested",
-                at=now,
-            )
-        )
-        await outbox.record(
-            session,
-            partner_id=entity.partner_id,
-            entity_id=entity.id,
-            object_type="financing_invoice",
-            object_id=fi.id,
-            action="created",
-            data={"status": fi.status, "invoice_id": str(fi.invoice_id), "type": fi.type},
-        )
+        await state.created(session, fi, cause="financing requested")
     session_token = await issue_token(
         session,
         kind="session",

@@ -128,7 +128,7 @@ def _print_summary(summary: ImportSummary, entity: uuid.UUID) -> None:
         )
     else:
         typer.echo(f"Imported {summary.rows} {summary.kind} into entity {entity}.")
-    created = "would create" if summary.dry_run else "created"
+    created = "to create" if summary.dry_run else "created"
     typer.echo(
         f"Counterparts: {summary.counterparts_created} {created}, "
         f"{summary.counterparts_reused} reused; addresses: {summary.addresses_created} {created}."

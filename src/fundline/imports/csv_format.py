@@ -222,7 +222,7 @@ def _decimal(value: Any) -> Any:
     if isinstance(value, str):
         if not _DECIMAL.fullmatch(value):
             raise PydanticCustomError(
-                "decimal", "{value} is not an amount like 1250.00", {"value": repr(value)}
+                "decimal", "{value} is not a decimal number like 1250.00", {"value": repr(value)}
             )
         return Decimal(value)
     return value
@@ -245,8 +245,9 @@ def _collapse(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
-MajorAmount = Annotated[Decimal, BeforeValidator(_decimal)]
-"""An amount in major units of the row's currency, exact: ``1250.00``, never a float."""
+DecimalCell = Annotated[Decimal, BeforeValidator(_decimal)]
+"""A non-negative decimal, exact (``1250.00``, never a float): amounts are in major units of
+the row's currency, converted to minor units with ``kit.money.from_major``."""
 DateCell = Annotated[date, BeforeValidator(_date)]
 Name = Annotated[str, BeforeValidator(_collapse), Field(min_length=1)]
 Text = Annotated[str, Field(min_length=1)]
@@ -308,8 +309,8 @@ class ReceivableRow(CounterpartCells):
     product_name: Text
     description: Text | None = None
     measure_unit: Text | None = None
-    quantity: MajorAmount = Decimal(1)
-    unit_price: MajorAmount
+    quantity: DecimalCell = Decimal(1)
+    unit_price: DecimalCell
     tax_rate: BasisPoints = 0
     issue_date: DateCell | None = None
     due_date: DateCell | None = None
@@ -330,10 +331,10 @@ class PayableRow(CounterpartCells):
 
     document_id: Text
     currency: CurrencyCode
-    subtotal: MajorAmount | None = None
+    subtotal: DecimalCell | None = None
     tax_rate: BasisPoints | None = None
-    tax_amount: MajorAmount | None = None
-    total_amount: MajorAmount | None = None
+    tax_amount: DecimalCell | None = None
+    total_amount: DecimalCell | None = None
     issued_at: DateCell | None = None
     due_date: DateCell | None = None
     payment_terms_days: Days | None = None

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.imports.counterparts import (
@@ -41,7 +42,7 @@ from fundline.imports.payables import bills_on_record, plan_payable
 from fundline.imports.receivables import counterpart_copy, numbers_in_use, plan_invoice
 from fundline.kit import clock
 from fundline.kit.db import Base
-from fundline.kit.errors import NotFound
+from fundline.kit.errors import Conflict, NotFound
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable, Receivable
 from fundline.payables.service import counterpart_snapshot
 from fundline.receivables.document import issuer_document
@@ -194,7 +195,7 @@ async def import_receivables(
 @dataclass(slots=True)
 class _Bill:
     line: int
-    payable: Payable  # not in the session; checked, amounts and due date derived
+    values: dict[str, Any]  # the payable's columns, checked, amounts and due date derived
     counterpart: str
     address: AddressKey | None
     status: str
@@ -234,7 +235,8 @@ async def import_payables(
             if problems:
                 errors.append(RowError(line, "; ".join(problems)))
             elif payable is not None:
-                bills.append(_Bill(line, payable, row.counterpart_name, address, row.status))
+                bill = _Bill(line, _values(payable), row.counterpart_name, address, row.status)
+                bills.append(bill)
         if done % TICK == 0 or done == len(rows):
             progress.advance(TICK if done % TICK == 0 else done % TICK)
 
@@ -244,21 +246,20 @@ async def import_payables(
     if errors:
         raise FileRejected(errors, rows=len(rows))
 
-    summary = _summary("payables", len(rows), dry_run, found, [_values(b.payable) for b in bills])
+    summary = _summary("payables", len(rows), dry_run, found, [b.values for b in bills])
     if dry_run:
         return summary
     for bill in bills:
         resolved = found.by_name[bill.counterpart]
-        payable = bill.payable
         vendor_address = resolved.addresses[bill.address]
-        payable.counterpart_id = resolved.counterpart.id
-        payable.counterpart_address_id = vendor_address.id if vendor_address else None
-        if bill.status != payable.status:
+        bill.values["counterpart_id"] = resolved.counterpart.id
+        bill.values["counterpart_address_id"] = vendor_address.id if vendor_address else None
+        if bill.status != bill.values["status"]:
             # Past review, as approve_payment_operation leaves it.
-            payable.counterpart_snapshot = counterpart_snapshot(resolved.counterpart)
-            payable.status = bill.status
+            bill.values["counterpart_snapshot"] = counterpart_snapshot(resolved.counterpart)
+            bill.values["status"] = bill.status
     summary.events = await _write(
-        session, entity, found, Payable, [_values(b.payable) for b in bills], progress
+        session, entity, found, Payable, [b.values for b in bills], progress
     )
     return summary
 
@@ -294,8 +295,9 @@ def _table(model: type[Base]) -> Table:
 
 
 def _values(obj: Base) -> dict[str, Any]:
-    """The column values of an unsaved ORM object, for a Core INSERT."""
-    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+    """The column values of an unsaved ORM object (None where unset), for a Core INSERT."""
+    given = inspect(obj).dict  # read directly: no attribute instrumentation per value
+    return {key: given.get(key) for key in obj.__table__.columns.keys()}
 
 
 async def _write(
@@ -308,6 +310,24 @@ async def _write(
 ) -> int:
     """Insert the new counterparts, addresses and ``documents`` (column values of ``model``),
     each with its ``created`` event, in batches; returns the number of events written."""
+    try:
+        return await _insert(session, entity, found, model, documents, progress)
+    except IntegrityError as exc:
+        # Checked moments ago: another writer got in between (the same document number).
+        raise Conflict(
+            f"The entity's {model.__tablename__} changed while the file was imported "
+            f"({exc.orig}); nothing was imported: run the import again"
+        ) from exc
+
+
+async def _insert(
+    session: AsyncSession,
+    entity: Entity,
+    found: Resolution,
+    model: type[Receivable | Payable],
+    documents: Sequence[dict[str, Any]],
+    progress: Progress,
+) -> int:
     table = _table(model)
     missing = set(table.columns.keys()) - set(documents[0]) if documents else set()
     assert not missing, f"no value for {missing}"  # a NULL would be silently wrong
@@ -323,7 +343,12 @@ async def _write(
             addresses,
             lambda row: {"counterpart_id": str(row["counterpart_id"])},
         ),
-        (table.name.removesuffix("s"), table, documents, lambda row: {"status": row["status"]}),
+        (
+            "receivable" if model is Receivable else "payable",
+            table,
+            documents,
+            lambda row: {"status": row["status"]},
+        ),
     ):
         for batch in chunks(rows, BATCH):
             await session.execute(insert(target), batch)

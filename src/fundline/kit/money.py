@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 BASIS_POINTS = 10_000
 """100 % in basis points."""
@@ -45,6 +48,27 @@ def exponent(currency: str) -> int:
         return MINOR_UNIT_EXPONENTS[currency]
     except KeyError:
         raise ValueError(f"unsupported currency {currency!r}") from None
+
+
+def known_currency(code: str) -> str:
+    """``code`` when Monite supports it; ``ValueError`` otherwise (a 422 in a wire model)."""
+    exponent(code)
+    return code
+
+
+# --- wire types (the request and response models of every domain) -------------------------------
+
+MAX_AMOUNT = 9007199254740991
+"""Monite's cap on a minor-unit amount: JavaScript's largest safe integer."""
+
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+BasisPoints = Annotated[int, Field(ge=0, le=BASIS_POINTS)]
+CurrencyCode = Annotated[
+    str,
+    AfterValidator(known_currency),
+    WithJsonSchema({"type": "string", "enum": list(CURRENCIES)}),
+]
+"""Monite's ``CurrencyEnum`` (ISO 4217 codes) as a wire type."""
 
 
 def round_half_even(numerator: int, denominator: int) -> int:

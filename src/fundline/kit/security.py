@@ -10,12 +10,16 @@ import hashlib
 import secrets
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeSerializer
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+# Each verification holds 19 MiB while it runs; without a bound, a burst of token requests
+# would run one per worker thread (40) and the process would grow by hundreds of MB.
+_verifications = anyio.CapacityLimiter(2)
 
 
 def new_token(prefix: str = "") -> str:
@@ -39,7 +43,7 @@ async def verify_secret(secret_hash: str, secret: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await anyio.to_thread.run_sync(check)
+    return await anyio.to_thread.run_sync(check, limiter=_verifications)
 
 
 # A valid hash of a random secret, verified when the client id is unknown, so a wrong id takes

@@ -20,13 +20,12 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.config import Settings
+from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus
 from fundline.kit.errors import FundlineError
 from fundline.kit.money import to_major
 from fundline.lender.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
-    FinancingInvoiceStatus,
-    FinancingInvoiceType,
     FinancingInvoiceView,
     LedgerListParams,
 )
@@ -149,7 +148,7 @@ def _pages(next_token: str | None, prev_token: str | None) -> None:
 @app.command("list")
 def list_invoices(
     status: Annotated[
-        list[FinancingInvoiceStatus] | None,
+        list[WCInvoiceStatus] | None,
         typer.Option(help="Only these statuses (repeat the option for several)."),
     ] = None,
     entity_id: Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")] = None,

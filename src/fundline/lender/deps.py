@@ -1,4 +1,4 @@
-"""Dependencies of the lender API: the operator behind the request, the loaded credit policy."""
+"""Dependencies of the lender API: the operator behind the request."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy import select
 from fundline.kit import security
 from fundline.kit.errors import Unauthorized
 from fundline.kit.routing import request_session
-from fundline.lending.policy import Policy
 from fundline.models import OperatorKey
 
 # Declared for the OpenAPI document; the header is read below so each refusal can say why.
@@ -41,10 +40,4 @@ async def current_operator(request: Request, _: object = Depends(operator_scheme
     return operator
 
 
-def current_policy(request: Request) -> Policy:
-    policy: Policy = request.app.state.policy
-    return policy
-
-
 Operator = Annotated[OperatorKey, Depends(current_operator)]
-PolicyDep = Annotated[Policy, Depends(current_policy)]

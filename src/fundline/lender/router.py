@@ -15,7 +15,7 @@ from fundline.auth.deps import Session
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
 from fundline.lender import service
-from fundline.lender.deps import Operator, PolicyDep, current_operator
+from fundline.lender.deps import Operator, current_operator
 from fundline.lender.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
@@ -26,6 +26,7 @@ from fundline.lender.schemas import (
     ReconciliationResponse,
     RepaymentRequest,
 )
+from fundline.lending.deps import PolicyDep
 
 router = APIRouter(
     prefix="/lender/v1",

@@ -9,23 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.pagination import ListParams
-
-
-class FinancingInvoiceStatus(StrEnum):
-    DRAFT = "DRAFT"
-    NEW = "NEW"
-    FUNDED = "FUNDED"
-    PAID = "PAID"
-    LATE = "LATE"
-    REJECTED = "REJECTED"
-    DEFAULTED = "DEFAULTED"
-
-
-class FinancingInvoiceType(StrEnum):
-    RECEIVABLE = "receivable"
-    PAYABLE = "payable"
 
 
 class CreatedAtCursor(StrEnum):
@@ -34,8 +20,8 @@ class CreatedAtCursor(StrEnum):
 
 class FinancingInvoiceListParams(ListParams):
     sort: CreatedAtCursor | None = None
-    status: FinancingInvoiceStatus | None = None
-    status__in: list[FinancingInvoiceStatus] | None = None
+    status: WCInvoiceStatus | None = None
+    status__in: list[WCInvoiceStatus] | None = None
     entity_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     type: FinancingInvoiceType | None = None

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.kit.errors import Conflict, NotFound
+from fundline.kit.errors import NotFound
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Paginator
 from fundline.lender.schemas import (
@@ -39,7 +39,7 @@ from fundline.lender.schemas import (
 )
 from fundline.lending import ledger, servicing
 from fundline.lending.policy import Policy
-from fundline.models import FinancingInvoice, FinancingStatusChange, JournalEntry, Posting
+from fundline.models import FinancingInvoice, JournalEntry, Posting
 
 INVOICE_COLUMNS: dict[str, Any] = {
     "status": FinancingInvoice.status,
@@ -54,7 +54,6 @@ LEDGER_COLUMNS: dict[str, Any] = {
     "kind": JournalEntry.kind,
     "created_at": JournalEntry.created_at,
 }
-APPROVED = "approved"
 
 
 def cause(action: str, operator: str) -> str:
@@ -63,30 +62,15 @@ def cause(action: str, operator: str) -> str:
 
 
 async def get_financing_invoice(
-    session: AsyncSession, financing_invoice_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession, financing_invoice_id: uuid.UUID
 ) -> FinancingInvoice:
-    stmt = select(FinancingInvoice).where(FinancingInvoice.id == financing_invoice_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    fi = await session.scalar(stmt)
+    """Any entity's financing invoice (servicing locks it before changing it)."""
+    fi = await session.scalar(
+        select(FinancingInvoice).where(FinancingInvoice.id == financing_invoice_id)
+    )
     if fi is None:
         raise NotFound("Financing invoice not found")
     return fi
-
-
-async def _approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these invoices carry an operator's approval mark (a NEW → NEW history row)."""
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(FinancingStatusChange.financing_invoice_id).where(
-            FinancingStatusChange.financing_invoice_id.in_(ids),
-            FinancingStatusChange.from_status == "NEW",
-            FinancingStatusChange.to_status == "NEW",
-            FinancingStatusChange.cause.startswith(APPROVED),
-        )
-    )
-    return set(rows.all())
 
 
 _DERIVED = frozenset({"approved", "outstanding_amount"})
@@ -104,12 +88,12 @@ def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
 async def describe(
     session: AsyncSession, fis: Sequence[FinancingInvoice]
 ) -> list[FinancingInvoiceView]:
-    approved = await _approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
+    approved = await servicing.approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
     return [FinancingInvoiceView.model_validate(_view(fi, fi.id in approved)) for fi in fis]
 
 
 async def describe_detail(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoiceDetail:
-    approved = await _approved_ids(session, [fi.id])
+    approved = await servicing.approved_ids(session, [fi.id])
     instalments, history = (await servicing.load_details(session, [fi]))[fi.id]
     return FinancingInvoiceDetail.model_validate(
         {
@@ -145,9 +129,7 @@ async def approve(
 ) -> FinancingInvoice:
     """Approve a NEW invoice once: funded at once when the policy auto-funds, else it stays
     NEW, marked approved."""
-    fi = await get_financing_invoice(session, financing_invoice_id, lock=True)
-    if fi.status == "NEW" and fi.id in await _approved_ids(session, [fi.id]):
-        raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
+    fi = await get_financing_invoice(session, financing_invoice_id)
     return await servicing.approve(session, fi, cause=f"by operator {operator}", policy=policy)
 
 

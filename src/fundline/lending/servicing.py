@@ -32,9 +32,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.kit import clock, money
+from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.lending import ledger, state
+from fundline.lending import ledger, pricing, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import build_schedule
 from fundline.models import (
@@ -58,6 +58,8 @@ DRAFT, NEW, FUNDED, PAID, LATE, REJECTED, DEFAULTED = (
     "DEFAULTED",
 )
 ACCEPTED, EXPIRED, CURRENT, CLOSED = "ACCEPTED", "EXPIRED", "CURRENT", "CLOSED"
+# The cause of the history row that marks a NEW invoice approved starts with this.
+APPROVED = "approved"
 
 
 # --- offers ----------------------------------------------------------------------------------
@@ -130,7 +132,9 @@ async def confirm_invoice(
 ) -> FinancingInvoice:
     """``DRAFT`` → ``NEW``: price it on ``plan`` and reserve the amount on the offer.
 
-    ``requested_amount`` defaults to the plan's maximum. More than the offer has available
+    The price is based on what the invoice still owes (``pricing.amount_owed``: less than its
+    total once partly paid). ``requested_amount`` defaults to the plan's maximum,
+    ``floor(owed * advance_rate / 10000)``. More than the offer has available
     is a 409; an amount outside ``1 … max`` a 422. Under the auto-review policy the invoice
     is approved (and, with ``auto_fund``, funded) at once.
     """
@@ -149,12 +153,8 @@ async def confirm_invoice(
     if offer.currency != fi.currency:
         raise Conflict(f"The invoice is in {fi.currency} and the offer in {offer.currency}")
     try:
-        quote = money.quote(
-            fi.total_amount,
-            advance_rate_percentage=plan.advance_rate_percentage,
-            fee_percentage=plan.fee_percentage,
-            requested_amount=requested_amount,
-        )
+        owed = await pricing.amount_owed(session, fi)
+        quote = pricing.quote(owed, plan, requested_amount=requested_amount)
     except ValueError as exc:
         raise Unprocessable(str(exc), loc=("body", "requested_amount")) from None
     if quote.requested_amount > offer.available_amount:
@@ -185,10 +185,13 @@ async def approve(
     session: AsyncSession, fi: FinancingInvoice, *, cause: str, policy: Policy
 ) -> FinancingInvoice:
     """Record the approval of a ``NEW`` invoice (it stays ``NEW``: Monite has no approved
-    status) and fund it at once when the policy has ``auto_fund``."""
+    status) and fund it at once when the policy has ``auto_fund``. Once only: approving an
+    approved invoice is a 409."""
     fi = await state.lock_invoice(session, fi)
     state.require(fi, (NEW,), "approved")
-    await state.note(session, fi, cause=f"approved: {cause}")
+    if await approved_ids(session, [fi.id]):
+        raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
+    await state.note(session, fi, cause=f"{APPROVED}: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi
@@ -472,6 +475,21 @@ async def load_details(
     ):
         details[change.financing_invoice_id][1].append(change)
     return details
+
+
+async def approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these invoices carry an approval (the ``NEW`` → ``NEW`` row ``approve`` writes)."""
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(FinancingStatusChange.financing_invoice_id).where(
+            FinancingStatusChange.financing_invoice_id.in_(ids),
+            FinancingStatusChange.from_status == NEW,
+            FinancingStatusChange.to_status == NEW,
+            FinancingStatusChange.cause.startswith(APPROVED),
+        )
+    )
+    return set(rows.all())
 
 
 # --- helpers ---------------------------------------------------------------------------------

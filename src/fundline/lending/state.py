@@ -26,6 +26,7 @@ from fundline.models import (
 from fundline.models.financing import LIVE_STATUSES
 from fundline.webhooks import outbox
 
+BUSINESS_EVENT = "financing_business"
 INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
 CURRENT, LATE, DEFAULTED = "CURRENT", "LATE", "DEFAULTED"
 
@@ -102,6 +103,13 @@ async def move(session: AsyncSession, fi: FinancingInvoice, status: str, *, caus
     await _invoice_event(session, fi, "status_changed", {"previous_status": before})
 
 
+async def created(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
+    """A new (``DRAFT``) financing invoice: its first history row and its ``created`` event."""
+    session.add(_change(fi, None, fi.status, cause))
+    await session.flush()
+    await _invoice_event(session, fi, "created", {})
+
+
 async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
     """A change that keeps the status (approval, partial repayment, write-off)."""
     session.add(_change(fi, fi.status, fi.status, cause))
@@ -109,7 +117,9 @@ async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> No
     await _invoice_event(session, fi, "updated", {})
 
 
-def _change(fi: FinancingInvoice, before: str, after: str, cause: str) -> FinancingStatusChange:
+def _change(
+    fi: FinancingInvoice, before: str | None, after: str, cause: str
+) -> FinancingStatusChange:
     return FinancingStatusChange(
         financing_invoice_id=fi.id,
         from_status=before,
@@ -198,6 +208,21 @@ async def _offer_event(
         entity_id=offer.entity_id,
         object_type=OFFER_EVENT,
         object_id=offer.id,
+        action=action,
+        data=data,
+    )
+
+
+async def business_event(
+    session: AsyncSession, business: FinancingBusiness, action: str, data: dict[str, Any]
+) -> None:
+    """The outbox event of a change to a financing business (onboarding, a decision)."""
+    await outbox.record(
+        session,
+        partner_id=business.partner_id,
+        entity_id=business.entity_id,
+        object_type=BUSINESS_EVENT,
+        object_id=business.id,
         action=action,
         data=data,
     )

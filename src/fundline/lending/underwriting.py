@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.money import percent_of
+from fundline.lending import state
 from fundline.lending.policy import Policy
 from fundline.models import Entity, FinancingBusiness, FinancingOffer, PricingPlan, Receivable
 from fundline.webhooks import outbox
@@ -86,7 +87,7 @@ async def underwrite(
         session,
         partner_id=business.partner_id,
         entity_id=business.entity_id,
-        object_type="financing_offer",
+        object_type=state.OFFER_EVENT,
         object_id=offer.id,
         action="created",
         data={"status": offer.status, "total_amount": limit, "currency": offer.currency},
@@ -121,12 +122,6 @@ async def limit_from_history(session: AsyncSession, entity: Entity, *, policy: P
 async def _decline(session: AsyncSession, business: FinancingBusiness, note: str) -> None:
     business.decision_note = note
     await session.flush()
-    await outbox.record(
-        session,
-        partner_id=business.partner_id,
-        entity_id=business.entity_id,
-        object_type="financing_business",
-        object_id=business.id,
-        action="updated",
-        data={"status": business.status, "decision_note": note},
+    await state.business_event(
+        session, business, "updated", {"status": business.status, "decision_note": note}
     )

@@ -9,38 +9,18 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
-    WithJsonSchema,
 )
 
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.money import CURRENCIES, MINOR_UNIT_EXPONENTS
+from fundline.kit.money import Amount, BasisPoints, CurrencyCode
 from fundline.kit.pagination import ListParams
 
-# Monite caps minor-unit amounts at JavaScript's largest safe integer.
-MAX_AMOUNT = 9007199254740991
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
-BasisPoints = Annotated[int, Field(ge=0, le=10000)]
 Days = Annotated[int, Field(ge=0, le=10000)]
-
-
-def _known_currency(code: str) -> str:
-    if code not in MINOR_UNIT_EXPONENTS:
-        raise ValueError(f"unsupported currency {code!r}")
-    return code
-
-
-# Monite's CurrencyEnum (ISO 4217 codes).
-CurrencyCode = Annotated[
-    str,
-    AfterValidator(_known_currency),
-    WithJsonSchema({"type": "string", "enum": list(CURRENCIES)}),
-]
 
 UNSUPPORTED = "Not supported by Fundline: a request that sets it is refused with a 422."
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit.errors import Unprocessable
+from fundline.kit.money import MAX_AMOUNT
 from fundline.models import Counterpart, CounterpartAddress, Entity, Receivable
 from fundline.receivables.schemas import (
     DETAIL_FIELDS,
-    MAX_AMOUNT,
     CreateInvoiceRequest,
     InlinePaymentTerms,
     LineItem,

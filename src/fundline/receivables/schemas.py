@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -24,13 +23,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.money import CURRENCIES, MINOR_UNIT_EXPONENTS
+from fundline.kit.money import MAX_AMOUNT, Amount
+from fundline.kit.money import BasisPoints as BasisPoints  # re-exported: the CSV import uses it
+from fundline.kit.money import CurrencyCode as CurrencyCode  # re-exported: the CSV import uses it
 from fundline.kit.pagination import ListParams
 
-# Monite caps minor-unit amounts at JavaScript's largest safe integer.
-MAX_AMOUNT = 9007199254740991
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
-BasisPoints = Annotated[int, Field(ge=0, le=10000)]
 Days = Annotated[int, Field(ge=0, le=10000)]
 UpTo50 = Annotated[str, StringConstraints(max_length=50)]
 UpTo64 = Annotated[str, StringConstraints(max_length=64)]
@@ -42,19 +39,6 @@ UpTo255 = Annotated[str, StringConstraints(max_length=255)]
 Text255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 UpTo2000 = Annotated[str, StringConstraints(max_length=2000)]
 Text2083 = Annotated[str, StringConstraints(min_length=1, max_length=2083)]
-
-
-def _known_currency(code: str) -> str:
-    if code not in MINOR_UNIT_EXPONENTS:
-        raise ValueError(f"unsupported currency {code!r}")
-    return code
-
-
-CurrencyCode = Annotated[
-    str,
-    AfterValidator(_known_currency),
-    WithJsonSchema({"type": "string", "enum": list(CURRENCIES)}),
-]
 
 
 def _quantity_json(value: Decimal) -> int | float:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 
 from fundline.auth.deps import CallerDep, Session, current_caller
 from fundline.kit.routing import TransactionalRoute
-from fundline.lender.deps import PolicyDep
+from fundline.lending.deps import PolicyDep
 from fundline.sandbox import service
 from fundline.sandbox.schemas import (
     ClockAdvanceRequest,
