@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
@@ -45,16 +45,38 @@ async def current_entity(
     return await entity_for(session, caller, x_monite_entity_id)
 
 
-async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID) -> Entity:
+async def _owned(session: AsyncSession, caller: Caller, entity_id: uuid.UUID, what: Any) -> Any:
     """Tenant scoping in one place: an entity outside the caller's reach is a 404."""
     if caller.entity_id is not None and caller.entity_id != entity_id:
         raise NotFound("Entity not found")
-    entity = await session.scalar(
-        select(Entity).where(Entity.id == entity_id, Entity.partner_id == caller.partner_id)
+    found = await session.scalar(
+        select(what).where(Entity.id == entity_id, Entity.partner_id == caller.partner_id)
     )
-    if entity is None:
+    if found is None:
         raise NotFound("Entity not found")
+    return found
+
+
+async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID) -> Entity:
+    """The entity, if the caller may act on it; else 404."""
+    entity: Entity = await _owned(session, caller, entity_id, Entity)
     return entity
 
 
 EntityDep = Annotated[Entity, Depends(current_entity)]
+
+
+async def current_entity_id(
+    session: Session,
+    caller: CallerDep,
+    x_monite_entity_id: Annotated[
+        uuid.UUID,
+        Header(description="The ID of the entity that owns the requested resource."),
+    ],
+) -> uuid.UUID:
+    """The same check as ``current_entity``, reading only the id: for hot read paths."""
+    entity_id: uuid.UUID = await _owned(session, caller, x_monite_entity_id, Entity.id)
+    return entity_id
+
+
+EntityIdDep = Annotated[uuid.UUID, Depends(current_entity_id)]

@@ -25,7 +25,7 @@ class AuthenticationMiddleware:
             if authorization:
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() == "bearer" and token.strip():
-                    async with self.db.engine.connect() as conn:
+                    async with self.db.reader.connect() as conn:
                         found = await resolve_token(conn, token.strip())
                     if isinstance(found, str):
                         scope["fundline.auth_error"] = found

@@ -29,8 +29,9 @@ from fundline.connect.schemas import (
     SessionResponse,
     UpdateBusinessRequest,
 )
+from fundline.financing.listing import render
 from fundline.financing.schemas import FinancingInvoiceType, FinancingOffer, WCBusinessStatus
-from fundline.financing.service import offer_out, offers_with_plans, render_invoices
+from fundline.financing.service import offer_out, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Unauthorized
 from fundline.kit.routing import TransactionalRoute
@@ -62,10 +63,15 @@ ConnectSessionDep = Annotated[ConnectSession, Depends(current_connect_session)]
 
 
 @router.post("/sessions", response_model=SessionResponse, status_code=status.HTTP_201_CREATED)
-async def create_session(session: Session, payload: CreateSessionRequest) -> SessionResponse:
+async def create_session(
+    session: Session, policy: PolicyDep, payload: CreateSessionRequest
+) -> SessionResponse:
     """Exchange a connect token (scope `onboarding`) or a session token (scope `invoices`)
-    for a Connect session. Each token works once; a used or expired token is a 401."""
-    access_token, connect_session = await service.open_session(session, payload.token)
+    for a Connect session. Each token works once; a used or expired token is a 401. An
+    onboarded business whose offer expired or was closed is underwritten again here."""
+    access_token, connect_session = await service.open_session(
+        session, payload.token, policy=policy
+    )
     return SessionResponse(
         access_token=access_token,
         expires_in=max(0, int((connect_session.expires_at - clock.now()).total_seconds())),
@@ -182,4 +188,4 @@ async def confirm_invoices(
     once (`FUNDED`). All or nothing. Each invoice is rendered as `GET /v1/financing_invoices`
     renders it."""
     confirmed = await service.confirm_invoices(session, connect_session, payload, policy=policy)
-    return ConfirmInvoicesResponse(invoices=await render_invoices(session, confirmed))
+    return ConfirmInvoicesResponse(invoices=await render(session, confirmed))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.financing import schemas
 from fundline.financing.eligibility import (
@@ -27,12 +26,9 @@ from fundline.financing.eligibility import (
 )
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.kit.filters import apply_filters
-from fundline.kit.pagination import Page, Paginator
 from fundline.kit.security import new_token, token_digest
 from fundline.lending import state
 from fundline.lending.policy import Policy
-from fundline.lending.servicing import load_details
 from fundline.models import (
     ConnectToken,
     Counterpart,
@@ -41,8 +37,6 @@ from fundline.models import (
     FinancingInvoice,
     FinancingOffer,
     FinancingRequest,
-    FinancingStatusChange,
-    Instalment,
     Payable,
     PricingPlan,
     Receivable,
@@ -408,147 +402,3 @@ async def request_financing(
         expires_at=now + CONNECT_TOKEN_TTL,
     )
     return connect_token, session_token
-
-
-# --- listing ----------------------------------------------------------------------------------
-
-COLUMNS: dict[str, Any] = {
-    "invoice_id": FinancingInvoice.invoice_id,
-    "status": FinancingInvoice.status,
-    "type": FinancingInvoice.type,
-    "document_id": FinancingInvoice.document_id,
-    "created_at": FinancingInvoice.created_at,
-    "total_amount": FinancingInvoice.total_amount,
-}
-DATE_COLUMNS: dict[str, InstrumentedAttribute[date]] = {
-    "issue_date": FinancingInvoice.issue_date,
-    "due_date": FinancingInvoice.due_date,
-}
-
-
-def _date_bound(
-    column: InstrumentedAttribute[date], op: str, bound: datetime
-) -> ColumnElement[bool]:
-    """A date column against Monite's date-time bound: the date D counts as D 00:00 UTC."""
-    at = bound.astimezone(UTC)
-    day, at_midnight = at.date(), at.time() == time(0)
-    if op == "gt":
-        return column > day
-    if op == "lte":
-        return column <= day
-    if op == "gte":
-        return (column >= day) if at_midnight else (column > day)
-    return (column < day) if at_midnight else (column <= day)
-
-
-async def list_financing_invoices(
-    session: AsyncSession,
-    entity: Entity,
-    paginator: Paginator,
-    params: schemas.FinancingInvoiceListParams,
-) -> Page[FinancingInvoice]:
-    params, cursor = paginator.resolve(params)
-    stmt = select(FinancingInvoice).where(FinancingInvoice.entity_id == entity.id)
-    cleared: dict[str, None] = {}
-    for base, column in DATE_COLUMNS.items():
-        for op in ("gt", "gte", "lt", "lte"):
-            name = f"{base}__{op}"
-            bound = getattr(params, name)
-            if bound is not None:
-                stmt = stmt.where(_date_bound(column, op, bound))
-            cleared[name] = None
-    stmt = apply_filters(stmt, params.model_copy(update=cleared), COLUMNS)
-    by_id = params.sort is schemas.FinancingInvoiceCursorFields.ID
-    return await paginator.fetch(
-        session,
-        stmt,
-        params=params,
-        cursor=cursor,
-        sort_column=FinancingInvoice.id if by_id else FinancingInvoice.created_at,
-        id_column=FinancingInvoice.id,
-    )
-
-
-def _invoice_out(
-    fi: FinancingInvoice,
-    instalments: Sequence[Instalment],
-    history: Sequence[FinancingStatusChange],
-) -> schemas.FinancingInvoice:
-    first = min(instalments, key=lambda i: i.sequence) if instalments else None
-    schedule: schemas.RepaymentSchedule | None = None
-    if first is not None:
-        schedule = schemas.RepaymentSchedule(
-            repayment_date=first.due_date,
-            repayment_amount=first.amount,
-            repayment_fee_amount=first.fee_amount,
-            repayment_principal_amount=first.principal_amount,
-        )
-    elif (
-        fi.repayment_date is not None
-        and fi.repayment_amount is not None
-        and fi.fee_amount is not None
-        and fi.principal_amount is not None
-    ):
-        schedule = schemas.RepaymentSchedule(
-            repayment_date=fi.repayment_date,
-            repayment_amount=fi.repayment_amount,
-            repayment_fee_amount=fi.fee_amount,
-            repayment_principal_amount=fi.principal_amount,
-        )
-    return schemas.FinancingInvoice(
-        id=fi.id,
-        type=schemas.FinancingInvoiceType(fi.type),
-        status=schemas.WCInvoiceStatus(fi.status),
-        invoice_id=fi.invoice_id,
-        document_id=fi.document_id,
-        issue_date=fi.issue_date,
-        due_date=fi.due_date,
-        total_amount=fi.total_amount,
-        currency=fi.currency,
-        description=fi.description,
-        payer_type=fi.payer_type,
-        payer_business_name=fi.payer_business_name,
-        payer_first_name=fi.payer_first_name,
-        payer_last_name=fi.payer_last_name,
-        requested_amount=fi.requested_amount,
-        # What the business receives: the principal (DESIGN §5).
-        advance_amount=fi.principal_amount,
-        advance_rate_percentage=fi.advance_rate_percentage,
-        fee_amount=fi.fee_amount,
-        fee_percentage=fi.fee_percentage,
-        principal_amount=fi.principal_amount,
-        repayment_amount=fi.repayment_amount,
-        repayment_schedule=schedule,
-        instalments=[
-            schemas.InstalmentOut(
-                sequence=i.sequence,
-                due_date=i.due_date,
-                amount=i.amount,
-                fee_amount=i.fee_amount,
-                principal_amount=i.principal_amount,
-                paid_amount=i.paid_amount,
-            )
-            for i in sorted(instalments, key=lambda i: i.sequence)
-        ],
-        status_history=[
-            schemas.StatusChangeOut(
-                from_status=schemas.WCInvoiceStatus(h.from_status) if h.from_status else None,
-                to_status=schemas.WCInvoiceStatus(h.to_status),
-                cause=h.cause,
-                at=h.at,
-            )
-            for h in history
-        ],
-    )
-
-
-async def render_invoices(
-    session: AsyncSession, fis: Sequence[FinancingInvoice]
-) -> list[schemas.FinancingInvoice]:
-    """Monite's ``FinancingInvoice`` for each row, with its instalments and history."""
-    details = await load_details(session, fis)
-    out = []
-    for fi in fis:
-        instalments, history = details.get(fi.id, ([], []))
-        out.append(_invoice_out(fi, instalments, history))
-    return out

@@ -62,7 +62,10 @@ class TransactionalRoute(APIRoute):
                     return outcome
                 claim = outcome
 
-            async with db.session() as session:
+            # Safe methods only read: they run without a transaction where the database
+            # allows it (see Database.read_session); everything else gets one.
+            reads = request.method in ("GET", "HEAD")
+            async with db.read_session() if reads else db.session() as session:
                 request.state.session = session
                 try:
                     response = await endpoint(request)
