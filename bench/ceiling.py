@@ -30,19 +30,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 INVOICE_COLUMNS = (
-    "partner_id", "entity_id", "request_id", "offer_id", "pricing_plan_id", "invoice_id",
-    "live_invoice_id", "type", "status", "document_id", "issue_date", "due_date",
-    "total_amount", "currency", "description", "payer_type", "payer_business_name",
-    "payer_first_name", "payer_last_name", "advance_rate_percentage", "fee_percentage",
-    "requested_amount", "fee_amount", "principal_amount", "repayment_amount", "repayment_date",
-    "repaid_amount", "confirmed_at", "funded_at", "closed_at", "id", "created_at", "updated_at",
+    "id", "created_at", "type", "status", "invoice_id", "document_id", "issue_date",
+    "due_date", "total_amount", "currency", "description", "payer_type", "payer_business_name",
+    "payer_first_name", "payer_last_name", "requested_amount", "advance_rate_percentage",
+    "fee_amount", "fee_percentage", "principal_amount", "repayment_amount", "repayment_date",
 )  # fmt: skip
 SELECT_INVOICES = "SELECT " + ", ".join(f"financing_invoices.{c}" for c in INVOICE_COLUMNS)
 INSTALMENTS = (
     "SELECT financing_instalments.financing_invoice_id, financing_instalments.sequence, "
     "financing_instalments.due_date, financing_instalments.amount, "
     "financing_instalments.fee_amount, financing_instalments.principal_amount, "
-    "financing_instalments.paid_amount, financing_instalments.id \n"
+    "financing_instalments.paid_amount \n"
     "FROM financing_instalments \n"
     "WHERE financing_instalments.financing_invoice_id IN ({ids}) "
     "ORDER BY financing_instalments.financing_invoice_id, financing_instalments.sequence"
@@ -50,7 +48,7 @@ INSTALMENTS = (
 HISTORY = (
     "SELECT financing_status_history.financing_invoice_id, financing_status_history.from_status, "
     "financing_status_history.to_status, financing_status_history.cause, "
-    "financing_status_history.at, financing_status_history.id \n"
+    "financing_status_history.at \n"
     "FROM financing_status_history \n"
     "WHERE financing_status_history.financing_invoice_id IN ({ids}) "
     "ORDER BY financing_status_history.at, financing_status_history.id"

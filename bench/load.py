@@ -4,14 +4,16 @@
 
 Starts ``fundline serve`` (one process, production settings, rate limits raised far above the
 load, log level WARNING) and ``python -m bench.ceiling`` on the seeded database, gets a token
-per partner, checks that both servers answer the same JSON, then runs each scenario with
-``wrk --latency`` through the Lua scripts in ``bench/wrk/``. Only one server is under load at
-a time; each list scenario runs on Fundline and then on the ceiling.
+per partner, checks that both servers answer the same JSON and that the ceiling runs
+Fundline's SQL, then runs each scenario with ``wrk --latency`` through the Lua scripts in
+``bench/wrk/``. Only one server is under load at a time; each list scenario runs on Fundline
+and then on the ceiling.
 
 Per scenario: req/s, latency p50/p90/p99 (wrk's histogram), the server's peak RSS during the
 run (``VmHWM``, reset before each run through ``/proc/<pid>/clear_refs``), its CPU seconds per
 request, and how busy the whole machine was (other work on a 2-core box skews everything).
-Writes ``bench/results/<timestamp>.json`` and appends a table to ``docs/performance.md``.
+Writes ``bench/results/<timestamp>-<invoices>.json`` and appends a table to
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import platform
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,6 +128,17 @@ def server(
                 proc.wait()
 
 
+def free_port(port: int | None) -> int:
+    """``port`` if nothing listens on it (else exit), or any free port when ``None``."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port or 0))
+        except OSError:
+            raise SystemExit(f"port {port} is in use (another benchmark?); pick another") from None
+        found: int = probe.getsockname()[1]
+        return found
+
+
 def wait_ready(proc: subprocess.Popen[bytes], port: int, name: str, log: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -132,9 +146,13 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, name: str, log: Path) -
             raise SystemExit(f"{name} exited with {proc.returncode}; see {log}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return
         except httpx.TransportError:
             time.sleep(0.3)
+            continue
+        time.sleep(0.5)
+        if proc.poll() is not None:  # another process answered on our port
+            raise SystemExit(f"{name} exited with {proc.returncode}; see {log}")
+        return
     raise SystemExit(f"{name} did not answer on port {port} within 120 s; see {log}")
 
 
@@ -296,6 +314,8 @@ def run_wrk(
         spy.wait()
     cpu = cpu_seconds(pid) - cpu_before
     host_after = host_cpu()
+    if cpu < 0.01 * cfg.duration:
+        raise RunFailed(f"the server (pid {pid}) did no work: wrk measured something else")
     memory = proc_status(pid)
     raw = json.loads(out.read_text())
     out.unlink()
@@ -330,22 +350,104 @@ def py_spy() -> str:
     return found
 
 
-def compare_json(fundline: str, ceiling: str, entity: str, bearer: str, query: str) -> bool:
-    """Both servers answer the same bytes for the same page, pagination tokens aside."""
+def compare_json(fundline: str, ceiling: str, entity: str, bearer: str, query: str) -> str | None:
+    """Where the two servers' answers to the same page differ (pagination tokens aside), or
+    ``None`` when they are the same."""
     headers = {
         "x-monite-version": VERSION,
         "authorization": f"Bearer {bearer}",
         "x-monite-entity-id": entity,
     }
-    bodies: list[dict[str, Any]] = []
-    for base in (fundline, ceiling):
+    bodies: list[Any] = []
+    for name, base in (("fundline", fundline), ("ceiling", ceiling)):
         response = httpx.get(f"{base}{LIST}?{query}", headers=headers, timeout=30)
-        response.raise_for_status()
+        if response.status_code != 200:
+            return f"{query}: {name} answered {response.status_code}"
         body: dict[str, Any] = response.json()
         body.pop("next_pagination_token", None)
         body.pop("prev_pagination_token", None)
         bodies.append(body)
-    return bodies[0] == bodies[1]
+    where = difference(bodies[0], bodies[1], "")
+    return None if where is None else f"{query}: {where}"
+
+
+def difference(a: Any, b: Any, path: str) -> str | None:
+    """The first place where ``a`` and ``b`` differ, as a JSON path."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key} only in {'fundline' if key in a else 'ceiling'}"
+            found = difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items against {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else f"{path}: {a!r} against {b!r}"
+
+
+async def sql_check(env: dict[str, str], entity: str, bearer: str) -> list[str]:
+    """The ceiling's statements that Fundline does not run (empty when it runs them all).
+
+    Fundline runs in this process for two pages (a filtered first page and the page after it),
+    with every statement it sends to PostgreSQL recorded; the ceiling's statements for the
+    same pages must be among them, whitespace aside.
+    """
+    from sqlalchemy import event
+
+    from bench import ceiling
+    from fundline.app import create_app
+    from fundline.config import Settings as FundlineSettings
+
+    fundline_settings = FundlineSettings(
+        database_url=env["FUNDLINE_DATABASE_URL"],
+        mode="production",
+        secret_key=env["FUNDLINE_SECRET_KEY"],
+        rate_limit_per_second=1_000_000,
+        log_level="WARNING",
+    )
+    app = create_app(fundline_settings)
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", record)
+    headers = {
+        "x-monite-version": VERSION,
+        "authorization": f"Bearer {bearer}",
+        "x-monite-entity-id": entity,
+    }
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://fundline") as client,
+    ):
+        first = await client.get(f"{LIST}?limit=10&status=PAID", headers=headers)
+        if first.status_code != 200:
+            raise RunFailed(f"in-process Fundline answered {first.status_code}: {first.text}")
+        token = first.json().get("next_pagination_token")
+        rows = [len(first.json()["data"])]
+        if token:
+            second = await client.get(f"{LIST}?pagination_token={token}", headers=headers)
+            second.raise_for_status()
+            rows.append(len(second.json()["data"]))
+    wanted = [ceiling.page_sql(True, False)]
+    if len(rows) > 1:
+        wanted.append(ceiling.page_sql(True, True))
+    for count in set(rows):
+        if count:
+            wanted += [
+                ceiling.in_sql(ceiling.INSTALMENTS, count),
+                ceiling.in_sql(ceiling.HISTORY, count),
+            ]
+    return [sql for sql in wanted if " ".join(sql.split()) not in seen]
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -365,6 +467,21 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def other_benchmarks() -> list[int]:
+    """Pids of other ``bench.load`` runs: they would share the CPU with this one."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bench.load" in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def git_revision() -> str:
@@ -407,8 +524,17 @@ def markdown(report: dict[str, Any]) -> str:
         )
     for failure in report["failures"]:
         lines.append(f"| {failure['scenario']} | {failure['server']} | failed |||||||||")
+    if report["ceiling_sql_not_run_by_fundline"]:
+        lines += [
+            "",
+            "**The ceiling runs statements Fundline does not: the ratios are not valid.**",
+        ]
     if not report["ceiling_json_matches"]:
-        lines += ["", "**The ceiling's JSON differs from Fundline's: the ratios are not valid.**"]
+        lines += [
+            "",
+            "**The ceiling's JSON differs from Fundline's "
+            f"({report['ceiling_json_difference']}): the ratios are not valid.**",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -444,19 +570,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     fundline_env.pop("FUNDLINE_REDIS_URL", None)
     fundline_env.pop("FUNDLINE_POLICY_FILE", None)
+    port, ceiling_port = free_port(args.port), free_port(args.ceiling_port)
+    if port == ceiling_port:
+        raise SystemExit("--port and --ceiling-port must differ")
     bin_dir = Path(sys.executable).parent
-    fundline_argv = [str(bin_dir / "fundline"), "serve", "--port", str(args.port)]
+    fundline_argv = [str(bin_dir / "fundline"), "serve", "--port", str(port)]
     if not args.worker:
         fundline_argv.append("--no-worker")
     ceiling_argv = [
-        sys.executable, "-m", "bench.ceiling", "--database-url", dsn, "--port",
-        str(args.ceiling_port),
+        sys.executable, "-m", "bench.ceiling", "--database-url", dsn, "--port", str(ceiling_port),
     ]  # fmt: skip
-    fundline_base = f"http://127.0.0.1:{args.port}"
-    ceiling_base = f"http://127.0.0.1:{args.ceiling_port}"
+    fundline_base = f"http://127.0.0.1:{port}"
+    ceiling_base = f"http://127.0.0.1:{ceiling_port}"
     results: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     console.print(f"bench: {args.manifest.name}, {len(selected)} scenarios, logs in {work}")
+    others = other_benchmarks()
+    if others:
+        console.print(f"warning: other benchmarks are running (pids {others}): figures will be low")
     # Fresh receivables for POST are picked before the servers start (and hold connections).
     batches = (
         asyncio.run(fresh_batches(dsn, manifest))
@@ -464,10 +595,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else []
     )
     with (
-        server("fundline", fundline_argv, fundline_env, args.port, work / "fundline.log") as fl,
-        server(
-            "ceiling", ceiling_argv, dict(os.environ), args.ceiling_port, work / "ceiling.log"
-        ) as ce,
+        server("fundline", fundline_argv, fundline_env, port, work / "fundline.log") as fl,
+        server("ceiling", ceiling_argv, dict(os.environ), ceiling_port, work / "ceiling.log") as ce,
     ):
         tokens = get_tokens(fundline_base, manifest)
         hot = hot_targets(manifest, tokens)
@@ -480,11 +609,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for s in selected
         }
         bearer, entity = hot[0]
-        matches = all(
-            compare_json(fundline_base, ceiling_base, entity, bearer, query)
-            for query in ("limit=100", "limit=10&status=PAID")
+        mismatch = next(
+            filter(
+                None,
+                (
+                    compare_json(fundline_base, ceiling_base, entity, bearer, query)
+                    for query in ("limit=100", "limit=10&status=PAID")
+                ),
+            ),
+            None,
         )
-        console.print(f"ceiling JSON matches Fundline's: {matches}")
+        console.print(
+            "ceiling JSON matches Fundline's"
+            if mismatch is None
+            else f"ceiling JSON differs from Fundline's: {mismatch}",
+            markup=False,
+        )
+        sql_missing = asyncio.run(sql_check(fundline_env, entity, bearer))
+        console.print(
+            "ceiling SQL is Fundline's"
+            if not sql_missing
+            else "ceiling statements Fundline does not run:\n  " + "\n  ".join(sql_missing),
+            markup=False,
+        )
         for scenario in selected:
             lines = targets[scenario.name]
             if not lines:
@@ -492,16 +639,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             path = work / "targets.tsv"
             path.write_text("".join(lines))
-            servers = [("fundline", fl.pid, args.port)]
+            servers = [("fundline", fl.pid, port)]
             if scenario.ceiling and not args.no_ceiling:
-                servers.append(("ceiling", ce.pid, args.ceiling_port))
-            for name, pid, port in servers:
+                servers.append(("ceiling", ce.pid, ceiling_port))
+            for name, pid, target_port in servers:
                 profile = None
                 if args.py_spy and name == "fundline":
                     slug = "".join(c if c.isalnum() else "-" for c in scenario.name)
                     profile = RESULTS / f"{stamp}-{invoices}-{slug}.pyspy.txt"
                 try:
-                    row = run_wrk(scenario, port, path, pid, cfg, work, profile=profile)
+                    row = run_wrk(scenario, target_port, path, pid, cfg, work, profile=profile)
                 except RunFailed as exc:
                     console.print(f"  {scenario.name:<24} {name:<8} failed: {exc}", markup=False)
                     failures.append({"scenario": scenario.name, "server": name, "error": str(exc)})
@@ -539,8 +686,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "postgres": postgres_version(dsn),
         "settings": dataclasses.asdict(cfg) | {"worker": args.worker},
+        "other_benchmarks_running": others,
         "seed": manifest["config"] | {"rows": manifest["rows"]},
-        "ceiling_json_matches": matches,
+        "ceiling_json_matches": mismatch is None,
+        "ceiling_json_difference": mismatch,
+        "ceiling_sql_not_run_by_fundline": sql_missing,
         "results": results,
         "failures": failures,
     }
@@ -578,8 +728,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, seconds")
-    parser.add_argument("--port", type=int, default=8811)
-    parser.add_argument("--ceiling-port", type=int, default=8812)
+    parser.add_argument("--port", type=int, help="Fundline's port (default: a free one)")
+    parser.add_argument("--ceiling-port", type=int, help="the ceiling's port (default: a free one)")
     parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains these")
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument(

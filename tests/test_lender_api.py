@@ -65,6 +65,7 @@ def _lender_routes(app: FastAPI) -> list[tuple[str, str]]:
     for template, operations in app.openapi()["paths"].items():
         if template.startswith("/lender/v1"):
             path = template.replace("{financing_invoice_id}", str(uuid.uuid4()))
+            path = path.replace("{offer_id}", str(uuid.uuid4()))
             routes.extend((method.upper(), path) for method in operations)
     return routes
 
@@ -74,7 +75,7 @@ def _lender_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 async def test_every_route_needs_an_operator_key(app: FastAPI, client: httpx.AsyncClient) -> None:
     routes = _lender_routes(app)
-    assert len(routes) == 10
+    assert len(routes) == 13
     for method, path in routes:
         response = await client.request(method, path, json={"amount": 1})
         assert _error(response, 401) == "Authorization header is missing", (method, path)

@@ -35,6 +35,9 @@ LENDER_COMMANDS = (
     "write-off",
     "ledger",
     "reconcile",
+    "offers",
+    "issue-offer",
+    "close-offer",
 )
 
 

@@ -63,8 +63,14 @@ REQUIRED_FIELDS = (
 # --- sessions ---------------------------------------------------------------------------------
 
 
-async def open_session(session: AsyncSession, token: str) -> tuple[str, ConnectSession]:
-    """Exchange a one-time token for a session; returns the access token and the session."""
+async def open_session(
+    session: AsyncSession, token: str, *, policy: Policy
+) -> tuple[str, ConnectSession]:
+    """Exchange a one-time token for a session; returns the access token and the session.
+
+    An onboarding session of an onboarded business whose offer expired or was closed has it
+    underwritten again, so a returning business gets a new offer (or the reason it does not).
+    """
     now = clock.now()
     digest = token_digest(token)
     claimed = cast(
@@ -102,6 +108,8 @@ async def open_session(session: AsyncSession, token: str) -> tuple[str, ConnectS
         if business.status == "NEW":
             # Opening the widget starts onboarding.
             await _set_status(session, business, "INPUT_REQUIRED")
+        elif business.status == "ONBOARDED":
+            await underwrite(session, business, policy=policy)  # keeps a live offer as it is
     access_token = new_token("fcs_")
     connect_session = ConnectSession(
         token_hash=token_digest(access_token),

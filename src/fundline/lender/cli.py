@@ -20,17 +20,26 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.config import Settings
-from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus
+from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
 from fundline.kit.errors import FundlineError
 from fundline.kit.money import to_major
+from fundline.kit.pagination import Paginator
 from fundline.lender.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
+    FinancingInvoiceListResponse,
     FinancingInvoiceView,
+    FinancingOfferListParams,
+    FinancingOfferListResponse,
+    FinancingOfferView,
     LedgerListParams,
+    LedgerListResponse,
 )
 
 T = TypeVar("T")
+PageT = TypeVar(
+    "PageT", FinancingInvoiceListResponse, FinancingOfferListResponse, LedgerListResponse
+)
 
 app = typer.Typer(
     help="Operate the built-in lender: review, fund, record repayments, read the ledger.",
@@ -39,6 +48,8 @@ app = typer.Typer(
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 InvoiceId = Annotated[uuid.UUID, typer.Argument(help="The financing invoice's id.")]
+OfferId = Annotated[uuid.UUID, typer.Argument(help="The financing offer's id.")]
+EntityFilter = Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")]
 Limit = Annotated[int, typer.Option(min=1, max=100, help="Rows per page (1-100).")]
 PageToken = Annotated[
     str | None, typer.Option(help="A next/prev token printed by a previous call.")
@@ -139,8 +150,27 @@ def print_detail(detail: FinancingInvoiceDetail, as_json: bool) -> None:
     console.print(history)
 
 
-def _pages(next_token: str | None, prev_token: str | None) -> None:
-    for label, token in (("next", next_token), ("prev", prev_token)):
+def print_page(
+    purpose: str,
+    fetch: Callable[[AsyncSession, Paginator], Awaitable[PageT]],
+    table: Callable[[PageT], Table],
+    as_json: bool,
+) -> None:
+    """Fetch one page of a list (``purpose`` signs its tokens) and print it, then the tokens of
+    the pages before and after it (on stderr)."""
+    from fundline.kit.security import Signer
+
+    settings = settings_or_exit()
+    paginator = Paginator(Signer(settings.signing_key), purpose)
+    page = run(settings, lambda session: fetch(session, paginator))
+    if as_json:
+        emit_json(page)
+        return
+    Console().print(table(page))
+    for label, token in (
+        ("next", page.next_pagination_token),
+        ("prev", page.prev_pagination_token),
+    ):
         if token:
             typer.echo(f"{label} page: --page-token {token}", err=True)
 
@@ -151,7 +181,7 @@ def list_invoices(
         list[WCInvoiceStatus] | None,
         typer.Option(help="Only these statuses (repeat the option for several)."),
     ] = None,
-    entity_id: Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")] = None,
+    entity_id: EntityFilter = None,
     partner_id: Annotated[uuid.UUID | None, typer.Option(help="Only this partner's.")] = None,
     invoice_type: Annotated[
         FinancingInvoiceType | None, typer.Option("--type", help="receivable or payable.")
@@ -161,11 +191,8 @@ def list_invoices(
     as_json: JsonOption = False,
 ) -> None:
     """List financing invoices of every entity, oldest first."""
-    from fundline.kit.pagination import Paginator
-    from fundline.kit.security import Signer
     from fundline.lender import service
 
-    settings = settings_or_exit()
     params = FinancingInvoiceListParams(
         status__in=status or None,
         entity_id=entity_id,
@@ -174,13 +201,12 @@ def list_invoices(
         limit=limit,
         pagination_token=page_token,
     )
-    paginator = Paginator(Signer(settings.signing_key), "lender_financing_invoices")
-    page = run(settings, lambda s: service.list_financing_invoices(s, paginator, params))
-    if as_json:
-        emit_json(page)
-        return
-    Console().print(_invoice_table(page.data, "Financing invoices"))
-    _pages(page.next_pagination_token, page.prev_pagination_token)
+    print_page(
+        "lender_financing_invoices",
+        lambda s, paginator: service.list_financing_invoices(s, paginator, params),
+        lambda page: _invoice_table(page.data, "Financing invoices"),
+        as_json,
+    )
 
 
 def _act(
@@ -278,33 +304,114 @@ def write_off(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> N
     _act(financing_invoice_id, action, as_json)
 
 
+def _offer_table(offers: list[FinancingOfferView], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("id", "entity", "status", "limit", "available", "expires"):
+        table.add_column(column, overflow="fold")
+    for offer in offers:
+        table.add_row(
+            str(offer.id),
+            str(offer.entity_id),
+            offer.status,
+            money(offer.total_amount, offer.currency),
+            money(offer.available_amount, offer.currency),
+            _text(offer.expires_at),
+        )
+    return table
+
+
+@app.command("offers")
+def list_offers(
+    status: Annotated[
+        list[WCOfferStatus] | None,
+        typer.Option(help="Only these statuses (repeat the option for several)."),
+    ] = None,
+    entity_id: EntityFilter = None,
+    limit: Limit = 100,
+    page_token: PageToken = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the credit offers of every entity, oldest first."""
+    from fundline.lender import service
+
+    params = FinancingOfferListParams(
+        status__in=status or None, entity_id=entity_id, limit=limit, pagination_token=page_token
+    )
+    print_page(
+        "lender_financing_offers",
+        lambda s, paginator: service.list_offers(s, paginator, params),
+        lambda page: _offer_table(page.data, "Financing offers"),
+        as_json,
+    )
+
+
+def _act_on_offer(
+    offer_id: uuid.UUID,
+    action: Callable[[AsyncSession], Awaitable[Any]],
+    as_json: bool,
+) -> None:
+    """Run an action on one offer, then print the offer as it now is."""
+    from fundline.lender import service
+
+    async def work(session: AsyncSession) -> FinancingOfferView:
+        await action(session)
+        return FinancingOfferView.model_validate(await service.get_offer(session, offer_id))
+
+    offer = run(settings_or_exit(), work)
+    if as_json:
+        emit_json(offer)
+    else:
+        Console().print(_offer_table([offer], f"Financing offer {offer.id}"))
+
+
+@app.command("issue-offer")
+def issue_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
+    """Issue an ACCEPTED offer (CURRENT): its business can then request financing."""
+    from fundline.lender import service
+
+    _act_on_offer(offer_id, lambda session: service.issue_offer(session, offer_id), as_json)
+
+
+@app.command("close-offer")
+def close_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
+    """Withdraw an offer (CLOSED) once none of its invoices is NEW, FUNDED or LATE."""
+    from fundline.lender import service
+
+    _act_on_offer(
+        offer_id,
+        lambda session: service.close_offer(session, offer_id, operator=OPERATOR),
+        as_json,
+    )
+
+
 @app.command("ledger")
 def ledger(
     financing_invoice_id: Annotated[
         uuid.UUID | None, typer.Option(help="Only this financing invoice's entries.")
     ] = None,
-    entity_id: Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")] = None,
+    entity_id: EntityFilter = None,
     limit: Limit = 100,
     page_token: PageToken = None,
     as_json: JsonOption = False,
 ) -> None:
     """Journal entries with their postings, oldest first."""
-    from fundline.kit.pagination import Paginator
-    from fundline.kit.security import Signer
     from fundline.lender import service
 
-    settings = settings_or_exit()
     params = LedgerListParams(
         financing_invoice_id=financing_invoice_id,
         entity_id=entity_id,
         limit=limit,
         pagination_token=page_token,
     )
-    paginator = Paginator(Signer(settings.signing_key), "lender_ledger")
-    page = run(settings, lambda s: service.list_ledger(s, paginator, params))
-    if as_json:
-        emit_json(page)
-        return
+    print_page(
+        "lender_ledger",
+        lambda s, paginator: service.list_ledger(s, paginator, params),
+        _ledger_table,
+        as_json,
+    )
+
+
+def _ledger_table(page: LedgerListResponse) -> Table:
     table = Table(title="Ledger")
     for column in ("at", "kind", "financing invoice", "memo", "account", "amount"):
         table.add_column(column, overflow="fold")
@@ -316,8 +423,7 @@ def ledger(
                 else ("", "", "", "")
             )
             table.add_row(*head, posting.account, money(posting.amount, posting.currency))
-    Console().print(table)
-    _pages(page.next_pagination_token, page.prev_pagination_token)
+    return table
 
 
 @app.command("reconcile")

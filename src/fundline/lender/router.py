@@ -20,6 +20,9 @@ from fundline.lender.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
     FinancingInvoiceListResponse,
+    FinancingOfferListParams,
+    FinancingOfferListResponse,
+    FinancingOfferView,
     LedgerListParams,
     LedgerListResponse,
     PolicyView,
@@ -117,6 +120,35 @@ async def write_off_financing_invoice(
     """Write off what a LATE or DEFAULTED invoice still owes, as a credit loss."""
     fi = await service.write_off(session, financing_invoice_id, operator=operator.name)
     return await service.describe_detail(session, fi)
+
+
+@router.get("/financing_offers", response_model=FinancingOfferListResponse)
+async def list_financing_offers(
+    request: Request,
+    session: Session,
+    params: Annotated[FinancingOfferListParams, Query()],
+) -> FinancingOfferListResponse:
+    """List the credit offers of every entity, oldest first by default; filter and page."""
+    paginator = Paginator(request.app.state.signer, "lender_financing_offers")
+    return await service.list_offers(session, paginator, params)
+
+
+@router.post("/financing_offers/{offer_id}/issue", response_model=FinancingOfferView)
+async def issue_financing_offer(session: Session, offer_id: uuid.UUID) -> FinancingOfferView:
+    """Issue an ACCEPTED offer (→ CURRENT): its business can then request financing. The
+    operator's step under manual review; an automatic policy issues on acceptance."""
+    return FinancingOfferView.model_validate(await service.issue_offer(session, offer_id))
+
+
+@router.post("/financing_offers/{offer_id}/close", response_model=FinancingOfferView)
+async def close_financing_offer(
+    session: Session, operator: Operator, offer_id: uuid.UUID
+) -> FinancingOfferView:
+    """Withdraw a NEW, ACCEPTED, CURRENT or LATE offer (→ CLOSED); 409 while any of its
+    invoices is NEW, FUNDED or LATE. Its unconfirmed (DRAFT) invoices are released, and the
+    business gets a new offer the next time underwriting runs."""
+    offer = await service.close_offer(session, offer_id, operator=operator.name)
+    return FinancingOfferView.model_validate(offer)
 
 
 @router.get("/ledger", response_model=LedgerListResponse)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus
+from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.pagination import ListParams
 
@@ -105,6 +105,44 @@ class FinancingInvoiceDetail(FinancingInvoiceView):
 
 class FinancingInvoiceListResponse(BaseModel):
     data: list[FinancingInvoiceView]
+    next_pagination_token: str | None = None
+    prev_pagination_token: str | None = None
+
+
+class FinancingOfferListParams(ListParams):
+    sort: CreatedAtCursor | None = None
+    status: WCOfferStatus | None = None
+    status__in: list[WCOfferStatus] | None = None
+    entity_id: uuid.UUID | None = None
+    created_at__gt: UTCDatetime | None = None
+    created_at__lt: UTCDatetime | None = None
+    created_at__gte: UTCDatetime | None = None
+    created_at__lte: UTCDatetime | None = None
+
+
+class FinancingOfferView(BaseModel):
+    """A credit line: ``available = total - reserved - outstanding`` (minor units)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    business_id: uuid.UUID
+    entity_id: uuid.UUID
+    status: str
+    currency: str
+    total_amount: int
+    reserved_amount: int = Field(description="Confirmed invoices not funded yet (NEW).")
+    outstanding_amount: int = Field(description="What funded invoices still owe.")
+    available_amount: int
+    expires_at: datetime = Field(description="Until when a NEW offer can be accepted.")
+    accepted_at: datetime | None
+    issued_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FinancingOfferListResponse(BaseModel):
+    data: list[FinancingOfferView]
     next_pagination_token: str | None = None
     prev_pagination_token: str | None = None
 

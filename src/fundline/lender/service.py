@@ -21,13 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit.errors import NotFound
 from fundline.kit.filters import apply_filters
-from fundline.kit.pagination import Paginator
+from fundline.kit.pagination import ListParams, Page, Paginator
 from fundline.lender.schemas import (
     AccountTotal,
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
     FinancingInvoiceListResponse,
     FinancingInvoiceView,
+    FinancingOfferListParams,
+    FinancingOfferListResponse,
+    FinancingOfferView,
     InstalmentView,
     JournalEntryView,
     LedgerListParams,
@@ -37,9 +40,9 @@ from fundline.lender.schemas import (
     ReconciliationResponse,
     StatusChangeView,
 )
-from fundline.lending import ledger, servicing
+from fundline.lending import ledger, servicing, state
 from fundline.lending.policy import Policy
-from fundline.models import FinancingInvoice, JournalEntry, Posting
+from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
 
 INVOICE_COLUMNS: dict[str, Any] = {
     "status": FinancingInvoice.status,
@@ -47,6 +50,11 @@ INVOICE_COLUMNS: dict[str, Any] = {
     "partner_id": FinancingInvoice.partner_id,
     "type": FinancingInvoice.type,
     "created_at": FinancingInvoice.created_at,
+}
+OFFER_COLUMNS: dict[str, Any] = {
+    "status": FinancingOffer.status,
+    "entity_id": FinancingOffer.entity_id,
+    "created_at": FinancingOffer.created_at,
 }
 LEDGER_COLUMNS: dict[str, Any] = {
     "financing_invoice_id": JournalEntry.financing_invoice_id,
@@ -88,12 +96,12 @@ def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
 async def describe(
     session: AsyncSession, fis: Sequence[FinancingInvoice]
 ) -> list[FinancingInvoiceView]:
-    approved = await servicing.approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
+    approved = await state.approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
     return [FinancingInvoiceView.model_validate(_view(fi, fi.id in approved)) for fi in fis]
 
 
 async def describe_detail(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoiceDetail:
-    approved = await servicing.approved_ids(session, [fi.id])
+    approved = await state.approved_ids(session, [fi.id])
     instalments, history = (await servicing.load_details(session, [fi]))[fi.id]
     return FinancingInvoiceDetail.model_validate(
         {
@@ -104,19 +112,30 @@ async def describe_detail(session: AsyncSession, fi: FinancingInvoice) -> Financ
     )
 
 
-async def list_financing_invoices(
-    session: AsyncSession, paginator: Paginator, params: FinancingInvoiceListParams
-) -> FinancingInvoiceListResponse:
+async def _page(
+    session: AsyncSession,
+    paginator: Paginator,
+    params: ListParams,
+    model: type[FinancingInvoice | FinancingOffer | JournalEntry],
+    columns: dict[str, Any],
+) -> Page[Any]:
+    """One page of ``model``'s rows across every entity, filtered, by creation time."""
     params, cursor = paginator.resolve(params)
-    stmt: Select[Any] = apply_filters(select(FinancingInvoice), params, INVOICE_COLUMNS)
-    page = await paginator.fetch(
+    stmt: Select[Any] = apply_filters(select(model), params, columns)
+    return await paginator.fetch(
         session,
         stmt,
         params=params,
         cursor=cursor,
-        sort_column=FinancingInvoice.created_at,
-        id_column=FinancingInvoice.id,
+        sort_column=model.created_at,
+        id_column=model.id,
     )
+
+
+async def list_financing_invoices(
+    session: AsyncSession, paginator: Paginator, params: FinancingInvoiceListParams
+) -> FinancingInvoiceListResponse:
+    page = await _page(session, paginator, params, FinancingInvoice, INVOICE_COLUMNS)
     return FinancingInvoiceListResponse(
         data=await describe(session, page.data),
         next_pagination_token=page.next_pagination_token,
@@ -164,20 +183,42 @@ async def write_off(
     return await servicing.write_off(session, fi, cause=cause("written off", operator))
 
 
+async def get_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
+    offer = await session.get(FinancingOffer, offer_id)
+    if offer is None:
+        raise NotFound("Financing offer not found")
+    return offer
+
+
+async def list_offers(
+    session: AsyncSession, paginator: Paginator, params: FinancingOfferListParams
+) -> FinancingOfferListResponse:
+    page = await _page(session, paginator, params, FinancingOffer, OFFER_COLUMNS)
+    return FinancingOfferListResponse(
+        data=[FinancingOfferView.model_validate(offer) for offer in page.data],
+        next_pagination_token=page.next_pagination_token,
+        prev_pagination_token=page.prev_pagination_token,
+    )
+
+
+async def issue_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
+    """Open an ACCEPTED offer's credit line (→ CURRENT): the operator's step under manual review."""
+    return await servicing.issue_offer(session, await get_offer(session, offer_id))
+
+
+async def close_offer(
+    session: AsyncSession, offer_id: uuid.UUID, *, operator: str
+) -> FinancingOffer:
+    """Withdraw a line (→ CLOSED) once none of its invoices is NEW, FUNDED or LATE."""
+    offer = await get_offer(session, offer_id)
+    return await servicing.close_offer(session, offer, cause=cause("closed", operator))
+
+
 async def list_ledger(
     session: AsyncSession, paginator: Paginator, params: LedgerListParams
 ) -> LedgerListResponse:
     """Journal entries, oldest first by default, each with its postings (debits first)."""
-    params, cursor = paginator.resolve(params)
-    stmt: Select[Any] = apply_filters(select(JournalEntry), params, LEDGER_COLUMNS)
-    page = await paginator.fetch(
-        session,
-        stmt,
-        params=params,
-        cursor=cursor,
-        sort_column=JournalEntry.created_at,
-        id_column=JournalEntry.id,
-    )
+    page = await _page(session, paginator, params, JournalEntry, LEDGER_COLUMNS)
     postings: dict[uuid.UUID, list[PostingView]] = {entry.id: [] for entry in page.data}
     if postings:
         rows = await session.scalars(

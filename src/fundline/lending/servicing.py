@@ -58,8 +58,6 @@ DRAFT, NEW, FUNDED, PAID, LATE, REJECTED, DEFAULTED = (
     "DEFAULTED",
 )
 ACCEPTED, EXPIRED, CURRENT, CLOSED = "ACCEPTED", "EXPIRED", "CURRENT", "CLOSED"
-# The cause of the history row that marks a NEW invoice approved starts with this.
-APPROVED = "approved"
 
 
 # --- offers ----------------------------------------------------------------------------------
@@ -189,9 +187,9 @@ async def approve(
     approved invoice is a 409."""
     fi = await state.lock_invoice(session, fi)
     state.require(fi, (NEW,), "approved")
-    if await approved_ids(session, [fi.id]):
+    if await state.approved_ids(session, [fi.id]):
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
-    await state.note(session, fi, cause=f"{APPROVED}: {cause}")
+    await state.note(session, fi, cause=f"{state.APPROVED}: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi
@@ -475,21 +473,6 @@ async def load_details(
     ):
         details[change.financing_invoice_id][1].append(change)
     return details
-
-
-async def approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these invoices carry an approval (the ``NEW`` → ``NEW`` row ``approve`` writes)."""
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(FinancingStatusChange.financing_invoice_id).where(
-            FinancingStatusChange.financing_invoice_id.in_(ids),
-            FinancingStatusChange.from_status == NEW,
-            FinancingStatusChange.to_status == NEW,
-            FinancingStatusChange.cause.startswith(APPROVED),
-        )
-    )
-    return set(rows.all())
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fundline.auth.service import Caller
 from fundline.kit import clock
 from fundline.kit.db import Database
 from fundline.kit.errors import Conflict, NotFound
-from fundline.lending import servicing
+from fundline.lending import servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectSession,
@@ -161,6 +161,11 @@ async def reset_business(
     invoices = select(FinancingInvoice.id).where(FinancingInvoice.entity_id == entity.id)
     entries = select(JournalEntry.id).where(JournalEntry.entity_id == entity.id)
     offers = select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id)
+    # What goes, for the "deleted" events: every offer and financing invoice change has one.
+    gone = [
+        *((state.OFFER_EVENT, offer_id) for offer_id in await session.scalars(offers)),
+        *((state.INVOICE_EVENT, fi_id) for fi_id in await session.scalars(invoices)),
+    ]
     deleted = {
         "ledger_postings": await _delete(
             session,
@@ -206,15 +211,19 @@ async def reset_business(
             session, delete(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
         ),
     }
-    if business is not None:
-        session.expunge(business)
+    for object_type, object_id in gone:
         await outbox.record(
             session,
             partner_id=entity.partner_id,
             entity_id=entity.id,
-            object_type="financing_business",
-            object_id=business.id,
+            object_type=object_type,
+            object_id=object_id,
             action="deleted",
-            data={"status": "NEW", "reason": "sandbox reset"},
+            data={"reason": "sandbox reset"},
+        )
+    if business is not None:
+        session.expunge(business)
+        await state.business_event(
+            session, business, "deleted", {"status": "NEW", "reason": "sandbox reset"}
         )
     return deleted

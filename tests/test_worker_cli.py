@@ -1,0 +1,67 @@
+"""``fundline worker`` (the clock's work in its own process) and ``fundline serve`` with or
+without the embedded worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fundline import app as app_module
+from fundline.cli import app as cli_app
+from fundline.kit.db import Database
+from fundline.models import FinancingOffer
+from fundline.operations import migrations
+from tests.factories import Tenant
+from tests.lending_factories import make_offer
+from tests.test_lender_cli import as_json, env, fundline  # noqa: F401 - env: a fixture
+
+
+async def test_worker_once_does_one_beat(
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
+    db: Database,
+    tenant: Tenant,
+) -> None:
+    async with db.session() as session, session.begin():
+        offer = await make_offer(session, tenant, status="NEW", expires_in=timedelta(days=-1))
+    done = as_json(await fundline(env, "worker", "--once"))
+    assert done["offers_expired"] == 1
+    assert done["invoices_late"] == 0
+    assert "idempotency_keys_purged" in done
+    async with db.session() as session:
+        stored = await session.get(FinancingOffer, offer.id)
+        assert stored is not None
+        assert stored.status == "EXPIRED"
+    # Nothing is left to do on the next beat.
+    again = as_json(await fundline(env, "worker", "--once"))
+    assert again["offers_expired"] == 0
+
+
+@pytest.mark.parametrize(("args", "embedded"), [((), True), (("--no-worker",), False)])
+def test_serve_embeds_the_worker_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, args: tuple[str, ...], embedded: bool
+) -> None:
+    made: list[bool] = []
+    served: list[Any] = []
+
+    def create_app(settings: Any, *, worker: bool = False) -> str:
+        made.append(worker)
+        return "the app"
+
+    monkeypatch.setattr(app_module, "create_app", create_app)
+    monkeypatch.setattr(migrations, "upgrade_sync", lambda url: None)
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: served.append((app, options)))
+    result = CliRunner().invoke(
+        cli_app,
+        ["serve", "--port", "9123", *args],
+        env={
+            "FUNDLINE_DATABASE_URL": sqlite_url,
+            "FUNDLINE_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        },
+    )
+    assert result.exit_code == 0, result.output
+    assert made == [embedded]
+    [(app, options)] = served
+    assert (app, options["port"]) == ("the app", 9123)
