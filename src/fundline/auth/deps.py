@@ -20,7 +20,7 @@ from fundline.models import Entity
 bearer_scheme = HTTPBearer(auto_error=False)
 
 
-def current_caller(request: Request, _: object = Depends(bearer_scheme)) -> Caller:
+async def current_caller(request: Request, _: object = Depends(bearer_scheme)) -> Caller:
     caller = request.scope.get("fundline.caller")
     if caller is None:
         reason = request.scope.get("fundline.auth_error", "Authorization header is missing")

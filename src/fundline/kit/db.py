@@ -72,7 +72,9 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
         _sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True, **options)
+    # No pre-ping: it costs a round trip (or three) on every checkout, on every request. A
+    # connection the server dropped fails one statement and is discarded; the pool refills.
+    return create_async_engine(url, pool_size=20, max_overflow=10, pool_recycle=3600, **options)
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

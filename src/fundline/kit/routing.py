@@ -95,7 +95,8 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
-def request_session(request: Request) -> AsyncSession:
-    """The request's session, opened by ``TransactionalRoute``."""
+async def request_session(request: Request) -> AsyncSession:
+    """The request's session, opened by ``TransactionalRoute``. (Async: a sync dependency
+    would cost a thread-pool hop on every request.)"""
     session: AsyncSession = request.state.session
     return session

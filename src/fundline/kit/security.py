@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Each verification holds 19 MiB while it runs; without a bound, a burst of token requests
 # would run one per worker thread (40) and the process would grow by hundreds of MB.
-_verifications = anyio.CapacityLimiter(2)
+_verifications = anyio.CapacityLimiter(1)
 
 
 def new_token(prefix: str = "") -> str:

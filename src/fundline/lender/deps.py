@@ -29,7 +29,7 @@ async def current_operator(request: Request, _: object = Depends(operator_scheme
     scheme, _sep, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Use the Bearer authorization scheme")
-    session = request_session(request)
+    session = await request_session(request)
     operator = await session.scalar(
         select(OperatorKey).where(OperatorKey.key_hash == security.token_digest(key.strip()))
     )
