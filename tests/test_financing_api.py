@@ -748,6 +748,25 @@ async def test_draft_released_when_the_request_expires(
     assert again.status_code == 201, again.text
 
 
+async def test_lapsed_draft_is_released_by_the_next_request(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, db: Database
+) -> None:
+    """No need to wait for the worker: a new request frees the invoice of an expired one."""
+    await onboard(client, tenant)
+    invoice = await create_issued_invoice(client, tenant)
+    first = await request_financing(client, tenant, receivable(invoice))
+    assert first.status_code == 201
+    first_draft = (await client.get("/v1/financing_invoices", headers=tenant.headers)).json()
+    clock.set_offset(timedelta(seconds=app.state.policy.request_ttl_seconds + 1))
+
+    again = await request_financing(client, tenant, receivable(invoice))
+    assert again.status_code == 201, again.text
+    listed = (await client.get("/v1/financing_invoices", headers=tenant.headers)).json()["data"]
+    assert [f["status"] for f in listed] == ["DRAFT"]
+    assert listed[0]["id"] != first_draft["data"][0]["id"]
+    assert await count(db, FinancingInvoice) == 1
+
+
 # --- GET /v1/financing_invoices ---------------------------------------------------------------
 
 

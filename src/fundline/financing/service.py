@@ -27,7 +27,7 @@ from fundline.financing.eligibility import (
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
 from fundline.kit.security import new_token, token_digest
-from fundline.lending import state
+from fundline.lending import servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectToken,
@@ -276,6 +276,25 @@ async def _payable_facts(
     }
 
 
+async def _release_lapsed_drafts(
+    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
+) -> None:
+    """DRAFTs whose request has expired free their invoices now, not at the next worker beat.
+    (Should this request fail, the release is rolled back with it.)"""
+    lapsed = await session.scalars(
+        select(FinancingInvoice)
+        .join(FinancingRequest, FinancingRequest.id == FinancingInvoice.request_id)
+        .where(
+            FinancingInvoice.entity_id == entity.id,
+            FinancingInvoice.live_invoice_id.in_(ids),
+            FinancingInvoice.status == "DRAFT",
+            FinancingRequest.expires_at <= clock.now(),
+        )
+    )
+    for fi in list(lapsed):
+        await servicing.release_draft(session, fi, cause="its request expired")
+
+
 async def _live_statuses(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = await session.execute(
         select(FinancingInvoice.live_invoice_id, FinancingInvoice.status).where(
@@ -314,6 +333,7 @@ async def request_financing(
             session, entity, [i.id for i in payload.invoices if i.type == "payable"]
         ),
     }
+    await _release_lapsed_drafts(session, entity, ids)
     live = await _live_statuses(session, ids)
     business = await get_business(session, entity.id)
     offer = await current_offer(session, entity.id)
