@@ -80,20 +80,28 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
-async def _fundline_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FundlineError)
+def render_error(exc: Exception) -> JSONResponse | None:
+    """Monite's shape for an error raised on purpose; ``None`` for anything unexpected.
+
+    The one renderer: the app's exception handlers and ``TransactionalRoute`` (which must
+    render inside the request's transaction, to store the result of an idempotent request)
+    both call it.
+    """
     if isinstance(exc, Unprocessable):
-        return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), status_code=422)
-    return JSONResponse(error_body(exc.message), status_code=exc.status_code)
+        return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), 422)
+    if isinstance(exc, FundlineError):
+        return JSONResponse(error_body(exc.message), exc.status_code)
+    if isinstance(exc, StarletteHTTPException):
+        if exc.status_code == 422:
+            return JSONResponse({"detail": exc.detail}, 422)
+        return JSONResponse(error_body(str(exc.detail)), exc.status_code, headers=exc.headers)
+    return None
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 422:
-        return JSONResponse({"detail": exc.detail}, status_code=422)
-    return JSONResponse(
-        error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-    )
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    response = render_error(exc)
+    assert response is not None
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -102,6 +110,6 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(FundlineError, _fundline_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(FundlineError, _known_error)
+    app.add_exception_handler(StarletteHTTPException, _known_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

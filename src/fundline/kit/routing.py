@@ -15,26 +15,14 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from fundline.kit import idempotency
 from fundline.kit.db import Database
-from fundline.kit.errors import FundlineError, Unprocessable, error_body, validation_body
+from fundline.kit.errors import render_error
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-def render_error(exc: Exception) -> Response | None:
-    """Render the errors a handler raises on purpose; ``None`` for anything unexpected."""
-    if isinstance(exc, Unprocessable):
-        return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), 422)
-    if isinstance(exc, FundlineError):
-        return JSONResponse(error_body(exc.message), exc.status_code)
-    if isinstance(exc, HTTPException) and exc.status_code != 422:
-        return JSONResponse(error_body(str(exc.detail)), exc.status_code, headers=exc.headers)
-    return None
 
 
 class TransactionalRoute(APIRoute):
