@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -38,30 +36,10 @@ from monite import (
 )
 from monite.core.api_error import ApiError
 
+from tests.live import free_port, wait_until_up
+
 VERSION = "2024-05-25"
 FUNDLINE = str(Path(sys.executable).with_name("fundline"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
-    """Poll /health until the server answers (startup runs the migrations first)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"fundline serve exited with {server.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("fundline serve did not come up within 60 s")
 
 
 class LiveServer:
@@ -87,7 +65,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         timeout=120,
     )
     partner = json.loads(created.stdout)
-    port = _free_port()
+    port = free_port()
     log = (database.parent / "server.log").open("wb")
     server = subprocess.Popen(
         [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -97,7 +75,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, server)
+        wait_until_up(url, server)
         yield LiveServer(url, partner["client_id"], partner["client_secret"])
     finally:
         server.terminate()

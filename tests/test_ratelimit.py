@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from fastapi import FastAPI
 from fundline.app import create_app, shutdown
 from tests.conftest import make_client, make_settings
 from tests.factories import make_tenant
+from tests.live import free_port, wait_until_up
 
 LIMIT = 5
 HEADERS = (
@@ -115,12 +115,6 @@ async def test_operations_are_not_limited(limited_app: FastAPI) -> None:
 # --- two server processes share one Redis window --------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _fundline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fundline", *args],
@@ -142,7 +136,7 @@ def two_servers(redis_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dic
         "FUNDLINE_LOG_LEVEL": "WARNING",
     }
     _fundline("migrate", env=env)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "fundline", "serve", "--port", str(port)],
@@ -154,17 +148,8 @@ def two_servers(redis_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dic
     ]
     try:
         urls = [f"http://127.0.0.1:{port}" for port in ports]
-        deadline = time.monotonic() + 30
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.1)
+        for url, proc in zip(urls, procs, strict=True):
+            wait_until_up(url, proc)
         yield urls, env
     finally:
         for proc in procs:

@@ -1,0 +1,30 @@
+"""Helpers for tests that run `fundline serve` as a real process on a free local port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, server: subprocess.Popen[bytes], *, seconds: float = 60) -> None:
+    """Poll /health until the server answers (startup runs the migrations first)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"fundline serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"fundline serve did not come up within {seconds:.0f} s")
