@@ -1,10 +1,13 @@
 """Resolves the bearer token once per request, before rate limiting needs the client id.
 
 It only identifies; it refuses nothing. Endpoints that need a caller depend on ``Caller``,
-which answers 401 with the reason found here.
+which answers 401 with the reason found here. The same query tells whether the entity named
+by ``x-monite-entity-id`` belongs to the caller's partner, which ``auth.deps`` then trusts.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,13 +28,23 @@ class AuthenticationMiddleware:
             if authorization:
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() == "bearer" and token.strip():
+                    entity_id = _uuid(header(scope, b"x-monite-entity-id"))
                     async with self.db.reader.connect() as conn:
-                        found = await resolve_token(conn, token.strip())
+                        found = await resolve_token(conn, token.strip(), entity_id=entity_id)
                     if isinstance(found, str):
                         scope["fundline.auth_error"] = found
                     else:
-                        scope["fundline.caller"] = found
-                        scope["fundline.client_id"] = str(found.client_id)
+                        caller, owned = found
+                        scope["fundline.caller"] = caller
+                        scope["fundline.client_id"] = str(caller.client_id)
+                        scope["fundline.partner_entity"] = owned
                 else:
                     scope["fundline.auth_error"] = "Use the Bearer authorization scheme"
         await self.app(scope, receive, send)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None  # the endpoint's own validation answers for a malformed header

@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fundline.auth.schemas import GrantType, ObtainTokenPayload, RevokeTokenPayload
 from fundline.kit import clock, security
 from fundline.kit.errors import Unauthorized
+from fundline.kit.statements import Prepared
 from fundline.models import AccessToken, ApiClient, Entity, EntityUser, Partner
 
 BAD_CREDENTIALS = "Invalid client credentials"
@@ -115,34 +116,49 @@ async def revoke_token(session: AsyncSession, payload: RevokeTokenPayload) -> No
     )
 
 
-async def resolve_token(conn: AsyncConnection, token: str) -> Caller | str:
-    """The caller a bearer token stands for, or the reason it is refused.
+_RESOLVE = Prepared(
+    select(
+        AccessToken.client_id,
+        AccessToken.partner_id,
+        AccessToken.entity_user_id,
+        AccessToken.entity_id,
+        AccessToken.expires_at,
+        AccessToken.revoked_at,
+        EntityUser.status,
+        Entity.id,
+    )
+    .outerjoin(EntityUser, EntityUser.id == AccessToken.entity_user_id)
+    .outerjoin(
+        Entity,
+        and_(
+            Entity.id == bindparam("entity_id", type_=Entity.id.type),
+            Entity.partner_id == AccessToken.partner_id,
+        ),
+    )
+    .where(AccessToken.token_hash == bindparam("token_hash", type_=AccessToken.token_hash.type))
+)
 
-    Read on every request (one primary-key lookup), so a revoked token stops working at once
-    in every process.
+
+async def resolve_token(
+    conn: AsyncConnection, token: str, *, entity_id: uuid.UUID | None = None
+) -> tuple[Caller, uuid.UUID | None] | str:
+    """The caller a bearer token stands for, or the reason it is refused; with ``entity_id``,
+    also that entity's id if it belongs to the caller's partner (else ``None``).
+
+    Read on every request (one primary-key lookup, with the entity check of the same request
+    in the same query), so a revoked token stops working at once in every process.
     """
     digest = security.token_digest(token)
-    row = (
-        await conn.execute(
-            select(
-                AccessToken.client_id,
-                AccessToken.partner_id,
-                AccessToken.entity_user_id,
-                AccessToken.entity_id,
-                AccessToken.expires_at,
-                AccessToken.revoked_at,
-                EntityUser.status.label("user_status"),
-            )
-            .outerjoin(EntityUser, EntityUser.id == AccessToken.entity_user_id)
-            .where(AccessToken.token_hash == digest)
-        )
-    ).first()
-    if row is None:
+    rows = await _RESOLVE.rows(conn, {"token_hash": digest, "entity_id": entity_id})
+    if not rows:
         return "Invalid access token"
-    if row.revoked_at is not None:
+    client_id, partner_id, user_id, user_entity_id, expires_at, revoked_at, user_status, owned = (
+        rows[0]
+    )
+    if revoked_at is not None:
         return "The access token has been revoked"
-    if row.expires_at <= clock.system_now():
+    if expires_at <= clock.system_now():
         return "The access token has expired"
-    if row.entity_user_id is not None and row.user_status != "active":
+    if user_id is not None and user_status != "active":
         return "The entity user of this token is no longer active"
-    return Caller(row.partner_id, row.client_id, digest, row.entity_user_id, row.entity_id)
+    return Caller(partner_id, client_id, digest, user_id, user_entity_id), owned

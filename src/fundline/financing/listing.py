@@ -7,19 +7,21 @@ Every other place that shows a financing invoice renders it with the same ``docu
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.financing import schemas
-from fundline.kit.filters import apply_filters
-from fundline.kit.pagination import Page, Paginator
+from fundline.kit.filters import BoundFilter, bind_filters, bound_conditions
+from fundline.kit.pagination import Cursor, Paginator, cursor_values, keyset
+from fundline.kit.statements import Prepared
 from fundline.models import FinancingInvoice, FinancingStatusChange, Instalment
 
 FILTER_COLUMNS: dict[str, Any] = {
@@ -85,31 +87,52 @@ _AMOUNTS = (
 )
 
 
-def _date_bound(
-    column: InstrumentedAttribute[date], op: str, bound: datetime
-) -> ColumnElement[bool]:
-    """A date column against Monite's date-time bound: the date D counts as D 00:00 UTC."""
+def _date_bound(op: str, bound: datetime) -> tuple[str, date]:
+    """Monite's date-time bound on a date column, as an operator and a date: the date D counts
+    as D 00:00 UTC."""
     at = bound.astimezone(UTC)
     day, at_midnight = at.date(), at.time() == time(0)
-    if op == "gt":
-        return column > day
-    if op == "lte":
-        return column <= day
-    if op == "gte":
-        return (column >= day) if at_midnight else (column > day)
-    return (column < day) if at_midnight else (column <= day)
+    if op in ("gt", "lte") or at_midnight:
+        return op, day
+    return ("gt" if op == "gte" else "lte"), day
 
 
-def _filtered(stmt: Select[Any], params: schemas.FinancingInvoiceListParams) -> Select[Any]:
-    cleared: dict[str, None] = {}
-    for base, column in DATE_COLUMNS.items():
-        for op in ("gt", "gte", "lt", "lte"):
-            name = f"{base}__{op}"
-            bound = getattr(params, name)
-            if bound is not None:
-                stmt = stmt.where(_date_bound(column, op, bound))
-            cleared[name] = None
-    return apply_filters(stmt, params.model_copy(update=cleared), FILTER_COLUMNS)
+def _bound(params: schemas.FinancingInvoiceListParams) -> tuple[list[BoundFilter], dict[str, Any]]:
+    """The request's filters as a statement shape and its values (see ``kit.filters``)."""
+    dates = frozenset(f"{base}__{op}" for base in DATE_COLUMNS for op in ("gt", "gte", "lt", "lte"))
+    shape, values = bind_filters(params, skip=dates)
+    for name in sorted(dates):
+        bound = getattr(params, name)
+        if bound is not None:
+            base, _, requested = name.rpartition("__")
+            op, values[name] = _date_bound(requested, bound)
+            shape.append((name, base, op, -1))
+    return shape, values
+
+
+_COLUMNS = {**FILTER_COLUMNS, **DATE_COLUMNS}
+_PAGES: dict[tuple[Any, ...], Prepared] = {}
+
+
+def _page_statement(
+    shape: list[BoundFilter], params: schemas.FinancingInvoiceListParams, cursor: Cursor | None
+) -> tuple[Prepared, Any, Any]:
+    """The page query for this shape of request (compiled once), with its sort and id columns."""
+    by_id = params.sort is schemas.FinancingInvoiceCursorFields.ID
+    sort_column = FinancingInvoice.id if by_id else FinancingInvoice.created_at
+    key = (tuple(shape), by_id, params.order, None if cursor is None else cursor.forward)
+    prepared = _PAGES.get(key)
+    if prepared is None:
+        conditions, order = keyset(sort_column, FinancingInvoice.id, params=params, cursor=cursor)
+        stmt = (
+            select(*ROW_COLUMNS)
+            .where(FinancingInvoice.entity_id == bindparam("entity_id"))
+            .where(*bound_conditions(shape, _COLUMNS), *conditions)
+            .order_by(*order)
+            .limit(bindparam("limit"))
+        )
+        prepared = _PAGES[key] = Prepared(stmt, naive_utc=True)
+    return prepared, sort_column, FinancingInvoice.id
 
 
 async def list_page(
@@ -118,27 +141,74 @@ async def list_page(
     paginator: Paginator,
     params: schemas.FinancingInvoiceListParams,
 ) -> bytes:
-    """One page of the entity's financing invoices as Monite's list response, in JSON bytes."""
+    """One page of the entity's financing invoices as Monite's list response, in JSON bytes.
+
+    The page query is compiled once per shape of request (which filters, sort, order, cursor
+    direction), so a request costs the database's work and little more.
+    """
     params, cursor = paginator.resolve(params)
-    rows = cast("Select[Any]", select(*ROW_COLUMNS))
-    stmt = _filtered(rows.where(FinancingInvoice.entity_id == entity_id), params)
-    by_id = params.sort is schemas.FinancingInvoiceCursorFields.ID
-    page: Page[Any] = await paginator.fetch(
-        session,
-        stmt,
-        params=params,
-        cursor=cursor,
-        sort_column=FinancingInvoice.id if by_id else FinancingInvoice.created_at,
-        id_column=FinancingInvoice.id,
-    )
-    body: dict[str, Any] = {"data": await documents(session, [row._mapping for row in page.data])}
+    shape, values = _bound(params)
+    prepared, sort_column, id_column = _page_statement(shape, params, cursor)
+    values.update(cursor_values(sort_column, id_column, cursor))
+    values["entity_id"] = entity_id
+    values["limit"] = params.limit + 1
+    rows = await prepared.mappings(session, values)
+    sort_key, id_key = sort_column.key, id_column.key
+
+    def edge(row: Mapping[str, Any]) -> tuple[Any, Any]:
+        value = row[sort_key]
+        return (value.replace(tzinfo=UTC) if isinstance(value, datetime) else value), row[id_key]
+
+    page = paginator.page(rows, params=params, cursor=cursor, edge=edge)
+    body: dict[str, Any] = {"data": await documents(session, page.data)}
     # Monite declares both tokens a plain string: at the ends the keys are left out.
     if page.next_pagination_token:
         body["next_pagination_token"] = page.next_pagination_token
     if page.prev_pagination_token:
         body["prev_pagination_token"] = page.prev_pagination_token
     # asyncpg hands back its own UUID type, which orjson does not know: ``str`` renders it.
-    return orjson.dumps(body, default=str, option=orjson.OPT_UTC_Z)
+    # Timestamps are naive UTC, as stored (see ``Prepared``).
+    return orjson.dumps(body, default=str, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+
+
+def _for_page(
+    columns: tuple[Any, ...], owner: Any, order: tuple[Any, ...]
+) -> Callable[[int], Prepared]:
+    """Statements reading ``columns`` for the financing invoices of a page of ``n`` rows,
+    compiled once per page size."""
+
+    @functools.cache
+    def statement(n: int) -> Prepared:
+        ids = [bindparam(f"id_{i}", type_=owner.type) for i in range(n)]
+        return Prepared(select(*columns).where(owner.in_(ids)).order_by(*order), naive_utc=True)
+
+    return statement
+
+
+_instalments = _for_page(
+    (
+        Instalment.financing_invoice_id,
+        Instalment.sequence,
+        Instalment.due_date,
+        Instalment.amount,
+        Instalment.fee_amount,
+        Instalment.principal_amount,
+        Instalment.paid_amount,
+    ),
+    Instalment.financing_invoice_id,
+    (Instalment.financing_invoice_id, Instalment.sequence),
+)
+_history = _for_page(
+    (
+        FinancingStatusChange.financing_invoice_id,
+        FinancingStatusChange.from_status,
+        FinancingStatusChange.to_status,
+        FinancingStatusChange.cause,
+        FinancingStatusChange.at,
+    ),
+    FinancingStatusChange.financing_invoice_id,
+    (FinancingStatusChange.at, FinancingStatusChange.id),
+)
 
 
 async def documents(
@@ -148,23 +218,12 @@ async def documents(
     instalments and status history: two queries for the whole page."""
     if not rows:
         return []
-    ids = [row["id"] for row in rows]
-    instalments: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in ids}
-    history: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in ids}
-    found = await session.execute(
-        select(
-            Instalment.financing_invoice_id,
-            Instalment.sequence,
-            Instalment.due_date,
-            Instalment.amount,
-            Instalment.fee_amount,
-            Instalment.principal_amount,
-            Instalment.paid_amount,
-        )
-        .where(Instalment.financing_invoice_id.in_(ids))
-        .order_by(Instalment.financing_invoice_id, Instalment.sequence)
-    )
-    for owner, sequence, due, amount, fee, principal, paid in found:
+    ids = {f"id_{i}": row["id"] for i, row in enumerate(rows)}
+    instalments: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    history: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    for owner, sequence, due, amount, fee, principal, paid in await _instalments(len(ids)).rows(
+        session, ids
+    ):
         instalments[owner].append(
             {
                 "sequence": sequence,
@@ -175,18 +234,7 @@ async def documents(
                 "paid_amount": paid,
             }
         )
-    changes = await session.execute(
-        select(
-            FinancingStatusChange.financing_invoice_id,
-            FinancingStatusChange.from_status,
-            FinancingStatusChange.to_status,
-            FinancingStatusChange.cause,
-            FinancingStatusChange.at,
-        )
-        .where(FinancingStatusChange.financing_invoice_id.in_(ids))
-        .order_by(FinancingStatusChange.at, FinancingStatusChange.id)
-    )
-    for owner, before, after, cause, at in changes:
+    for owner, before, after, cause, at in await _history(len(ids)).rows(session, ids):
         change: dict[str, Any] = {"to_status": after, "cause": cause, "at": at}
         if before is not None:
             change = {"from_status": before, **change}

@@ -139,7 +139,7 @@ class StatusChangeOut(BaseModel):
     from_status: WCInvoiceStatus | None = Field(None, description="Absent for the first entry.")
     to_status: WCInvoiceStatus
     cause: str
-    at: datetime
+    at: UTCDatetime  # read naive (UTC, as stored) on the list path
 
 
 class FinancingInvoice(BaseModel):

@@ -8,12 +8,12 @@ condition. Multiple filters combine with AND.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-from sqlalchemy import ColumnElement, Select, func
+from sqlalchemy import ColumnElement, Select, bindparam, func
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.kit.pagination import ListParams
@@ -70,6 +70,51 @@ def apply_filters(
         base, op = split_filter(name)
         stmt = stmt.where(_OPERATORS[op](columns[base], _plain(value)))
     return stmt
+
+
+# A filter as a compiled statement sees it: (parameter name, column base name, operator, number
+# of values for list operators or -1). The values go in apart, under the parameter name (lists
+# as ``name_0``, ``name_1``, …), so one statement serves every request of the same shape.
+BoundFilter = tuple[str, str, str, int]
+_BINDABLE = frozenset({"", "in", "not_in", "gt", "gte", "lt", "lte"})
+
+
+def bind_filters(
+    params: ListParams, *, skip: frozenset[str] = frozenset()
+) -> tuple[list[BoundFilter], dict[str, Any]]:
+    """The filters set in ``params`` (but ``skip``) and their values, for ``bound_conditions``."""
+    shape: list[BoundFilter] = []
+    values: dict[str, Any] = {}
+    for name, value in params:
+        if name in _PAGING_FIELDS or name in skip or value is None:
+            continue
+        base, op = split_filter(name)
+        plain = _plain(value)
+        if isinstance(plain, list):
+            shape.append((name, base, op, len(plain)))
+            values.update((f"{name}_{i}", item) for i, item in enumerate(plain))
+        else:
+            shape.append((name, base, op, -1))
+            values[name] = plain
+    return shape, values
+
+
+def bound_conditions(
+    shape: Sequence[BoundFilter], columns: Mapping[str, Column]
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``bind_filters``' shape, with a named parameter for each value."""
+    conditions = []
+    for name, base, op, count in shape:
+        if op not in _BINDABLE:
+            raise ValueError(f"the {op!r} filter cannot be bound")
+        column = columns[base]
+        value: Any = (
+            [bindparam(f"{name}_{i}", type_=column.type) for i in range(count)]
+            if count >= 0
+            else bindparam(name, type_=column.type)
+        )
+        conditions.append(_OPERATORS[op](column, value))
+    return conditions
 
 
 def _plain(value: Any) -> Any:

@@ -9,14 +9,14 @@ is given, every other query parameter is ignored, as Monite documents.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -109,39 +109,81 @@ class Paginator:
         Rows are read with one query of ``limit + 1`` to learn whether more exist. A "prev"
         page is read in reverse order from the cursor, then turned back.
         """
-        ascending = params.order is Order.ASC
-        forward = cursor is None or cursor.forward
-        read_ascending = ascending == forward
-        key = tuple_(sort_column, id_column)
-        if cursor is not None:
-            bound = tuple_(_from_json(sort_column, cursor.value), _from_json(id_column, cursor.id))
-            stmt = stmt.where(key > bound if read_ascending else key < bound)
-        if read_ascending:
-            stmt = stmt.order_by(sort_column.asc(), id_column.asc())
-        else:
-            stmt = stmt.order_by(sort_column.desc(), id_column.desc())
-        result = await session.execute(stmt.limit(params.limit + 1))
+        conditions, order = keyset(sort_column, id_column, params=params, cursor=cursor)
+        values = cursor_values(sort_column, id_column, cursor)
+        stmt = stmt.where(*conditions).order_by(*order).limit(params.limit + 1)
+        result = await session.execute(stmt, values)
         # A statement of one ORM entity pages objects; one of columns pages rows.
         described = stmt.column_descriptions
         whole_objects = len(described) == 1 and described[0]["entity"] is described[0]["type"]
         rows: list[Any] = list(result.scalars().all() if whole_objects else result.all())
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
-        if not forward:
-            rows.reverse()
-        if not rows:
-            return Page([], None, None)
 
         def edge(row: Any) -> tuple[Any, Any]:
             if whole_objects:
                 return getattr(row, sort_column.key), getattr(row, id_column.key)
             return row._mapping[sort_column.key], row._mapping[id_column.key]
 
+        return self.page(rows, params=params, cursor=cursor, edge=edge)
+
+    def page(
+        self,
+        rows: list[T],
+        *,
+        params: ListParams,
+        cursor: Cursor | None,
+        edge: Callable[[T], tuple[Any, Any]],
+    ) -> Page[T]:
+        """The page of up to ``limit + 1`` rows read in ``keyset``'s order, with its tokens."""
+        forward = cursor is None or cursor.forward
+        more = len(rows) > params.limit
+        rows = rows[: params.limit]
+        if not forward:
+            rows.reverse()
+        if not rows:
+            return Page([], None, None)
         has_next = more if forward else True
         has_prev = cursor is not None if forward else more
         next_token = self._token(params, *edge(rows[-1]), True) if has_next else None
         prev_token = self._token(params, *edge(rows[0]), False) if has_prev else None
         return Page(rows, next_token, prev_token)
+
+
+def keyset(
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    *,
+    params: ListParams,
+    cursor: Cursor | None,
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[Any]]]:
+    """The WHERE conditions (the cursor as parameters ``cursor_value`` and ``cursor_id``, see
+    ``cursor_values``) and ORDER BY that read a page: from the cursor on, in reverse for a
+    "prev" page. They depend only on the shape of the request, not its values."""
+    forward = cursor is None or cursor.forward
+    read_ascending = (params.order is Order.ASC) == forward
+    conditions: list[ColumnElement[bool]] = []
+    if cursor is not None:
+        key = tuple_(sort_column, id_column)
+        bound = tuple_(
+            bindparam("cursor_value", type_=sort_column.type),
+            bindparam("cursor_id", type_=id_column.type),
+        )
+        conditions.append(key > bound if read_ascending else key < bound)
+    if read_ascending:
+        return conditions, [sort_column.asc(), id_column.asc()]
+    return conditions, [sort_column.desc(), id_column.desc()]
+
+
+def cursor_values(
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    cursor: Cursor | None,
+) -> dict[str, Any]:
+    if cursor is None:
+        return {}
+    return {
+        "cursor_value": _from_json(sort_column, cursor.value),
+        "cursor_id": _from_json(id_column, cursor.id),
+    }
 
 
 def _to_json(value: Any) -> Any:
