@@ -66,13 +66,13 @@ def page_sql(with_status: bool, with_cursor: bool) -> str:
     if with_cursor:
         where.append(
             "(financing_invoices.created_at, financing_invoices.id) > "
-            f"(${n}::TIMESTAMP WITH TIME ZONE, ${n + 1}::UUID)"
+            f"(${n}::TIMESTAMP WITHOUT TIME ZONE, ${n + 1}::UUID)"
         )
         n += 2
     return (
         f"{SELECT_INVOICES} \nFROM financing_invoices \nWHERE {' AND '.join(where)} "
         "ORDER BY financing_invoices.created_at ASC, financing_invoices.id ASC \n"
-        f" LIMIT ${n}::INTEGER"
+        f" LIMIT ${n}"
     )
 
 
@@ -182,7 +182,9 @@ async def list_financing_invoices(request: Request) -> Response:
     if "status" in query:
         args.append(query["status"])
     if cursor is not None:
-        args += [datetime.fromisoformat(cursor["v"]), cursor["i"]]
+        # Stored as naive UTC, the way Fundline binds it.
+        at = datetime.fromisoformat(cursor["v"]).astimezone(UTC).replace(tzinfo=None)
+        args += [at, cursor["i"]]
     args.append(limit + 1)
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn:

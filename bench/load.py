@@ -415,10 +415,14 @@ async def sql_check(env: dict[str, str], entity: str, bearer: str) -> list[str]:
     app = create_app(fundline_settings)
     seen: list[str] = []
 
-    def record(*args: Any) -> None:
-        seen.append(" ".join(str(args[2]).split()))
+    def record(query: Any) -> None:
+        seen.append(" ".join(str(query.query).split()))
 
-    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", record)
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Fundline's hot reads go to asyncpg directly, past SQLAlchemy's own events.
+        dbapi_connection.driver_connection.add_query_logger(record)
+
+    event.listen(app.state.db.engine.sync_engine, "connect", on_connect)
     headers = {
         "x-monite-version": VERSION,
         "authorization": f"Bearer {bearer}",
