@@ -80,14 +80,15 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.state.policy = load_policy(settings)
 
     v1 = APIRouter(prefix=API_PREFIX)
+    # Routes are matched in order, each a few microseconds: the partners' hottest first.
     for router in (
+        financing_router,
         auth_router,
         entities,
         entity_users,
         counterparts_router,
         payables_router,
         receivables_router,
-        financing_router,
         events_router,
     ):
         v1.include_router(router)
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RateLimitMiddleware,
-        storage=limits.storage,
+        store=limits,
         per_second=settings.rate_limit_per_second,
         auth_per_second=settings.auth_rate_limit_per_second,
         applies=is_api_path,

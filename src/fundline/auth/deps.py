@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fundline.auth.service import Caller
 from fundline.kit.errors import NotFound, Unauthorized
@@ -21,6 +22,11 @@ bearer_scheme = HTTPBearer(auto_error=False)
 
 
 async def current_caller(request: Request, _: object = Depends(bearer_scheme)) -> Caller:
+    return caller_of(request)
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller the authentication middleware found, else 401 with its reason."""
     caller = request.scope.get("fundline.caller")
     if caller is None:
         reason = request.scope.get("fundline.auth_error", "Authorization header is missing")
@@ -45,7 +51,9 @@ async def current_entity(
     return await entity_for(session, caller, x_monite_entity_id)
 
 
-async def _owned(session: AsyncSession, caller: Caller, entity_id: uuid.UUID, what: Any) -> Any:
+async def _owned(
+    session: AsyncSession | AsyncConnection, caller: Caller, entity_id: uuid.UUID, what: Any
+) -> Any:
     """Tenant scoping in one place: an entity outside the caller's reach is a 404."""
     if caller.entity_id is not None and caller.entity_id != entity_id:
         raise NotFound("Entity not found")
@@ -75,14 +83,37 @@ async def current_entity_id(
         Header(description="The ID of the entity that owns the requested resource."),
     ],
 ) -> uuid.UUID:
-    """The same check as ``current_entity``, reading only the id: for hot read paths. The
-    authentication middleware has already looked the entity up with the token."""
-    if request.scope.get("fundline.partner_entity") == x_monite_entity_id:
-        if caller.entity_id is not None and caller.entity_id != x_monite_entity_id:
+    """The same check as ``current_entity``, reading only the id: for hot read paths."""
+    return await entity_id_for(session, request, caller, x_monite_entity_id)
+
+
+async def entity_id_for(
+    conn: AsyncSession | AsyncConnection, request: Request, caller: Caller, entity_id: uuid.UUID
+) -> uuid.UUID:
+    """``entity_id`` if the caller may act on it, else 404. The authentication middleware has
+    usually looked the entity up already, with the token."""
+    if request.scope.get("fundline.partner_entity") == entity_id:
+        if caller.entity_id is not None and caller.entity_id != entity_id:
             raise NotFound("Entity not found")
-        return x_monite_entity_id
-    entity_id: uuid.UUID = await _owned(session, caller, x_monite_entity_id, Entity.id)
-    return entity_id
+        return entity_id
+    found: uuid.UUID = await _owned(conn, caller, entity_id, Entity.id)
+    return found
+
+
+def entity_header(request: Request) -> tuple[uuid.UUID | None, list[dict[str, Any]]]:
+    """``x-monite-entity-id`` read as the ``current_entity*`` dependencies declare it: the id,
+    or the validation errors FastAPI would report for it."""
+    loc = ("header", "x-monite-entity-id")
+    raw = request.headers.get("x-monite-entity-id")
+    if raw is None:
+        return None, [{"type": "missing", "loc": loc, "msg": "Field required", "input": None}]
+    try:
+        return _UUID.validate_python(raw), []
+    except ValidationError as exc:
+        return None, [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors()]
+
+
+_UUID = TypeAdapter(uuid.UUID)
 
 
 EntityIdDep = Annotated[uuid.UUID, Depends(current_entity_id)]

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.financing import schemas
@@ -136,7 +136,7 @@ def _page_statement(
 
 
 async def list_page(
-    session: AsyncSession,
+    conn: AsyncConnection | AsyncSession,
     entity_id: uuid.UUID,
     paginator: Paginator,
     params: schemas.FinancingInvoiceListParams,
@@ -152,7 +152,7 @@ async def list_page(
     values.update(cursor_values(sort_column, id_column, cursor))
     values["entity_id"] = entity_id
     values["limit"] = params.limit + 1
-    rows = await prepared.mappings(session, values)
+    rows = await prepared.mappings(conn, values)
     sort_key, id_key = sort_column.key, id_column.key
 
     def edge(row: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -160,7 +160,7 @@ async def list_page(
         return (value.replace(tzinfo=UTC) if isinstance(value, datetime) else value), row[id_key]
 
     page = paginator.page(rows, params=params, cursor=cursor, edge=edge)
-    body: dict[str, Any] = {"data": await documents(session, page.data)}
+    body: dict[str, Any] = {"data": await documents(conn, page.data)}
     # Monite declares both tokens a plain string: at the ends the keys are left out.
     if page.next_pagination_token:
         body["next_pagination_token"] = page.next_pagination_token
@@ -212,7 +212,7 @@ _history = _for_page(
 
 
 async def documents(
-    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection | AsyncSession, rows: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Monite's ``FinancingInvoice`` for each row (a mapping of ``ROW_COLUMNS``), with its
     instalments and status history: two queries for the whole page."""
@@ -222,7 +222,7 @@ async def documents(
     instalments: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
     history: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
     for owner, sequence, due, amount, fee, principal, paid in await _instalments(len(ids)).rows(
-        session, ids
+        conn, ids
     ):
         instalments[owner].append(
             {
@@ -234,7 +234,7 @@ async def documents(
                 "paid_amount": paid,
             }
         )
-    for owner, before, after, cause, at in await _history(len(ids)).rows(session, ids):
+    for owner, before, after, cause, at in await _history(len(ids)).rows(conn, ids):
         change: dict[str, Any] = {"to_status": after, "cause": cause, "at": at}
         if before is not None:
             change = {"from_status": before, **change}

@@ -2,6 +2,10 @@
 
 In memory by default (one process); with ``FUNDLINE_REDIS_URL`` the window lives in Redis,
 so the limit holds across every process and host. A moving window: no burst at a boundary.
+
+In memory the window is kept by ``limits``' synchronous storage: its hits cost microseconds
+and it expires old entries from a timer thread every 10 ms, where the asyncio storage would
+hand one bisection per request to a worker thread.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as redis
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats
+from limits import strategies as sync_strategies
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,21 +27,32 @@ from fundline.kit.headers import send_json
 
 
 class LimitStore:
-    """The window storage, and the Redis pool behind it (closed on shutdown)."""
+    """The moving windows, and the Redis pool behind them (closed on shutdown)."""
 
     def __init__(self, redis_url: str | None, *, key_prefix: str = "fundline") -> None:
         self._pool: redis.ConnectionPool | None = None
+        self._limiter: MovingWindowRateLimiter | None = None
+        self._memory: sync_strategies.MovingWindowRateLimiter | None = None
         if redis_url:
             self._pool = redis.ConnectionPool.from_url(redis_url)
             scheme = "async+rediss://" if redis_url.startswith("rediss") else "async+redis://"
-            self.storage: Storage = RedisStorage(
+            storage = RedisStorage(
                 scheme,
                 implementation="redispy",
                 key_prefix=key_prefix,
                 connection_pool=self._pool,  # type: ignore[arg-type]  # passed on to redis-py
             )
+            self._limiter = MovingWindowRateLimiter(storage)
         else:
-            self.storage = MemoryStorage()
+            self._memory = sync_strategies.MovingWindowRateLimiter(MemoryStorage())
+
+    async def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
+        """Count one request against ``key``'s window: whether it may pass, and the window."""
+        if self._memory is not None:
+            return self._memory.hit(item, key), self._memory.get_window_stats(item, key)
+        assert self._limiter is not None
+        allowed = await self._limiter.hit(item, key)
+        return allowed, await self._limiter.get_window_stats(item, key)
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -52,15 +69,14 @@ class RateLimitMiddleware:
         self,
         app: ASGIApp,
         *,
-        storage: Storage,
+        store: LimitStore,
         per_second: int,
         auth_per_second: int,
         applies: Callable[[str], bool],
         auth_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
-        self.storage = storage
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.store = store
         self.item = RateLimitItemPerSecond(per_second)
         self.auth_item = RateLimitItemPerSecond(auth_per_second)
         self.applies = applies
@@ -87,8 +103,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key, item = self._key(scope)
-        allowed = await self.limiter.hit(item, key)
-        stats = await self.limiter.get_window_stats(item, key)
+        allowed, stats = await self.store.hit(item, key)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         limit_headers = {
             "ratelimit-limit": str(item.amount),

@@ -8,13 +8,18 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import functools
+import typing
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +28,7 @@ from fundline.kit.db import Database
 from fundline.kit.errors import render_error
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+M = TypeVar("M", bound=BaseModel)
 
 
 class TransactionalRoute(APIRoute):
@@ -83,8 +89,75 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
+def read_connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection for a request that only reads: no transaction on PostgreSQL."""
+    db: Database = request.app.state.db
+    return db.reader.connect()
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with read_connection(request) as conn:
+        yield conn
+
+
+ReadConnection = Annotated[AsyncConnection, Depends(_read_connection)]
+
+
 async def request_session(request: Request) -> AsyncSession:
     """The request's session, opened by ``TransactionalRoute``. (Async: a sync dependency
     would cost a thread-pool hop on every request.)"""
     session: AsyncSession = request.state.session
     return session
+
+
+class DirectRoute(APIRoute):
+    """A route served by a handler that reads the request itself (see ``direct_route``)."""
+
+    handler: Handler
+
+    def get_route_handler(self) -> Handler:
+        return type(self).handler
+
+
+def direct_route(handler: Handler) -> type[DirectRoute]:
+    """A route class (``route_class_override``) that serves its route with ``handler``.
+
+    FastAPI documents the endpoint's declared parameters (the OpenAPI document stays true) but
+    does not solve them per request: on the hottest read path, solving dependencies and query
+    models costs more than the database's work. The handler parses what it needs with the same
+    models (``query_model``) and the same checks the dependencies use, and raises the same
+    errors, which the app's handlers render.
+    """
+    return type("DirectRoute", (DirectRoute,), {"handler": staticmethod(handler)})
+
+
+def query_model(request: Request, model: type[M], *, errors: Sequence[Any] = ()) -> M:
+    """The query string validated by ``model``, as FastAPI would for ``Annotated[model,
+    Query()]``: a list field takes every value of its name; failures (with ``errors`` found
+    before) raise one ``RequestValidationError`` located in the query."""
+    raw: dict[str, Any] = {}
+    lists = _list_fields(model)
+    for name in request.query_params:
+        raw[name] = (
+            request.query_params.getlist(name) if name in lists else request.query_params[name]
+        )
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as exc:
+        located = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError([*errors, *located]) from None
+    if errors:
+        raise RequestValidationError(list(errors))
+    return parsed
+
+
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields that take a list (``list[X]`` or ``list[X] | None``)."""
+    return frozenset(
+        name
+        for name, field in model.model_fields.items()
+        for annotation in (field.annotation,)
+        if typing.get_origin(annotation) is list
+        or any(typing.get_origin(arm) is list for arm in typing.get_args(annotation))
+    )
