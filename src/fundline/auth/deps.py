@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.auth.service import Caller
 from fundline.kit.errors import NotFound, Unauthorized
 from fundline.kit.routing import request_session
+from fundline.kit.statements import Connection, Prepared
 from fundline.models import Entity
 
 # Declared for the OpenAPI document (the HTTPBearer scheme Monite uses); the token itself is
@@ -51,23 +52,16 @@ async def current_entity(
     return await entity_for(session, caller, x_monite_entity_id)
 
 
-async def _owned(
-    session: AsyncSession | AsyncConnection, caller: Caller, entity_id: uuid.UUID, what: Any
-) -> Any:
-    """Tenant scoping in one place: an entity outside the caller's reach is a 404."""
+async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID) -> Entity:
+    """The entity, if the caller may act on it; else 404. Tenant scoping in one place (with
+    ``entity_id_for``, its id-only twin): an entity outside the caller's reach is a 404."""
     if caller.entity_id is not None and caller.entity_id != entity_id:
         raise NotFound("Entity not found")
-    found = await session.scalar(
-        select(what).where(Entity.id == entity_id, Entity.partner_id == caller.partner_id)
+    entity = await session.scalar(
+        select(Entity).where(Entity.id == entity_id, Entity.partner_id == caller.partner_id)
     )
-    if found is None:
+    if entity is None:
         raise NotFound("Entity not found")
-    return found
-
-
-async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID) -> Entity:
-    """The entity, if the caller may act on it; else 404."""
-    entity: Entity = await _owned(session, caller, entity_id, Entity)
     return entity
 
 
@@ -88,16 +82,26 @@ async def current_entity_id(
 
 
 async def entity_id_for(
-    conn: AsyncSession | AsyncConnection, request: Request, caller: Caller, entity_id: uuid.UUID
+    conn: Connection, request: Request, caller: Caller, entity_id: uuid.UUID
 ) -> uuid.UUID:
-    """``entity_id`` if the caller may act on it, else 404. The authentication middleware has
-    usually looked the entity up already, with the token."""
+    """``entity_id`` if the caller may act on it, else 404: ``current_entity``'s rule. The
+    authentication middleware has usually looked the entity up already, with the token."""
+    if caller.entity_id is not None and caller.entity_id != entity_id:
+        raise NotFound("Entity not found")
     if request.scope.get("fundline.partner_entity") == entity_id:
-        if caller.entity_id is not None and caller.entity_id != entity_id:
-            raise NotFound("Entity not found")
         return entity_id
-    found: uuid.UUID = await _owned(conn, caller, entity_id, Entity.id)
-    return found
+    values = {"entity_id": entity_id, "partner_id": caller.partner_id}
+    if not await _PARTNER_ENTITY.rows(conn, values):
+        raise NotFound("Entity not found")
+    return entity_id
+
+
+_PARTNER_ENTITY = Prepared(
+    select(Entity.id).where(
+        Entity.id == bindparam("entity_id", type_=Entity.id.type),
+        Entity.partner_id == bindparam("partner_id", type_=Entity.partner_id.type),
+    )
+)
 
 
 def entity_header(request: Request) -> tuple[uuid.UUID | None, list[dict[str, Any]]]:

@@ -29,7 +29,7 @@ class AuthenticationMiddleware:
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() == "bearer" and token.strip():
                     entity_id = _uuid(header(scope, b"x-monite-entity-id"))
-                    async with self.db.reader.connect() as conn:
+                    async with self.db.driver_reads() as conn:
                         found = await resolve_token(conn, token.strip(), entity_id=entity_id)
                     if isinstance(found, str):
                         scope["fundline.auth_error"] = found

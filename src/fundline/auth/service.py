@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.auth.schemas import GrantType, ObtainTokenPayload, RevokeTokenPayload
 from fundline.kit import clock, security
 from fundline.kit.errors import Unauthorized
-from fundline.kit.statements import Prepared
+from fundline.kit.statements import Connection, Prepared
 from fundline.models import AccessToken, ApiClient, Entity, EntityUser, Partner
 
 BAD_CREDENTIALS = "Invalid client credentials"
@@ -140,7 +140,7 @@ _RESOLVE = Prepared(
 
 
 async def resolve_token(
-    conn: AsyncConnection, token: str, *, entity_id: uuid.UUID | None = None
+    conn: Connection, token: str, *, entity_id: uuid.UUID | None = None
 ) -> tuple[Caller, uuid.UUID | None] | str:
     """The caller a bearer token stands for, or the reason it is refused; with ``entity_id``,
     also that entity's id if it belongs to the caller's partner (else ``None``).

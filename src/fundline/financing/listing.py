@@ -15,13 +15,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.financing import schemas
 from fundline.kit.filters import BoundFilter, bind_filters, bound_conditions
 from fundline.kit.pagination import Cursor, Paginator, cursor_values, keyset
-from fundline.kit.statements import Prepared
+from fundline.kit.statements import Connection, Prepared
 from fundline.models import FinancingInvoice, FinancingStatusChange, Instalment
 
 FILTER_COLUMNS: dict[str, Any] = {
@@ -136,7 +136,7 @@ def _page_statement(
 
 
 async def list_page(
-    conn: AsyncConnection | AsyncSession,
+    conn: Connection,
     entity_id: uuid.UUID,
     paginator: Paginator,
     params: schemas.FinancingInvoiceListParams,
@@ -211,9 +211,7 @@ _history = _for_page(
 )
 
 
-async def documents(
-    conn: AsyncConnection | AsyncSession, rows: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+async def documents(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Monite's ``FinancingInvoice`` for each row (a mapping of ``ROW_COLUMNS``), with its
     instalments and status history: two queries for the whole page."""
     if not rows:

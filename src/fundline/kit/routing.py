@@ -19,12 +19,12 @@ from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fundline.kit import idempotency
-from fundline.kit.db import Database
+from fundline.kit.db import Database, DriverConnection
 from fundline.kit.errors import render_error
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -89,18 +89,18 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
-def read_connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection]:
-    """A connection for a request that only reads: no transaction on PostgreSQL."""
+def read_connection(request: Request) -> AbstractAsyncContextManager[DriverConnection]:
+    """A driver connection for a request that only reads (``Database.driver_reads``)."""
     db: Database = request.app.state.db
-    return db.reader.connect()
+    return db.driver_reads()
 
 
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+async def _read_connection(request: Request) -> AsyncIterator[DriverConnection]:
     async with read_connection(request) as conn:
         yield conn
 
 
-ReadConnection = Annotated[AsyncConnection, Depends(_read_connection)]
+ReadConnection = Annotated[DriverConnection, Depends(_read_connection)]
 
 
 async def request_session(request: Request) -> AsyncSession:

@@ -22,9 +22,11 @@ from sqlalchemy import Dialect, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from fundline.kit.db import UTCDateTime
+from fundline.kit.db import DriverConnection, UTCDateTime
 
 AnySelect = Select[*tuple[Any, ...]]
+# Where a statement runs: a driver connection (``Database.driver_reads``), or SQLAlchemy's.
+Connection = DriverConnection | AsyncConnection | AsyncSession
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()  # a parameter the statement has no value for: each run must give it
 
@@ -79,27 +81,26 @@ class Prepared:
             self._compiled[dialect.name] = found
         return found
 
-    async def rows(
-        self, conn: AsyncConnection | AsyncSession, values: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
+    async def rows(self, conn: Connection, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Every row, each a sequence in the order of the selected columns."""
         return (await self._run(conn, values))[1]
 
-    async def mappings(
-        self, conn: AsyncConnection | AsyncSession, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def mappings(self, conn: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row as a dict keyed by column name."""
         compiled, rows = await self._run(conn, values)
         return [dict(zip(compiled.keys, row, strict=True)) for row in rows]
 
     async def _run(
-        self, conn: AsyncConnection | AsyncSession, values: Mapping[str, Any]
+        self, conn: Connection, values: Mapping[str, Any]
     ) -> tuple[Compiled, Sequence[Sequence[Any]]]:
-        connection = conn if isinstance(conn, AsyncConnection) else await conn.connection()
-        compiled = self.compiled(connection.dialect)
+        if isinstance(conn, DriverConnection):
+            driver, dialect = conn.driver, conn.dialect
+        else:
+            connection = conn if isinstance(conn, AsyncConnection) else await conn.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            dialect = connection.dialect
+        compiled = self.compiled(dialect)
         args = compiled.arguments(values)
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
         if compiled.sqlite:
             async with driver.execute(compiled.sql, args) as cursor:
                 raw = await cursor.fetchall()
