@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -418,30 +419,40 @@ async def sql_check(env: dict[str, str], entity: str, bearer: str) -> list[str]:
     def record(query: Any) -> None:
         seen.append(" ".join(str(query.query).split()))
 
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Fundline's hot reads go to asyncpg directly, past SQLAlchemy's own events.
-        dbapi_connection.driver_connection.add_query_logger(record)
+    async def log_queries(connection: Any) -> None:
+        connection.add_query_logger(record)
 
-    event.listen(app.state.db.engine.sync_engine, "connect", on_connect)
+    # Fundline's hot reads go to asyncpg directly (a pool of their own), past SQLAlchemy's
+    # events: every asyncpg pool this process opens logs its statements.
+    real_create_pool = asyncpg.create_pool
+    asyncpg.create_pool = functools.partial(real_create_pool, init=log_queries)
+    event.listen(
+        app.state.db.engine.sync_engine,
+        "connect",
+        lambda dbapi_connection, _: dbapi_connection.driver_connection.add_query_logger(record),
+    )
     headers = {
         "x-monite-version": VERSION,
         "authorization": f"Bearer {bearer}",
         "x-monite-entity-id": entity,
     }
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://fundline") as client,
-    ):
-        first = await client.get(f"{LIST}?limit=10&status=PAID", headers=headers)
-        if first.status_code != 200:
-            raise RunFailed(f"in-process Fundline answered {first.status_code}: {first.text}")
-        token = first.json().get("next_pagination_token")
-        rows = [len(first.json()["data"])]
-        if token:
-            second = await client.get(f"{LIST}?pagination_token={token}", headers=headers)
-            second.raise_for_status()
-            rows.append(len(second.json()["data"]))
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://fundline") as client,
+        ):
+            first = await client.get(f"{LIST}?limit=10&status=PAID", headers=headers)
+            if first.status_code != 200:
+                raise RunFailed(f"in-process Fundline answered {first.status_code}: {first.text}")
+            token = first.json().get("next_pagination_token")
+            rows = [len(first.json()["data"])]
+            if token:
+                second = await client.get(f"{LIST}?pagination_token={token}", headers=headers)
+                second.raise_for_status()
+                rows.append(len(second.json()["data"]))
+    finally:
+        asyncpg.create_pool = real_create_pool
     wanted = [ceiling.page_sql(True, False)]
     if len(rows) > 1:
         wanted.append(ceiling.page_sql(True, True))

@@ -98,7 +98,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres_only(database_url: str) -> None:
     if not database_url.startswith("postgresql"):
-        pytest.skip("this test is about PostgreSQL's concurrency; its SQLite run is the other id")
+        pytest.skip("this test is about PostgreSQL alone; its SQLite run is the other id")
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from fundline.app import create_app, shutdown
+from fundline.kit.ratelimit import LocalWindows
 from tests.conftest import make_client, make_settings
 from tests.factories import make_tenant
 from tests.live import free_port, wait_until_up
@@ -211,3 +212,30 @@ async def test_forwarded_for_from_a_client_is_not_believed(
             for i in range(4)
         ]
     assert statuses == [401, 401, 401, 429]
+
+
+def test_local_windows_move_with_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("fundline.kit.ratelimit.time.time", lambda: now[0])
+    windows = LocalWindows()
+    assert [windows.acquire_entry("k", 3, 1) for _ in range(4)] == [True, True, True, False]
+    assert windows.get_moving_window("k", 3, 1) == (1000.0, 3)
+    now[0] = 1000.5
+    assert not windows.acquire_entry("k", 3, 1)  # the three hits are still inside the second
+    now[0] = 1001.0
+    assert windows.acquire_entry("k", 3, 1)  # they left the window together
+    assert windows.get_moving_window("k", 3, 1) == (1001.0, 1)
+
+
+def test_local_windows_drop_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr("fundline.kit.ratelimit.time.time", lambda: now[0])
+    monkeypatch.setattr(LocalWindows, "MAX_KEYS", 3)
+    windows = LocalWindows()
+    for key in "abc":
+        windows.acquire_entry(key, 5, 1)
+    now[0] = 0.5
+    windows.acquire_entry("c", 5, 1)
+    now[0] = 1.2  # a and b are idle; c was hit 0.7 s ago
+    windows.acquire_entry("d", 5, 1)
+    assert set(windows.windows) == {"c", "d"}

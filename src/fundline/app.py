@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from fundline import models  # noqa: F401  (registers every table)
+from fundline.auth.cache import TokenCache
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
 from fundline.config import Settings
@@ -45,11 +46,13 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     configure_logging(settings.log_level)
     db = Database(settings.database_url)
     limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
+    tokens = TokenCache(db.driver_dsn)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.is_sandbox:
             await restore_clock(db)  # the sandbox clock as other processes left it
+        await tokens.start()
         async with AsyncExitStack() as stack:
             if worker:
                 await stack.enter_async_context(
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.state.db = db
     app.state.signer = Signer(settings.signing_key)
     app.state.limits = limits
+    app.state.tokens = tokens
     app.state.policy = load_policy(settings)
 
     v1 = APIRouter(prefix=API_PREFIX)
@@ -113,12 +117,13 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
         auth_paths=frozenset({f"{API_PREFIX}/auth/token"}),
     )
     authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
-    app.add_middleware(AuthenticationMiddleware, db=db, prefixes=authenticated)
+    app.add_middleware(AuthenticationMiddleware, db=db, cache=tokens, prefixes=authenticated)
     app.add_middleware(RequestContextMiddleware)
     return app
 
 
 async def shutdown(app: FastAPI) -> None:
-    """Close what ``create_app`` opened: database pool, Redis pool."""
+    """Close what ``create_app`` opened: token listener, database pools, Redis pool."""
+    await app.state.tokens.close()
     await app.state.limits.aclose()
     await app.state.db.dispose()

@@ -11,15 +11,19 @@ import uuid
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fundline.auth.cache import TokenCache
 from fundline.auth.service import resolve_token
 from fundline.kit.db import Database
 from fundline.kit.headers import header
 
 
 class AuthenticationMiddleware:
-    def __init__(self, app: ASGIApp, *, db: Database, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, db: Database, cache: TokenCache, prefixes: tuple[str, ...]
+    ) -> None:
         self.app = app
         self.db = db
+        self.cache = cache
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -29,8 +33,9 @@ class AuthenticationMiddleware:
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() == "bearer" and token.strip():
                     entity_id = _uuid(header(scope, b"x-monite-entity-id"))
-                    async with self.db.driver_reads() as conn:
-                        found = await resolve_token(conn, token.strip(), entity_id=entity_id)
+                    found = await resolve_token(
+                        self.db, self.cache, token.strip(), entity_id=entity_id
+                    )
                     if isinstance(found, str):
                         scope["fundline.auth_error"] = found
                     else:

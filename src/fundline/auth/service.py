@@ -9,10 +9,12 @@ from datetime import timedelta
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.auth.cache import TokenCache, TokenRow, announce_change
 from fundline.auth.schemas import GrantType, ObtainTokenPayload, RevokeTokenPayload
 from fundline.kit import clock, security
+from fundline.kit.db import Database
 from fundline.kit.errors import Unauthorized
-from fundline.kit.statements import Connection, Prepared
+from fundline.kit.statements import Prepared
 from fundline.models import AccessToken, ApiClient, Entity, EntityUser, Partner
 
 BAD_CREDENTIALS = "Invalid client credentials"
@@ -114,6 +116,7 @@ async def revoke_token(session: AsyncSession, payload: RevokeTokenPayload) -> No
         )
         .values(revoked_at=clock.system_now())
     )
+    await announce_change(session)
 
 
 _RESOLVE = Prepared(
@@ -140,25 +143,34 @@ _RESOLVE = Prepared(
 
 
 async def resolve_token(
-    conn: Connection, token: str, *, entity_id: uuid.UUID | None = None
+    db: Database, cache: TokenCache, token: str, *, entity_id: uuid.UUID | None = None
 ) -> tuple[Caller, uuid.UUID | None] | str:
     """The caller a bearer token stands for, or the reason it is refused; with ``entity_id``,
     also that entity's id if it belongs to the caller's partner (else ``None``).
 
-    Read on every request (one primary-key lookup, with the entity check of the same request
-    in the same query), so a revoked token stops working at once in every process.
+    One primary-key lookup, with the entity check of the same request in the same query,
+    unless ``cache`` holds both (it is emptied in every process when a token is revoked).
     """
     digest = security.token_digest(token)
-    rows = await _RESOLVE.rows(conn, {"token_hash": digest, "entity_id": entity_id})
-    if not rows:
-        return "Invalid access token"
-    client_id, partner_id, user_id, user_entity_id, expires_at, revoked_at, user_status, owned = (
-        rows[0]
-    )
-    if revoked_at is not None:
+    row = cache.get(digest)
+    if row is not None and (entity_id is None or cache.owns(row.partner_id, entity_id)):
+        owned = entity_id
+    else:
+        generation = cache.generation
+        async with db.driver_reads() as conn:
+            rows = await _RESOLVE.rows(conn, {"token_hash": digest, "entity_id": entity_id})
+        if not rows:
+            return "Invalid access token"
+        *fields, owned = rows[0]
+        row = TokenRow(*fields)
+        cache.put(digest, row, generation=generation)
+        if owned is not None:
+            cache.add_owned(row.partner_id, owned)
+    if row.revoked_at is not None:
         return "The access token has been revoked"
-    if expires_at <= clock.system_now():
+    if row.expires_at <= clock.system_now():
         return "The access token has expired"
-    if user_id is not None and user_status != "active":
+    if row.entity_user_id is not None and row.user_status != "active":
         return "The entity user of this token is no longer active"
-    return Caller(partner_id, client_id, digest, user_id, user_entity_id), owned
+    caller = Caller(row.partner_id, row.client_id, digest, row.entity_user_id, row.entity_id)
+    return caller, owned

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.auth.cache import announce_change
 from fundline.auth.deps import entity_for
 from fundline.auth.service import Caller
 from fundline.entities.schemas import (
@@ -238,6 +239,7 @@ async def delete_entity_user(session: AsyncSession, entity: Entity, user_id: uui
     user.status = "deleted"
     user.login = f"{user.login}#deleted:{user.id}"[:255]
     await session.flush()
+    await announce_change(session)
     await _user_event(session, entity, user, "deleted")
 
 

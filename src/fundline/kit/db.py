@@ -158,12 +158,18 @@ class Database:
         async with pool.acquire() as driver:
             yield DriverConnection(driver, self.engine.dialect)
 
+    @property
+    def driver_dsn(self) -> str | None:
+        """The PostgreSQL address as asyncpg takes it (``None`` on SQLite)."""
+        if not self.is_postgres:
+            return None
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     async def _open_driver_pool(self) -> asyncpg.Pool:
         async with self._driver_pool_lock:
             if self._driver_pool is None:
-                url = self.engine.url.set(drivername="postgresql")
                 self._driver_pool = await asyncpg.create_pool(
-                    url.render_as_string(hide_password=False),
+                    self.driver_dsn,
                     min_size=0,
                     max_size=DRIVER_POOL_SIZE,
                 )

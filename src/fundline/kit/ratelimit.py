@@ -3,15 +3,16 @@
 In memory by default (one process); with ``FUNDLINE_REDIS_URL`` the window lives in Redis,
 so the limit holds across every process and host. A moving window: no burst at a boundary.
 
-In memory the window is kept by ``limits``' synchronous storage: its hits cost microseconds
-and it expires old entries from a timer thread every 10 ms, where the asyncio storage would
-hand one bisection per request to a worker thread.
+In memory the windows are ``LocalWindows``: ``limits``' own memory storages expire old hits
+from a timer thread every 10 ms (the synchronous one) or hand work to a worker thread on every
+request (the asyncio one), which costs more than the limit itself.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 import redis.asyncio as redis
@@ -24,6 +25,40 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundline.kit.headers import send_json
+
+
+class LocalWindows(MemoryStorage):
+    """Moving windows of one process for ``limits``' strategy: each key's hits in a queue,
+    oldest first, trimmed when the key is next used (no timer, no thread)."""
+
+    MAX_KEYS = 10_000  # idle keys are dropped when there are more
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: dict[str, deque[float]] = {}
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        now = time.time()
+        window = self._window(key, now - expiry)
+        if len(window) + amount > limit:
+            return False
+        window.extend([now] * amount)
+        return True
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = time.time()
+        window = self._window(key, now - expiry)
+        return (window[0] if window else now), len(window)
+
+    def _window(self, key: str, cutoff: float) -> deque[float]:
+        window = self.windows.get(key)
+        if window is None:
+            if len(self.windows) >= self.MAX_KEYS:
+                self.windows = {k: w for k, w in self.windows.items() if w and w[-1] > cutoff}
+            window = self.windows[key] = deque()
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return window
 
 
 class LimitStore:
@@ -44,7 +79,7 @@ class LimitStore:
             )
             self._limiter = MovingWindowRateLimiter(storage)
         else:
-            self._memory = sync_strategies.MovingWindowRateLimiter(MemoryStorage())
+            self._memory = sync_strategies.MovingWindowRateLimiter(LocalWindows())
 
     async def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
         """Count one request against ``key``'s window: whether it may pass, and the window."""
