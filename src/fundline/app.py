@@ -83,10 +83,11 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.state.tokens = tokens
     app.state.policy = load_policy(settings)
 
+    # Routes are matched in order, and each level of included routers costs FastAPI a few
+    # microseconds per request: the partners' hottest routes come first, one level down.
+    app.include_router(financing_router, prefix=API_PREFIX)
     v1 = APIRouter(prefix=API_PREFIX)
-    # Routes are matched in order, each a few microseconds: the partners' hottest first.
     for router in (
-        financing_router,
         auth_router,
         entities,
         entity_users,

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundline.kit import versions
@@ -84,16 +83,19 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                headers["x-process-time"] = f"{time.perf_counter() - started:.6f}"
+                # Headers no endpoint sets, so appended rather than replaced.
+                extra = [
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    (b"x-process-time", b"%.6f" % (time.perf_counter() - started)),
+                ]
                 if is_api_path(scope["path"]):
                     version = scope.get("fundline.api_version")
                     if version:
-                        headers["x-monite-version"] = version
+                        extra.append((b"x-monite-version", version.encode("latin-1")))
                     entity_id = header(scope, b"x-monite-entity-id")
                     if entity_id:
-                        headers["x-monite-entity-id"] = entity_id
+                        extra.append((b"x-monite-entity-id", entity_id.encode("latin-1")))
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:

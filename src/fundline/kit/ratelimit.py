@@ -21,7 +21,6 @@ from limits import strategies as sync_strategies
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import MemoryStorage
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundline.kit.headers import send_json
@@ -156,11 +155,12 @@ class RateLimitMiddleware:
             )
             return
 
+        raw = [(name.encode(), value.encode()) for name, value in limit_headers.items()]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in limit_headers.items():
-                    headers[name] = value
+                # Headers no endpoint sets, so appended rather than replaced.
+                message["headers"] = [*message.get("headers", ()), *raw]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

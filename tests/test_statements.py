@@ -1,0 +1,69 @@
+"""kit.statements.Prepared: compiled once, run on the driver, values as SQLAlchemy gives them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, select
+
+from fundline.kit.db import Database
+from fundline.kit.statements import Prepared
+from fundline.models import Partner
+
+
+async def _partner(db: Database) -> Partner:
+    async with db.session() as session, session.begin():
+        partner = Partner(name="Statements")
+        session.add(partner)
+    return partner
+
+
+BY_ID = select(Partner.id, Partner.name, Partner.created_at).where(
+    Partner.id == bindparam("id", type_=Partner.id.type)
+)
+
+
+async def test_rows_match_what_sqlalchemy_reads(db: Database) -> None:
+    partner = await _partner(db)
+    async with db.driver_reads() as conn:
+        (row,) = await Prepared(BY_ID).rows(conn, {"id": partner.id})
+    assert (uuid.UUID(str(row[0])), row[1], row[2]) == (
+        partner.id,
+        "Statements",
+        partner.created_at,
+    )
+    assert row[2].tzinfo is UTC
+
+
+async def test_naive_utc_leaves_timestamps_as_stored(db: Database) -> None:
+    partner = await _partner(db)
+    async with db.driver_reads() as conn:
+        (row,) = await Prepared(BY_ID, naive_utc=True).mappings(conn, {"id": partner.id})
+    assert isinstance(row["created_at"], datetime)
+    assert row["created_at"].tzinfo is None
+    assert row["created_at"] == partner.created_at.replace(tzinfo=None)
+
+
+async def test_also_runs_on_sqlalchemy_connections_and_sessions(db: Database) -> None:
+    partner = await _partner(db)
+    prepared = Prepared(BY_ID)
+    async with db.reader.connect() as conn:
+        assert len(await prepared.rows(conn, {"id": partner.id})) == 1
+    async with db.read_session() as session:
+        assert len(await prepared.rows(session, {"id": partner.id})) == 1
+
+
+async def test_a_missing_value_is_an_error_not_null(db: Database) -> None:
+    async with db.driver_reads() as conn:
+        with pytest.raises(KeyError):
+            await Prepared(BY_ID).rows(conn, {})
+
+
+async def test_values_the_statement_carries_need_not_be_given(db: Database) -> None:
+    partner = await _partner(db)
+    # SQLite renders LIMIT with an OFFSET parameter of its own.
+    limited = Prepared(BY_ID.limit(bindparam("limit")))
+    async with db.driver_reads() as conn:
+        assert len(await limited.rows(conn, {"id": partner.id, "limit": 1})) == 1
