@@ -164,3 +164,16 @@ async def test_the_default_test_app_does_not_cache(
     # NOTIFY, so a listening cache would keep tokens of rows that are gone.
     assert (await client.get(LIST, headers=tenant.headers)).status_code == 200
     assert not app.state.tokens.active
+
+
+async def test_closing_stops_listening_for_good(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fundline.auth.cache.RECONNECT_SECONDS", 0.01)
+    cache = TokenCache(app.state.db.driver_dsn)
+    await cache.start()
+    assert cache.active
+    await cache.close()
+    await asyncio.sleep(0.1)  # closing its connection must not bring a new one
+    assert not cache.active
+    assert cache._reconnect is None or cache._reconnect.done()

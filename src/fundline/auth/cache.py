@@ -52,6 +52,7 @@ class TokenCache:
         self._entities: set[tuple[uuid.UUID, uuid.UUID]] = set()  # (partner, entity) pairs
         self._listener: asyncpg.Connection | None = None
         self._reconnect: asyncio.Task[None] | None = None
+        self._closed = False
         # Bumped whenever the cache is emptied: a row read before that must not be kept.
         self.generation = 0
 
@@ -61,7 +62,7 @@ class TokenCache:
 
     async def start(self) -> None:
         """Listen for changes (PostgreSQL only); until this succeeds, nothing is cached."""
-        if self._dsn is None:
+        if self._dsn is None or self._closed:
             return
         try:
             listener = await asyncpg.connect(self._dsn)
@@ -70,10 +71,14 @@ class TokenCache:
             log.warning("token_cache_off", reason=str(exc))
             self._schedule_reconnect()
             return
+        if self._closed:  # closed while connecting
+            await listener.close()
+            return
         listener.add_termination_listener(self._lost)
         self._listener = listener
 
     async def close(self) -> None:
+        self._closed = True
         if self._reconnect is not None:
             self._reconnect.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -81,6 +86,7 @@ class TokenCache:
         listener, self._listener = self._listener, None
         self.clear()
         if listener is not None:
+            listener.remove_termination_listener(self._lost)
             await listener.close()
 
     def get(self, digest: str) -> TokenRow | None:
@@ -119,6 +125,8 @@ class TokenCache:
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
+        if self._closed:
+            return
         if self._reconnect is None or self._reconnect.done():
             self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_later())
 
