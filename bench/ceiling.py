@@ -225,13 +225,23 @@ async def list_financing_invoices(request: Request) -> Response:
     return Response(orjson.dumps(body, option=JSON_OPTIONS), media_type="application/json")
 
 
+async def _no_reset(_: asyncpg.Connection) -> None:
+    return None
+
+
 def create_app(database_url: str, *, pool_size: int = 20) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # As many connections as Fundline's pool keeps; idle ones close soon, so the ceiling
         # holds none while Fundline is measured (PostgreSQL's max_connections is shared).
+        # No reset query when a connection goes back (plain reads leave nothing to reset), as
+        # Fundline's pool for its hot reads.
         app.state.pool = await asyncpg.create_pool(
-            database_url, min_size=0, max_size=pool_size, max_inactive_connection_lifetime=5
+            database_url,
+            min_size=0,
+            max_size=pool_size,
+            max_inactive_connection_lifetime=5,
+            reset=_no_reset,
         )
         yield
         await app.state.pool.close()

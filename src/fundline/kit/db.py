@@ -110,6 +110,12 @@ class DriverConnection:
 DRIVER_POOL_SIZE = 10
 
 
+async def _plain_reads_leave_nothing(_: asyncpg.Connection) -> None:
+    """asyncpg resets a returned connection with one more round trip (``RESET ALL``,
+    ``UNLISTEN *``, …) by default. Plain reads set, lock and listen to nothing; an open
+    transaction, the one thing that could be left, asyncpg rolls back before this runs."""
+
+
 class Database:
     """The engine and session factory of one running app."""
 
@@ -172,6 +178,7 @@ class Database:
                     self.driver_dsn,
                     min_size=0,
                     max_size=DRIVER_POOL_SIZE,
+                    reset=_plain_reads_leave_nothing,
                 )
             return self._driver_pool
 
