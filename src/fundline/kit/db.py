@@ -107,7 +107,9 @@ class DriverConnection:
     dialect: Dialect
 
 
-DRIVER_POOL_SIZE = 10
+# As many as SQLAlchemy's pool keeps: with fewer connections than requests in flight, asyncpg's
+# pool lets new requests take a returned connection before those already waiting.
+DRIVER_POOL_SIZE = 20
 
 
 async def _plain_reads_leave_nothing(_: asyncpg.Connection) -> None:
