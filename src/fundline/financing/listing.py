@@ -111,7 +111,10 @@ def _bound(params: schemas.FinancingInvoiceListParams) -> tuple[list[BoundFilter
 
 
 _COLUMNS = {**FILTER_COLUMNS, **DATE_COLUMNS}
+# Compiled page queries by shape. Clients choose the shapes (which filters, how many values in
+# a list), so the cache is bounded: past the bound it starts again.
 _PAGES: dict[tuple[Any, ...], Prepared] = {}
+_MAX_PAGES = 256
 
 
 def _page_statement(
@@ -131,6 +134,8 @@ def _page_statement(
             .order_by(*order)
             .limit(bindparam("limit"))
         )
+        if len(_PAGES) >= _MAX_PAGES:
+            _PAGES.clear()
         prepared = _PAGES[key] = Prepared(stmt, naive_utc=True)
     return prepared, sort_column, FinancingInvoice.id
 

@@ -109,8 +109,9 @@ async def _serve_list(request: Request) -> Response:
     caller = caller_of(request)
     entity_id, errors = entity_header(request)
     if entity_id is None:
+        # FastAPI reports a bad header together with whatever is wrong in the query.
         query_model(request, FinancingInvoiceListParams, errors=errors)  # raises
-    assert entity_id is not None
+        raise AssertionError("unreachable: errors were given")
     async with read_connection(request) as conn:
         owned = await entity_id_for(conn, request, caller, entity_id)
         params = query_model(request, FinancingInvoiceListParams)
