@@ -7,9 +7,10 @@ parameters and columns with the same type processors SQLAlchemy would apply (so 
 timestamps, dates and UUIDs come back as everywhere else) and sends the SQL straight to asyncpg
 or aiosqlite. asyncpg keeps its own prepared statement per connection.
 
-Only for plain ``SELECT``s (no row locks): on PostgreSQL a read sent before the session's first
-SQLAlchemy statement runs before its transaction begins, which READ COMMITTED makes the same
-as running inside it.
+Only for plain ``SELECT``s (no row locks). On a driver connection (``Database.driver_reads``)
+a statement runs in no transaction. On a session's connection it runs in the session's
+transaction, except on PostgreSQL before the session's first SQLAlchemy statement, when that
+transaction has not begun yet: READ COMMITTED makes that the same for a plain read.
 """
 
 from __future__ import annotations
