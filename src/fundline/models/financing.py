@@ -110,8 +110,16 @@ class FinancingInvoice(IdMixin, TimestampMixin, Base):
         # One live financing per invoice: the column holds invoice_id while the financing is
         # live and NULL after, and NULLs never collide.
         UniqueConstraint("live_invoice_id", name="uq_financing_invoices_live_invoice_id"),
+        # The list's sorts and filters, each within one entity (GET /v1/financing_invoices):
+        # a selective filter reads its matches, not every row of a large entity.
         Index("ix_financing_invoices_entity_created", "entity_id", "created_at", "id"),
+        Index("ix_financing_invoices_entity_id", "entity_id", "id"),
         Index("ix_financing_invoices_entity_status", "entity_id", "status", "created_at", "id"),
+        Index("ix_financing_invoices_entity_type", "entity_id", "type", "created_at", "id"),
+        Index("ix_financing_invoices_entity_document", "entity_id", "document_id"),
+        Index("ix_financing_invoices_entity_total", "entity_id", "total_amount"),
+        Index("ix_financing_invoices_entity_issue_date", "entity_id", "issue_date"),
+        Index("ix_financing_invoices_entity_due_date", "entity_id", "due_date"),
         Index("ix_financing_invoices_status_repayment", "status", "repayment_date"),
     )
 
