@@ -60,6 +60,15 @@ async def token_for(
     return str(response.json()["access_token"])
 
 
+async def revoke(client: httpx.AsyncClient, by: Tenant, token: str) -> httpx.Response:
+    """``POST /v1/auth/revoke`` of ``token`` with ``by``'s credentials and bearer token."""
+    return await client.post(
+        "/v1/auth/revoke",
+        headers=by.auth,
+        json={"client_id": str(by.client_id), "client_secret": by.client_secret, "token": token},
+    )
+
+
 def organization_payload(name: str = "Acme Supplies LLC", **overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "organization",

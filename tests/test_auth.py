@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from fundline.kit import clock
 from fundline.models import AccessToken, ApiClient
-from tests.factories import Tenant, create_entity_user, new_partner, token_for
+from tests.factories import Tenant, create_entity_user, new_partner, revoke, token_for
 
 
 async def test_client_credentials_token(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -146,15 +146,7 @@ async def test_token_ttl_is_configurable(
 
 async def test_revoke_stops_the_token_at_once(client: httpx.AsyncClient, tenant: Tenant) -> None:
     second = await token_for(client, tenant.client_id, tenant.client_secret)
-    response = await client.post(
-        "/v1/auth/revoke",
-        headers=tenant.auth,
-        json={
-            "client_id": str(tenant.client_id),
-            "client_secret": tenant.client_secret,
-            "token": second,
-        },
-    )
+    response = await revoke(client, tenant, second)
     assert response.status_code == 200
     assert response.json() == {"message": "Token revoked"}
     refused = await client.get("/v1/entities", headers={"authorization": f"Bearer {second}"})
@@ -167,15 +159,7 @@ async def test_revoke_stops_the_token_at_once(client: httpx.AsyncClient, tenant:
 async def test_revoke_needs_the_owning_client(
     client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    response = await client.post(
-        "/v1/auth/revoke",
-        headers=other_tenant.auth,
-        json={
-            "client_id": str(other_tenant.client_id),
-            "client_secret": other_tenant.client_secret,
-            "token": tenant.token,
-        },
-    )
+    response = await revoke(client, other_tenant, tenant.token)
     assert response.status_code == 200
     # Another partner's client cannot revoke this token.
     assert (await client.get("/v1/entities", headers=tenant.auth)).status_code == 200

@@ -17,7 +17,7 @@ from fundline.app import create_app, shutdown
 from fundline.auth.cache import TokenCache, TokenRow
 from fundline.kit import security
 from tests.conftest import make_client, make_settings
-from tests.factories import Tenant, create_entity_user, make_tenant, token_for
+from tests.factories import Tenant, create_entity_user, make_tenant, revoke, token_for
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
@@ -64,15 +64,7 @@ async def test_revocation_empties_the_cache_of_every_process(
         # Served from the cache now: no row is read for the token or its entity.
         assert (await a.get(LIST, headers=tenant.headers)).status_code == 200
 
-        revoked = await b.post(
-            "/v1/auth/revoke",
-            headers=tenant.auth,
-            json={
-                "client_id": str(tenant.client_id),
-                "client_secret": tenant.client_secret,
-                "token": tenant.token,
-            },
-        )
+        revoked = await revoke(b, tenant, tenant.token)
         assert revoked.status_code == 200, revoked.text
         await _wait_for(lambda: first.state.tokens.get(security.token_digest(tenant.token)) is None)
         refused = await a.get(LIST, headers=tenant.headers)
