@@ -16,6 +16,7 @@ from fundline.config import Mode
 from fundline.kit import clock
 from fundline.lending import servicing
 from fundline.lending.policy import PlanPolicy, Policy, default_policy_file, parse_policy
+from fundline.lending.underwriting import pricing_plans
 from fundline.models import (
     FinancingBusiness,
     FinancingInvoice,
@@ -89,19 +90,7 @@ async def make_offer(
     )
     session.add(offer)
     await session.flush()
-    session.add_all(
-        PricingPlan(
-            offer_id=offer.id,
-            position=position,
-            repayment_type=plan.repayment_type,
-            advance_rate_percentage=plan.advance_rate_percentage,
-            fee_percentage=plan.fee_percentage,
-            repayment_duration_days=plan.repayment_duration_days,
-            instalments=plan.instalments,
-            grace_days=plan.grace_days,
-        )
-        for position, plan in enumerate(plans)
-    )
+    session.add_all(pricing_plans(offer, plans))
     await session.flush()
     return offer
 

@@ -9,6 +9,7 @@ it defaulted, or when the limit comes to zero (no history and no floor).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fundline.kit import clock
 from fundline.kit.money import percent_of
 from fundline.lending import state
-from fundline.lending.policy import Policy
+from fundline.lending.policy import PlanPolicy, Policy
 from fundline.models import Entity, FinancingBusiness, FinancingOffer, PricingPlan, Receivable
 from fundline.webhooks import outbox
 
@@ -68,19 +69,7 @@ async def underwrite(
     )
     session.add(offer)
     await session.flush()
-    session.add_all(
-        PricingPlan(
-            offer_id=offer.id,
-            position=position,
-            repayment_type=plan.repayment_type,
-            advance_rate_percentage=plan.advance_rate_percentage,
-            fee_percentage=plan.fee_percentage,
-            repayment_duration_days=plan.repayment_duration_days,
-            instalments=plan.instalments,
-            grace_days=plan.grace_days,
-        )
-        for position, plan in enumerate(policy.plans)
-    )
+    session.add_all(pricing_plans(offer, policy.plans))
     business.decision_note = None
     await session.flush()
     await outbox.record(
@@ -102,6 +91,23 @@ def _ineligible(entity: Entity, previous: list[FinancingOffer]) -> str | None:
     if any(offer.status == "DEFAULTED" for offer in previous):
         return "An earlier credit line of this business defaulted"
     return None
+
+
+def pricing_plans(offer: FinancingOffer, plans: Sequence[PlanPolicy]) -> list[PricingPlan]:
+    """The offer's pricing plans, in the policy's order."""
+    return [
+        PricingPlan(
+            offer_id=offer.id,
+            position=position,
+            repayment_type=plan.repayment_type,
+            advance_rate_percentage=plan.advance_rate_percentage,
+            fee_percentage=plan.fee_percentage,
+            repayment_duration_days=plan.repayment_duration_days,
+            instalments=plan.instalments,
+            grace_days=plan.grace_days,
+        )
+        for position, plan in enumerate(plans)
+    ]
 
 
 async def limit_from_history(session: AsyncSession, entity: Entity, *, policy: Policy) -> int:
