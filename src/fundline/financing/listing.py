@@ -97,11 +97,16 @@ def _date_bound(op: str, bound: datetime) -> tuple[str, date]:
     return ("gt" if op == "gte" else "lte"), day
 
 
+_DATE_FILTERS_ORDERED = [
+    f"{base}__{op}" for base in DATE_COLUMNS for op in ("gt", "gte", "lt", "lte")
+]
+_DATE_FILTERS = frozenset(_DATE_FILTERS_ORDERED)
+
+
 def _bound(params: schemas.FinancingInvoiceListParams) -> tuple[list[BoundFilter], dict[str, Any]]:
     """The request's filters as a statement shape and its values (see ``kit.filters``)."""
-    dates = frozenset(f"{base}__{op}" for base in DATE_COLUMNS for op in ("gt", "gte", "lt", "lte"))
-    shape, values = bind_filters(params, skip=dates)
-    for name in sorted(dates):
+    shape, values = bind_filters(params, skip=_DATE_FILTERS)
+    for name in _DATE_FILTERS_ORDERED:
         bound = getattr(params, name)
         if bound is not None:
             base, _, requested = name.rpartition("__")
