@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+
+FUNDLINE = str(Path(sys.executable).with_name("fundline"))
 
 
 def free_port() -> int:
@@ -28,3 +34,28 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], *, seconds: float =
             pass
         time.sleep(0.1)
     raise RuntimeError(f"fundline serve did not come up within {seconds:.0f} s")
+
+
+@contextmanager
+def serving(env: dict[str, str], *, log: Path) -> Iterator[str]:
+    """``fundline serve`` on a free local port with ``env``, its output in ``log``; yields
+    its URL once it answers, and stops it after."""
+    port = free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(url, server)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

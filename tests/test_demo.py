@@ -10,10 +10,10 @@ from rich.console import Console
 from sqlalchemy import select
 
 from fundline.config import Mode
-from fundline.demo import DemoError, print_walkthrough, run_demo
 from fundline.kit.db import Database
 from fundline.lending import ledger
 from fundline.models import FinancingInvoice
+from fundline.sandbox.demo import DemoError, print_walkthrough, run_demo
 from tests.conftest import make_settings
 
 

@@ -66,6 +66,8 @@ def _lender_routes(app: FastAPI) -> list[tuple[str, str]]:
         if template.startswith("/lender/v1"):
             path = template.replace("{financing_invoice_id}", str(uuid.uuid4()))
             path = path.replace("{offer_id}", str(uuid.uuid4()))
+            path = path.replace("{partner_id}", str(uuid.uuid4()))
+            path = path.replace("{origin_id}", str(uuid.uuid4()))
             routes.extend((method.upper(), path) for method in operations)
     return routes
 
@@ -75,7 +77,7 @@ def _lender_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 async def test_every_route_needs_an_operator_key(app: FastAPI, client: httpx.AsyncClient) -> None:
     routes = _lender_routes(app)
-    assert len(routes) == 13
+    assert len(routes) == 16
     for method, path in routes:
         response = await client.request(method, path, json={"amount": 1})
         assert _error(response, 401) == "Authorization header is missing", (method, path)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,10 +34,9 @@ from monite import (
 )
 from monite.core.api_error import ApiError
 
-from tests.live import free_port, wait_until_up
+from tests.live import FUNDLINE, serving
 
 VERSION = "2024-05-25"
-FUNDLINE = str(Path(sys.executable).with_name("fundline"))
 
 
 class LiveServer:
@@ -65,26 +62,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         timeout=120,
     )
     partner = json.loads(created.stdout)
-    port = free_port()
-    log = (database.parent / "server.log").open("wb")
-    server = subprocess.Popen(
-        [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, server)
+    with serving(env, log=database.parent / "server.log") as url:
         yield LiveServer(url, partner["client_id"], partner["client_secret"])
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 @pytest.fixture

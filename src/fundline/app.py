@@ -13,6 +13,8 @@ from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
 from fundline.config import Settings
 from fundline.connect.router import router as connect_router
+from fundline.connect.views import router as connect_views
+from fundline.connect.widget import router as connect_widget
 from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
 from fundline.financing.router import router as financing_router
@@ -35,6 +37,7 @@ from fundline.operations.router import router as operations_router
 from fundline.payables.router import router as payables_router
 from fundline.receivables.router import router as receivables_router
 from fundline.sandbox import router as sandbox
+from fundline.sandbox.demo_page import router as demo_page
 from fundline.sandbox.service import restore_clock
 from fundline.webhooks.router import router as events_router
 
@@ -101,10 +104,13 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     # The Connect API is not Monite's: outside /v1, so neither the version rule, the partner
     # authentication nor the rate limit of /v1 applies to it.
     app.include_router(connect_router)
+    app.include_router(connect_views)
+    app.include_router(connect_widget)
     app.include_router(operations_router)
     app.include_router(lender_router)
     if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
         app.include_router(sandbox.router)
+        app.include_router(demo_page)
     install_error_handlers(app)
 
     # Added innermost first: a request passes context → auth → rate limit → version → routes.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import uuid
 from typing import Annotated
 
 import typer
@@ -13,14 +14,20 @@ from pydantic import ValidationError
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
 from fundline.lender.cli import app as lender_app
+from fundline.lender.cli import run
 from fundline.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
     help="Fundline: an invoice-financing server that speaks the Monite API.", no_args_is_help=True
 )
 partner_app = typer.Typer(help="Manage partners (API customers).", no_args_is_help=True)
+origins_app = typer.Typer(
+    help="Manage the web origins a partner may embed the Connect widget from.",
+    no_args_is_help=True,
+)
 operator_app = typer.Typer(help="Manage operator keys for the lender API.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
+partner_app.add_typer(origins_app, name="origins")
 app.add_typer(operator_app, name="operator")
 app.add_typer(lender_app, name="lender")
 app.add_typer(sandbox_app, name="sandbox")
@@ -144,6 +151,60 @@ def partner_create(
     print(json.dumps(asyncio.run(_create_partner(settings, name))))
 
 
+PartnerId = Annotated[uuid.UUID, typer.Argument(help="The partner's id.")]
+Origin = Annotated[
+    str, typer.Argument(help="scheme://host[:port], e.g. https://app.example.com (no path).")
+]
+
+
+def _migrated_settings() -> Settings:
+    from fundline.operations.migrations import upgrade_sync
+
+    settings = _settings()
+    upgrade_sync(settings.database_url)
+    return settings
+
+
+@origins_app.command("add")
+def origins_add(partner_id: PartnerId, origin: Origin) -> None:
+    """Register an origin for the partner (normalized; adding one already there is fine)."""
+    from fundline.connect.origins import ensure_origin
+
+    row, created = run(
+        _migrated_settings(), lambda session: ensure_origin(session, partner_id, origin)
+    )
+    if created:
+        print(f"Added {row.origin} for partner {partner_id}")
+    else:
+        print(f"{row.origin} was already registered for partner {partner_id}")
+
+
+@origins_app.command("list")
+def origins_list(
+    partner_id: PartnerId,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """List the partner's origins, one per line, in order."""
+    from fundline.connect.origins import list_origins
+
+    rows = run(_migrated_settings(), lambda session: list_origins(session, partner_id))
+    registered = [row.origin for row in rows]
+    if as_json:
+        print(json.dumps({"partner_id": str(partner_id), "origins": registered}))
+        return
+    for value in registered:
+        print(value)
+
+
+@origins_app.command("remove")
+def origins_remove(partner_id: PartnerId, origin: Origin) -> None:
+    """Unregister one of the partner's origins."""
+    from fundline.connect.origins import normalize_origin, remove_origin
+
+    run(_migrated_settings(), lambda session: remove_origin(session, partner_id, origin))
+    print(f"Removed {normalize_origin(origin)} for partner {partner_id}")
+
+
 async def _create_operator_key(settings: Settings, name: str) -> str:
     from fundline.kit import security
     from fundline.kit.db import Database
@@ -180,8 +241,8 @@ def demo(
     """Seed a partner, a US business and invoices; finance one end to end (sandbox only)."""
     from rich.console import Console
 
-    from fundline.demo import DemoError, print_walkthrough, run_demo
     from fundline.operations.migrations import upgrade_sync
+    from fundline.sandbox.demo import DemoError, print_walkthrough, run_demo
 
     settings = _settings()
     console = Console()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fundline.auth.deps import Session
@@ -64,13 +64,18 @@ ConnectSessionDep = Annotated[ConnectSession, Depends(current_connect_session)]
 
 @router.post("/sessions", response_model=SessionResponse, status_code=status.HTTP_201_CREATED)
 async def create_session(
-    session: Session, policy: PolicyDep, payload: CreateSessionRequest
+    request: Request, session: Session, policy: PolicyDep, payload: CreateSessionRequest
 ) -> SessionResponse:
     """Exchange a connect token (scope `onboarding`) or a session token (scope `invoices`)
     for a Connect session. Each token works once; a used or expired token is a 401. An
-    onboarded business whose offer expired or was closed is underwritten again here."""
+    onboarded business whose offer expired or was closed is underwritten again here. With
+    `embed_origin`, an origin not registered for the token's partner is a 403."""
     access_token, connect_session = await service.open_session(
-        session, payload.token, policy=policy
+        session,
+        payload.token,
+        policy=policy,
+        embed_origin=payload.embed_origin,
+        sandbox=request.app.state.settings.is_sandbox,
     )
     return SessionResponse(
         access_token=access_token,

@@ -49,6 +49,22 @@ class CreateSessionRequest(Strict):
         description="A connect token (POST /v1/financing_tokens) or a session token "
         "(POST /v1/financing_invoices); each works once."
     )
+    embed_origin: Annotated[str, StringConstraints(max_length=255)] | None = Field(
+        None,
+        description="The origin of the page embedding the widget, when the widget opens the "
+        "session: it must be registered for the token's partner (or be local, in sandbox mode).",
+    )
+
+
+class EmbedCheckRequest(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The connect token or session token the page is about to hand the widget."
+    )
+
+
+class EmbedCheckResponse(BaseModel):
+    allowed: bool = True
+    origin: str = Field(description="The origin that may embed the widget.")
 
 
 class SessionResponse(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.connect import origins
 from fundline.connect.schemas import (
     ConfirmInvoicesRequest,
     QuoteOut,
@@ -33,6 +34,7 @@ from fundline.lending.underwriting import underwrite
 from fundline.models import (
     ConnectSession,
     ConnectToken,
+    Entity,
     FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
@@ -63,10 +65,42 @@ REQUIRED_FIELDS = (
 # --- sessions ---------------------------------------------------------------------------------
 
 
+def not_registered(origin: str) -> str:
+    return (
+        f"The page's origin {origin or '(none)'} is not registered to embed this partner's "
+        "financing widget; the operator registers it with `fundline partner origins add`"
+    )
+
+
+async def partner_of_token(session: AsyncSession, token: str) -> uuid.UUID:
+    """The partner whose entity a live (unused, unexpired) token belongs to; the token is
+    only looked at. 401 for any other token."""
+    partner_id = await session.scalar(
+        select(Entity.partner_id)
+        .join(ConnectToken, ConnectToken.entity_id == Entity.id)
+        .where(
+            ConnectToken.token_hash == token_digest(token),
+            ConnectToken.used_at.is_(None),
+            ConnectToken.expires_at > clock.now(),
+        )
+    )
+    if partner_id is None:
+        raise Unauthorized(BAD_TOKEN)
+    return partner_id
+
+
 async def open_session(
-    session: AsyncSession, token: str, *, policy: Policy
+    session: AsyncSession,
+    token: str,
+    *,
+    policy: Policy,
+    embed_origin: str | None = None,
+    sandbox: bool = False,
 ) -> tuple[str, ConnectSession]:
     """Exchange a one-time token for a session; returns the access token and the session.
+
+    With ``embed_origin`` (the widget opens the session for a page), that origin must be
+    registered for the token's partner, or be local in sandbox mode; else 403.
 
     An onboarding session of an onboarded business whose offer expired or was closed has it
     underwritten again, so a returning business gets a new offer (or the reason it does not).
@@ -94,6 +128,12 @@ async def open_session(
         .execution_options(populate_existing=True)
     )
     assert row is not None
+    if embed_origin is not None:
+        entity = await session.get(Entity, row.entity_id)
+        if entity is None or not await origins.origin_allowed(
+            session, entity.partner_id, embed_origin, sandbox=sandbox
+        ):
+            raise Forbidden(not_registered(embed_origin))
     expires_at: datetime
     if row.kind == "session":
         request = await session.get(FinancingRequest, row.request_id)

@@ -135,6 +135,28 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal((1 if amount < 0 else 0, digits, -exponent(currency)))
 
 
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def display(amount: int, currency: str) -> str:
+    """``amount`` minor units for people: ``display(970000, "USD") == "$9,700.00"``; a currency
+    without a symbol here is written after the number (``"1,234 JPY"``)."""
+    major = to_major(amount, currency)
+    text = f"{abs(major):,.{exponent(currency)}f}"
+    sign = "-" if amount < 0 else ""
+    symbol = SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+def display_rate(basis_points: int) -> str:
+    """Basis points for people: ``display_rate(9000) == "90 %"``, ``display_rate(250) ==
+    "2.5 %"``."""
+    text = f"{Decimal(basis_points) / 100:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} %"
+
+
 # --- financing -------------------------------------------------------------------------------
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from fundline.auth.deps import Session
+from fundline.connect import origins
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
 from fundline.lender import service
@@ -25,6 +26,9 @@ from fundline.lender.schemas import (
     FinancingOfferView,
     LedgerListParams,
     LedgerListResponse,
+    PartnerOriginCreate,
+    PartnerOriginListResponse,
+    PartnerOriginView,
     PolicyView,
     ReconciliationResponse,
     RepaymentRequest,
@@ -170,3 +174,45 @@ async def reconciliation(session: Session) -> ReconciliationResponse:
 async def get_policy(policy: PolicyDep) -> PolicyView:
     """The credit policy this server loaded at start."""
     return service.policy_view(policy)
+
+
+@router.get("/partners/{partner_id}/origins", response_model=PartnerOriginListResponse)
+async def list_partner_origins(
+    session: Session, partner_id: uuid.UUID
+) -> PartnerOriginListResponse:
+    """The web origins the partner may embed the Connect widget from, ordered by origin."""
+    rows = await origins.list_origins(session, partner_id)
+    return PartnerOriginListResponse(data=[PartnerOriginView.model_validate(r) for r in rows])
+
+
+@router.post(
+    "/partners/{partner_id}/origins",
+    response_model=PartnerOriginView,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        status.HTTP_200_OK: {"model": PartnerOriginView, "description": "Already registered"}
+    },
+)
+async def add_partner_origin(
+    session: Session, response: Response, partner_id: uuid.UUID, payload: PartnerOriginCreate
+) -> PartnerOriginView:
+    """Register a web origin the partner may embed the Connect widget from, normalized (lower
+    case, no trailing slash, no default port). 201 with the new origin; 200 with the existing
+    one when it was registered already; 422 when `origin` is not `http(s)://host[:port]`."""
+    row, created = await origins.ensure_origin(session, partner_id, payload.origin)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return PartnerOriginView.model_validate(row)
+
+
+@router.delete(
+    "/partners/{partner_id}/origins/{origin_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def remove_partner_origin(
+    session: Session, partner_id: uuid.UUID, origin_id: uuid.UUID
+) -> Response:
+    """Unregister one of the partner's origins; pages there can no longer embed the widget."""
+    await origins.remove_origin_by_id(session, partner_id, origin_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

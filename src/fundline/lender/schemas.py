@@ -236,3 +236,30 @@ class PolicyView(BaseModel):
     min_days_to_due: int
     request_ttl_seconds: int
     plans: list[PlanPolicyView]
+
+
+class PartnerOriginCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    origin: str = Field(
+        description=(
+            "scheme://host[:port], http or https, no path; stored lower case, without a "
+            "trailing slash or a default port."
+        ),
+        examples=["https://app.example.com"],
+    )
+
+
+class PartnerOriginView(BaseModel):
+    """A web origin the partner may embed the Connect widget from."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    origin: str
+    created_at: datetime
+
+
+class PartnerOriginListResponse(BaseModel):
+    data: list[PartnerOriginView]

@@ -15,12 +15,12 @@ from fundline.models.financing import (
     JournalEntry,
     Posting,
     PricingPlan,
-    SandboxClock,
 )
 from fundline.models.idempotency import IdempotencyKey
-from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner
+from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner, PartnerOrigin
 from fundline.models.payable import Payable
 from fundline.models.receivable import Receivable, ReceivableCounter
+from fundline.models.sandbox import SandboxClock, SandboxDemo
 
 __all__ = [
     "AccessToken",
@@ -42,10 +42,12 @@ __all__ = [
     "JournalEntry",
     "OperatorKey",
     "Partner",
+    "PartnerOrigin",
     "Payable",
     "Posting",
     "PricingPlan",
     "Receivable",
     "ReceivableCounter",
     "SandboxClock",
+    "SandboxDemo",
 ]

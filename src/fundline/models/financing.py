@@ -1,5 +1,5 @@
 """The financing side: businesses, offers and plans, requests, financed invoices and their
-instalments and history, Connect tokens and sessions.
+instalments and history, Connect tokens and sessions, the ledger.
 
 Amounts are integers in minor units; rates are basis points (10000 = 100 %).
 """
@@ -257,12 +257,3 @@ class Posting(IdMixin, Base):
     account: Mapped[str] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-
-
-class SandboxClock(Base):
-    """The sandbox clock's offset, shared by every process of one deployment."""
-
-    __tablename__ = "sandbox_clock"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
-    offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,11 +1,12 @@
-"""Partners (API customers), their API clients, access tokens and operator keys."""
+"""Partners (API customers), their API clients, access tokens, embedding origins and operator
+keys."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
@@ -43,6 +44,20 @@ class AccessToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.system_now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PartnerOrigin(IdMixin, TimestampMixin, Base):
+    """A web origin (``scheme://host[:port]``, normalized) the partner may embed the Connect
+    widget from."""
+
+    __tablename__ = "partner_origins"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "origin", name="uq_partner_origins_partner_id_origin"),
+    )
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), index=True)
+    # Indexed alone too: the widget's frame asks whether any partner registered an origin.
+    origin: Mapped[str] = mapped_column(String(255), index=True)
 
 
 class OperatorKey(IdMixin, TimestampMixin, Base):

@@ -8,18 +8,22 @@ gets over HTTP), on the configured database.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from fundline.app import create_app, shutdown
-from fundline.auth.service import create_partner
+from fundline.auth.service import NewClient, create_partner
 from fundline.config import Settings
 from fundline.kit.versions import CURRENT_VERSION
+from fundline.models import SandboxDemo
 
+DEMO_PARTNER = "Demo Platform"
 ADDRESS = {
     "line1": "100 Congress Ave",
     "city": "Austin",
@@ -51,12 +55,14 @@ def _expect(response: httpx.Response, status: int, step: str) -> Any:
 async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
     if not settings.is_sandbox:
         raise DemoError("the demo runs in sandbox mode only (FUNDLINE_MODE=sandbox)")
+    from fundline.app import create_app, shutdown  # the app mounts /demo, which uses this
+
     # The progress display is the demo's output: request logs would drown it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings.model_copy(update={"log_level": "WARNING"}))
     try:
         async with app.state.db.session() as session, session.begin():
-            created = await create_partner(session, name="Demo Platform")
+            created = await create_partner(session, name=DEMO_PARTNER)
         result = DemoResult(
             partner={
                 "partner_id": str(created.partner_id),
@@ -64,23 +70,50 @@ async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
                 "client_secret": created.client_secret,
             }
         )
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://fundline.demo",
-            headers={"x-monite-version": CURRENT_VERSION},
-        ) as http:
+        async with demo_client(app) as http:
             await _walk(http, result, console)
+        await record(app, created, result.entity_id)
         return result
     finally:
         await shutdown(app)
 
 
+def demo_client(app: FastAPI) -> httpx.AsyncClient:
+    """A client on the application itself, in-process: the same routes a partner calls."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://fundline.demo",
+        headers={"x-monite-version": CURRENT_VERSION},
+    )
+
+
+async def record(app: FastAPI, created: NewClient, entity_id: str) -> SandboxDemo:
+    """Remember the demo platform, for the ``/demo`` page to act for."""
+    demo = SandboxDemo(
+        partner_id=created.partner_id,
+        client_id=created.client_id,
+        client_secret=created.client_secret,
+        entity_id=uuid.UUID(entity_id),
+    )
+    async with app.state.db.session() as session, session.begin():
+        session.add(demo)
+    return demo
+
+
+async def setup_demo(app: FastAPI) -> SandboxDemo:
+    """A new demo platform with its business and invoices, nothing financed yet: what the
+    ``/demo`` page starts from when no demo was run, or when asked for a fresh business."""
+    async with app.state.db.session() as session, session.begin():
+        created = await create_partner(session, name=DEMO_PARTNER)
+    partner = {"client_id": str(created.client_id), "client_secret": created.client_secret}
+    async with demo_client(app) as http:
+        seeded = await seed(http, partner, lambda step: None)
+    return await record(app, created, seeded.entity_id)
+
+
 async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -> None:
     steps = [
-        "partner token",
-        "US entity",
-        "customers and issued invoices",
+        *SEED_STEPS,
         "financing token (business created)",
         "onboarding in Connect",
         "offer accepted",
@@ -97,85 +130,12 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
             bar.update(task, advance=1, description=step)
             console.print(f"[green]✓[/green] {step}")
 
-        body = {
-            "grant_type": "client_credentials",
-            **{k: result.partner[k] for k in ("client_id", "client_secret")},
-        }
-        token = _expect(await http.post("/v1/auth/token", json=body), 200, steps[0])
-        auth = {"authorization": f"Bearer {token['access_token']}"}
-        done(steps[0])
-
-        entity = _expect(
-            await http.post(
-                "/v1/entities",
-                headers=auth,
-                json={
-                    "type": "organization",
-                    "email": "finance@northwind.example",
-                    "address": ADDRESS,
-                    "organization": {"legal_name": "Northwind Traders LLC"},
-                    "tax_id": "12-3456789",
-                },
-            ),
-            201,
-            steps[1],
+        seeded = await seed(http, result.partner, done)
+        result.entity_id, result.invoice_ids, headers = (
+            seeded.entity_id,
+            seeded.invoice_ids,
+            seeded.headers,
         )
-        result.entity_id = entity["id"]
-        headers = {**auth, "x-monite-entity-id": entity["id"]}
-        done(steps[1])
-
-        for name, amount in CUSTOMERS:
-            counterpart = _expect(
-                await http.post(
-                    "/v1/counterparts",
-                    headers=headers,
-                    json={
-                        "type": "organization",
-                        "organization": {
-                            "legal_name": name,
-                            "is_customer": True,
-                            "is_vendor": False,
-                            "email": "ap@" + name.split()[0].lower() + ".example",
-                            "address": ADDRESS,
-                        },
-                    },
-                ),
-                201,
-                steps[2],
-            )
-            draft = _expect(
-                await http.post(
-                    "/v1/receivables",
-                    headers=headers,
-                    json={
-                        "type": "invoice",
-                        "counterpart_id": counterpart["id"],
-                        "counterpart_billing_address_id": counterpart["default_billing_address_id"],
-                        "currency": "USD",
-                        "line_items": [
-                            {
-                                "quantity": 1,
-                                "product": {
-                                    "name": "Wholesale order",
-                                    "price": {"currency": "USD", "value": amount},
-                                    "measure_unit": {"name": "order"},
-                                },
-                                "tax_rate_value": 0,
-                            }
-                        ],
-                        "payment_terms": {"name": "Net 45", "term_final": {"number_of_days": 45}},
-                    },
-                ),
-                201,
-                steps[2],
-            )
-            issued = _expect(
-                await http.post(f"/v1/receivables/{draft['id']}/issue", headers=headers),
-                200,
-                steps[2],
-            )
-            result.invoice_ids.append(issued["id"])
-        done(steps[2])
 
         connect_token = _expect(
             await http.post("/v1/financing_tokens", headers=headers), 201, steps[3]
@@ -258,6 +218,102 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
         )
         result.financing = listed["data"][0]
         done(steps[8])
+
+
+SEED_STEPS = ("partner token", "US entity", "customers and issued invoices")
+
+
+@dataclass
+class Seeded:
+    entity_id: str
+    invoice_ids: list[str]
+    headers: dict[str, str]  # the partner's bearer and the entity's header, for /v1
+
+
+async def seed(
+    http: httpx.AsyncClient, partner: dict[str, str], done: Callable[[str], None]
+) -> Seeded:
+    """A partner token, a US entity, three customers and an issued invoice to each."""
+    invoice_ids: list[str] = []
+    body = {
+        "grant_type": "client_credentials",
+        **{k: partner[k] for k in ("client_id", "client_secret")},
+    }
+    token = _expect(await http.post("/v1/auth/token", json=body), 200, SEED_STEPS[0])
+    auth = {"authorization": f"Bearer {token['access_token']}"}
+    done(SEED_STEPS[0])
+
+    entity = _expect(
+        await http.post(
+            "/v1/entities",
+            headers=auth,
+            json={
+                "type": "organization",
+                "email": "finance@northwind.example",
+                "address": ADDRESS,
+                "organization": {"legal_name": "Northwind Traders LLC"},
+                "tax_id": "12-3456789",
+            },
+        ),
+        201,
+        SEED_STEPS[1],
+    )
+    headers = {**auth, "x-monite-entity-id": entity["id"]}
+    done(SEED_STEPS[1])
+
+    for name, amount in CUSTOMERS:
+        counterpart = _expect(
+            await http.post(
+                "/v1/counterparts",
+                headers=headers,
+                json={
+                    "type": "organization",
+                    "organization": {
+                        "legal_name": name,
+                        "is_customer": True,
+                        "is_vendor": False,
+                        "email": "ap@" + name.split()[0].lower() + ".example",
+                        "address": ADDRESS,
+                    },
+                },
+            ),
+            201,
+            SEED_STEPS[2],
+        )
+        draft = _expect(
+            await http.post(
+                "/v1/receivables",
+                headers=headers,
+                json={
+                    "type": "invoice",
+                    "counterpart_id": counterpart["id"],
+                    "counterpart_billing_address_id": counterpart["default_billing_address_id"],
+                    "currency": "USD",
+                    "line_items": [
+                        {
+                            "quantity": 1,
+                            "product": {
+                                "name": "Wholesale order",
+                                "price": {"currency": "USD", "value": amount},
+                                "measure_unit": {"name": "order"},
+                            },
+                            "tax_rate_value": 0,
+                        }
+                    ],
+                    "payment_terms": {"name": "Net 45", "term_final": {"number_of_days": 45}},
+                },
+            ),
+            201,
+            SEED_STEPS[2],
+        )
+        issued = _expect(
+            await http.post(f"/v1/receivables/{draft['id']}/issue", headers=headers),
+            200,
+            SEED_STEPS[2],
+        )
+        invoice_ids.append(issued["id"])
+    done(SEED_STEPS[2])
+    return Seeded(entity["id"], invoice_ids, headers)
 
 
 async def _connect_session(http: httpx.AsyncClient, token: str, step: str) -> dict[str, str]:
