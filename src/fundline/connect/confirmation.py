@@ -56,15 +56,16 @@ async def choices(
             continue
         prefix = f"invoices.{index}."
         given = fields or {}
-        chosen = next(
-            (q for q in quotes if str(q.pricing_plan_id) == given.get(prefix + "pricing_plan_id")),
-            quotes[0],
-        )
+        asked = given.get(prefix + "pricing_plan_id")
+        found = next((q for q in quotes if str(q.pricing_plan_id) == asked), None)
+        chosen = found or quotes[0]
         include = fields is None or len(drafts) == 1 or given.get(prefix + "include") == "1"
         default_text = f"{money.to_major(chosen.max_requested_amount, fi.currency):,}"
         text = given.get(prefix + "amount", "").strip() if fields is not None else default_text
         choice = Choice(fi, owed, quotes, chosen, include, text or default_text)
-        if include:
+        if include and asked and found is None:
+            choice.error = "Choose one of the plans offered."
+        elif include:
             try:
                 requested = parse_amount(choice.amount_text, fi.currency)
                 choice.quote = pricing.quote(

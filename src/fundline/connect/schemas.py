@@ -20,14 +20,14 @@ from fundline.financing.schemas import (
 from fundline.kit.countries import CountryCode
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-EIN_PATTERN = re.compile(r"^\d{2}-\d{7}$")
+EIN_PATTERN = re.compile(r"[0-9]{2}-[0-9]{7}")  # fullmatch: no newline, ASCII digits only
 # ABA routing numbers: nine digits whose weighted sum (3, 7, 1, repeated) is a multiple of 10.
 ABA_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7, 1)
 
 
 def routing_number_valid(value: str) -> bool:
     """Nine digits passing the ABA checksum: ``routing_number_valid("021000021") is True``."""
-    if len(value) != 9 or not value.isdigit():
+    if len(value) != 9 or not (value.isascii() and value.isdigit()):
         return False
     return sum(w * int(d) for w, d in zip(ABA_WEIGHTS, value, strict=True)) % 10 == 0
 
@@ -109,7 +109,9 @@ class BankAccountInput(Strict):
     @field_validator("account_number")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is not None and not (value.isdigit() and 4 <= len(value) <= 17):
+        if value is not None and not (
+            value.isascii() and value.isdigit() and 4 <= len(value) <= 17
+        ):
             raise ValueError("account_number must be 4 to 17 digits")
         return value
 
@@ -126,7 +128,7 @@ class UpdateBusinessRequest(Strict):
     @field_validator("ein")
     @classmethod
     def _ein(cls, value: str | None) -> str | None:
-        if value is not None and not EIN_PATTERN.match(value):
+        if value is not None and not EIN_PATTERN.fullmatch(value):
             raise ValueError("ein must have the format NN-NNNNNNN (nine digits)")
         return value
 

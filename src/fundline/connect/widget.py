@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from fundline.auth.deps import Session
 from fundline.connect import origins, service
 from fundline.connect.schemas import EmbedCheckRequest, EmbedCheckResponse
-from fundline.kit.errors import Forbidden, render_error
+from fundline.kit.errors import Forbidden, FundlineError, Unprocessable, render_error
 from fundline.kit.pages import Assets, environment, page
 from fundline.kit.routing import TransactionalRoute
 
@@ -96,27 +97,41 @@ async def embeds_preflight(request: Request) -> Response:
     return Response(status_code=204, headers=_cors(request))
 
 
-@router.post("/embeds", response_model=EmbedCheckResponse)
-async def check_embed(
-    request: Request, session: Session, payload: EmbedCheckRequest
-) -> JSONResponse:
+@router.post(
+    "/embeds",
+    response_model=EmbedCheckResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EmbedCheckRequest.model_json_schema()}},
+        }
+    },
+)
+async def check_embed(request: Request, session: Session) -> JSONResponse:
     """May the calling page (its `Origin` header, set by the browser) embed the widget with
     this token? 200 when its origin is registered for the token's partner (or local, in
-    sandbox mode); 403 with the reason otherwise; 401 for an unknown, used or expired token.
-    The token is only looked at, not used up."""
+    sandbox mode); 403 with the reason otherwise; 401 for an unknown, used or expired token;
+    422 for a malformed body. The token is only looked at, not used up."""
+    # Every answer, a refusal or a malformed body included, carries the CORS headers: the
+    # script must be able to read why (so the body is read here, not by FastAPI).
     headers = _cors(request)
     origin = request.headers.get("origin", "")
     try:
+        try:
+            payload = EmbedCheckRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise Unprocessable(
+                "The body must be JSON with a `token` string", loc=("body", "token")
+            ) from exc
         partner_id = await service.partner_of_token(session, payload.token)
         sandbox = request.app.state.settings.is_sandbox
         if not origin or not await origins.origin_allowed(
             session, partner_id, origin, sandbox=sandbox
         ):
             raise Forbidden(service.not_registered(origin))
-    except Exception as exc:
+    except FundlineError as exc:
         rendered = render_error(exc)
-        if rendered is None:
-            raise
+        assert rendered is not None
         rendered.headers.update(headers)
         return rendered
     body: dict[str, Any] = EmbedCheckResponse(origin=origin).model_dump()

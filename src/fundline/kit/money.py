@@ -105,6 +105,10 @@ def multiply(amount: int, factor: Decimal | int) -> int:
     return round_half_even(amount * numerator, denominator)
 
 
+# No money amount has more digits than this before its decimal point (int64 has 19).
+MAX_MAJOR_DIGITS = 30
+
+
 def from_major(value: Decimal | str | int, currency: str) -> int:
     """Minor units of a major-unit amount: ``from_major("12.50", "USD") == 1250``.
 
@@ -117,6 +121,10 @@ def from_major(value: Decimal | str | int, currency: str) -> int:
         raise ValueError(f"not an amount: {value!r}") from None
     if not amount.is_finite():
         raise ValueError(f"not an amount: {value!r}")
+    # Refused before any arithmetic: "1e10000000" would build a ten-million-digit integer.
+    digits, power = amount.as_tuple().digits, int(amount.as_tuple().exponent)
+    if len(digits) + power > MAX_MAJOR_DIGITS or power < -MAX_MAJOR_DIGITS:
+        raise ValueError(f"not an amount: {value!r} is out of range")
     numerator, denominator = amount.as_integer_ratio()
     scale: int = 10 ** exponent(currency)
     minor, rest = divmod(numerator * scale, denominator)

@@ -1,7 +1,9 @@
-"""``fundline sandbox …``: the sandbox clock from the command line (sandbox mode only)."""
+"""``fundline sandbox …``: the sandbox clock, and starting the sandbox over (sandbox mode
+only)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -24,8 +26,8 @@ def _sandbox_settings() -> Settings:
     settings = settings_or_exit()
     if not settings.is_sandbox:
         typer.echo(
-            "Error: the sandbox clock exists only in sandbox mode; this deployment runs with "
-            "FUNDLINE_MODE=production, whose clock is real time.",
+            "Error: the sandbox exists only in sandbox mode; this deployment runs with "
+            "FUNDLINE_MODE=production (its clock is real time, and its data is not a sandbox's).",
             err=True,
         )
         raise typer.Exit(2)
@@ -89,3 +91,37 @@ def advance(
         tick=state.tick or {},
     )
     _print(out, as_json, with_tick=True)
+
+
+@app.command("reset")
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the sandbox over: the clock back to real time, and every row deleted (partners,
+    entities, invoices, financing, operator keys). Asks first."""
+    from sqlalchemy.engine import make_url
+
+    from fundline.sandbox import service
+
+    settings = _sandbox_settings()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    if not yes and not typer.confirm(
+        f"This deletes every partner, entity, invoice and financing in {where} and puts the "
+        "sandbox clock back to now. Continue?",
+        default=False,
+    ):
+        typer.echo("Nothing was changed.", err=True)
+        raise typer.Exit(1)
+
+    async def work(session: AsyncSession) -> dict[str, int]:
+        return await service.reset_sandbox(session, partner_id=None)
+
+    deleted = run(settings, work)
+    if as_json:
+        typer.echo(json.dumps({"deleted": deleted}, indent=2))
+        return
+    total = sum(deleted.values())
+    typer.echo(f"The sandbox starts over: {total} rows deleted, the clock is back at now.")
+    for table, count in sorted(deleted.items()):
+        typer.echo(f"  {table:<28} {count:>8}")

@@ -7,10 +7,12 @@ gets over HTTP), on the configured database.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -20,8 +22,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from fundline.auth.service import NewClient, create_partner
 from fundline.config import Settings
+from fundline.kit import clock, money, pages
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.models import SandboxDemo
+from fundline.sandbox.service import restore_clock
 
 DEMO_PARTNER = "Demo Platform"
 ADDRESS = {
@@ -38,12 +42,26 @@ class DemoError(RuntimeError):
     """A step answered something unexpected; the message says which and what."""
 
 
+BUSINESS = {
+    "legal_name": "Northwind Traders LLC",
+    "ein": "12-3456789",
+    "address": ADDRESS,
+    "owner": {"first_name": "Nancy", "last_name": "Davolio", "email": "nancy@northwind.example"},
+    "bank_account": {"routing_number": "021000021", "account_number": "000123456789"},
+}
+
+
 @dataclass
 class DemoResult:
     partner: dict[str, str]
+    today: date = field(default_factory=clock.today)
+    days_late: int = 30  # the policy's default_after_days_late
     entity_id: str = ""
     invoice_ids: list[str] = field(default_factory=list)
-    financing: dict[str, Any] = field(default_factory=dict)
+    financings: list[dict[str, Any]] = field(default_factory=list)  # as GET /v1/financing_invoices
+
+    def financing(self, status: str) -> dict[str, Any]:
+        return next(f for f in self.financings if f["status"] == status)
 
 
 def _expect(response: httpx.Response, status: int, step: str) -> Any:
@@ -61,6 +79,9 @@ async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings.model_copy(update={"log_level": "WARNING"}))
     try:
+        # In-process, the app's lifespan never runs: take up the sandbox clock here, so that
+        # invoices, due dates and the printed commands agree with `fundline serve`.
+        await restore_clock(app.state.db)
         async with app.state.db.session() as session, session.begin():
             created = await create_partner(session, name=DEMO_PARTNER)
         result = DemoResult(
@@ -68,7 +89,14 @@ async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
                 "partner_id": str(created.partner_id),
                 "client_id": str(created.client_id),
                 "client_secret": created.client_secret,
-            }
+            },
+            today=clock.today(),
+            days_late=app.state.policy.default_after_days_late,
+        )
+        ahead = clock.offset().days
+        console.print(
+            f"Sandbox date: {pages.day(result.today)}"
+            + (f" (the sandbox clock is {ahead} days ahead of real time)" if ahead else "")
         )
         async with demo_client(app) as http:
             await _walk(http, result, console)
@@ -116,10 +144,10 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
         *SEED_STEPS,
         "financing token (business created)",
         "onboarding in Connect",
-        "offer accepted",
-        "financing requested",
-        "invoice confirmed in Connect",
-        "customer pays the invoice",
+        "offer accepted in Connect",
+        "INV-00001 financed: requested, confirmed in Connect, funded",
+        "INV-00002 financed: requested, confirmed in Connect, funded",
+        "INV-00002's customer pays: its financing is repaid",
     ]
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -144,24 +172,7 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
 
         connect = await _connect_session(http, connect_token, steps[4])
         business = _expect(
-            await http.put(
-                "/connect/v1/business",
-                headers=connect,
-                json={
-                    "legal_name": "Northwind Traders LLC",
-                    "ein": "12-3456789",
-                    "address": ADDRESS,
-                    "owner": {
-                        "first_name": "Nancy",
-                        "last_name": "Davolio",
-                        "email": "nancy@northwind.example",
-                    },
-                    "bank_account": {
-                        "routing_number": "021000021",
-                        "account_number": "000123456789",
-                    },
-                },
-            ),
+            await http.put("/connect/v1/business", headers=connect, json=BUSINESS),
             200,
             steps[4],
         )
@@ -180,44 +191,51 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
         )
         done(steps[5])
 
-        financed = result.invoice_ids[0]
-        tokens = _expect(
-            await http.post(
-                "/v1/financing_invoices",
-                headers=headers,
-                json={"invoices": [{"id": financed, "type": "receivable"}]},
-            ),
-            201,
-            steps[6],
-        )
+        unpaid, repaid = result.invoice_ids[0], result.invoice_ids[1]
+        await _finance(http, headers, unpaid, steps[6])
         done(steps[6])
-
-        session = await _connect_session(http, tokens["session_token"], steps[7])
-        quoted = _expect(await http.get("/connect/v1/invoices", headers=session), 200, steps[7])
-        plan_id = quoted["invoices"][0]["quotes"][0]["pricing_plan_id"]
-        _expect(
-            await http.post(
-                "/connect/v1/invoices/confirm",
-                headers=session,
-                json={"invoices": [{"invoice_id": financed, "pricing_plan_id": plan_id}]},
-            ),
-            200,
-            steps[7],
-        )
+        await _finance(http, headers, repaid, steps[7])
         done(steps[7])
 
         _expect(
-            await http.post(f"/v1/receivables/{financed}/mark_as_paid", headers=headers),
+            await http.post(f"/v1/receivables/{repaid}/mark_as_paid", headers=headers),
             200,
             steps[8],
         )
-        listed = _expect(
-            await http.get(f"/v1/financing_invoices?invoice_id={financed}", headers=headers),
-            200,
-            steps[8],
-        )
-        result.financing = listed["data"][0]
+        listed = _expect(await http.get("/v1/financing_invoices", headers=headers), 200, steps[8])
+        result.financings = listed["data"]
         done(steps[8])
+
+
+async def _finance(
+    http: httpx.AsyncClient, headers: dict[str, str], invoice_id: str, step: str
+) -> None:
+    """What a partner and its business user do for one invoice: the partner requests
+    financing, the user confirms it in Connect on the first plan at its maximum."""
+    tokens = _expect(
+        await http.post(
+            "/v1/financing_invoices",
+            headers=headers,
+            json={"invoices": [{"id": invoice_id, "type": "receivable"}]},
+        ),
+        201,
+        step,
+    )
+    session = await _connect_session(http, tokens["session_token"], step)
+    quoted = _expect(await http.get("/connect/v1/invoices", headers=session), 200, step)
+    plan_id = quoted["invoices"][0]["quotes"][0]["pricing_plan_id"]
+    confirmed = _expect(
+        await http.post(
+            "/connect/v1/invoices/confirm",
+            headers=session,
+            json={"invoices": [{"invoice_id": invoice_id, "pricing_plan_id": plan_id}]},
+        ),
+        200,
+        step,
+    )
+    status = confirmed["invoices"][0]["status"]
+    if status != "FUNDED":
+        raise DemoError(f"{step}: the financing is {status}, not FUNDED (is the policy manual?)")
 
 
 SEED_STEPS = ("partner token", "US entity", "customers and issued invoices")
@@ -321,39 +339,79 @@ async def _connect_session(http: httpx.AsyncClient, token: str, step: str) -> di
     return {"authorization": f"Bearer {opened['access_token']}"}
 
 
-def print_walkthrough(result: DemoResult, *, base_url: str, console: Console) -> None:
-    fi = result.financing
-    console.print()
-    console.print(
-        f"Financed invoice {fi.get('document_id')}: requested {fi.get('requested_amount')}, "
-        f"fee {fi.get('fee_amount')}, advanced {fi.get('advance_amount')}, "
-        f"status [bold]{fi.get('status')}[/bold]."
+def walkthrough(result: DemoResult, *, base_url: str) -> str:
+    """The commands to carry on by hand, as one shell script: pasted in order into a shell
+    (with ``fundline serve`` on ``base_url``), they show the unpaid financing go LATE, then
+    DEFAULTED. Comments say what each step prints."""
+    p, unpaid = result.partner, result.financing("FUNDED")
+    due = date.fromisoformat(unpaid["repayment_schedule"]["repayment_date"])
+    to_late = (due - result.today).days + 1  # LATE the day after an instalment falls due
+    token_body = json.dumps(
+        {
+            "grant_type": "client_credentials",
+            "client_id": p["client_id"],
+            "client_secret": p["client_secret"],
+        },
+        separators=(",", ":"),
     )
+
+    def listing(status_of: dict[str, str]) -> str:
+        return "\n".join(
+            f"#   {f['document_id']} {status_of.get(f['status'], f['status'])}"
+            for f in result.financings
+        )
+
+    owed = money.display(unpaid["repayment_amount"], unpaid["currency"])
+    v = CURRENT_VERSION
+    return f"""BASE={base_url}
+TOKEN=$(curl -s $BASE/v1/auth/token -H 'x-monite-version: {v}' \\
+  -H 'content-type: application/json' -d '{token_body}' \\
+  | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+H=(-H 'x-monite-version: {v}' -H "authorization: Bearer $TOKEN" \\
+   -H 'x-monite-entity-id: {result.entity_id}')
+STATUS='import json,sys;[print(f["document_id"],f["status"]) for f in json.load(sys.stdin)["data"]]'
+ADVANCE=(-X POST $BASE/sandbox/v1/clock/advance -H 'content-type: application/json')
+
+# The business's financings: one funded and unpaid, one repaid. Prints:
+{listing({})}
+curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
+
+# {unpaid["document_id"]}'s repayment of {owed} falls due on {pages.day(due)}. Move the clock
+# {to_late} days on, past it: the financing is LATE. Prints the clock, then:
+{listing({"FUNDED": "LATE"})}
+curl -s "${{H[@]}}" "${{ADVANCE[@]}}" -d '{{"days":{to_late}}}'; echo
+curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
+
+# {result.days_late} days more unpaid, and it defaults. Prints the clock, then:
+{listing({"FUNDED": "DEFAULTED"})}
+curl -s "${{H[@]}}" "${{ADVANCE[@]}}" -d '{{"days":{result.days_late}}}'; echo
+curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
+
+# Start the sandbox over (the clock back to now; this partner's data removed):
+#   curl -s "${{H[@]}}" -X POST $BASE/sandbox/v1/reset
+# or everything, from the command line: fundline sandbox reset
+"""
+
+
+def print_walkthrough(result: DemoResult, *, base_url: str, console: Console) -> None:
+    console.print()
+    for fi in result.financings:
+        c = fi["currency"]
+        console.print(
+            f"{fi['document_id']}: {money.display(fi['total_amount'], c)} invoice, "
+            f"{money.display(fi['advance_amount'], c)} advanced, "
+            f"{money.display(fi['repayment_amount'], c)} to repay: [bold]{fi['status']}[/bold]"
+        )
     p = result.partner
     console.print("\n[bold]Credentials[/bold] (the secret is shown only here):")
     console.print(f"  client_id     {p['client_id']}\n  client_secret {p['client_secret']}")
     console.print(f"  entity_id     {result.entity_id}")
-    console.print("\n[bold]Try it by hand[/bold] (with `fundline serve` running):")
-    token_body = (
-        '{"grant_type":"client_credentials","client_id":"'
-        + p["client_id"]
-        + '","client_secret":"'
-        + p["client_secret"]
-        + '"}'
+    console.print(f"\n[bold]In the browser[/bold], with the Connect widget: {base_url}/demo")
+    console.print(
+        "\n[bold]By hand[/bold]: with `fundline serve` running, paste these lines in order:\n"
     )
     console.print(
-        f"""
-TOKEN=$(curl -s {base_url}/v1/auth/token -H 'x-monite-version: {CURRENT_VERSION}' \\
-  -H 'content-type: application/json' -d '{token_body}' \\
-  | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
-H=(-H 'x-monite-version: {CURRENT_VERSION}' -H "authorization: Bearer $TOKEN" \\
-   -H 'x-monite-entity-id: {result.entity_id}')
-curl -s "${{H[@]}}" {base_url}/v1/financing_offers
-curl -s "${{H[@]}}" {base_url}/v1/financing_invoices
-curl -s "${{H[@]}}" -H 'content-type: application/json' {base_url}/v1/financing_invoices \\
-  -d '{{"invoices":[{{"id":"{result.invoice_ids[1]}","type":"receivable"}}]}}'
-curl -s "${{H[@]}}" -X POST {base_url}/sandbox/v1/clock/advance \\
-  -H 'content-type: application/json' -d '{{"days":60}}'""",
+        walkthrough(result, base_url=base_url),
         markup=False,
         highlight=False,
         soft_wrap=True,  # commands must survive copy and paste: never wrap them

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from fundline.auth.deps import CallerDep, Session, current_caller
+from fundline.kit.errors import Forbidden
 from fundline.kit.routing import TransactionalRoute
 from fundline.lending.deps import PolicyDep
 from fundline.sandbox import service
@@ -21,6 +22,7 @@ from fundline.sandbox.schemas import (
     ClockAdvanceResponse,
     ClockResponse,
     ResetResponse,
+    SandboxResetResponse,
     SimulateRequest,
     SimulationResponse,
 )
@@ -82,3 +84,17 @@ async def reset_business(
     ledger rows, so it can start over (its invoices can be requested again)."""
     deleted = await service.reset_business(session, caller, entity_id)
     return ResetResponse(entity_id=entity_id, deleted=deleted)
+
+
+@router.post("/reset", response_model=SandboxResetResponse)
+async def reset_sandbox(session: Session, caller: CallerDep) -> SandboxResetResponse:
+    """Start the sandbox over: the clock goes back to real time (for the whole deployment) and
+    the partner's data goes: its entities and everything under them (users, counterparts,
+    invoices, financing, ledger, events). The partner and its API clients stay, so the same
+    credentials keep working. A partner token only (an entity user's token is a 403)."""
+    if caller.entity_id is not None:
+        raise Forbidden("Only a partner token can reset the sandbox")
+    deleted = await service.reset_sandbox(session, partner_id=caller.partner_id)
+    return SandboxResetResponse(
+        clock=_clock_out(await service.load_clock(session)), deleted=deleted
+    )

@@ -69,3 +69,8 @@ class SimulationResponse(BaseModel):
 class ResetResponse(BaseModel):
     entity_id: uuid.UUID
     deleted: dict[str, int] = Field(description="Rows removed, per kind.")
+
+
+class SandboxResetResponse(BaseModel):
+    clock: ClockResponse = Field(description="The clock, back at real time.")
+    deleted: dict[str, int] = Field(description="Rows removed, per table (those with any).")

@@ -12,20 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, delete, select
+from sqlalchemy import ColumnElement, CursorResult, Delete, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.auth.cache import announce_change
 from fundline.auth.deps import entity_for
 from fundline.auth.service import Caller
 from fundline.kit import clock
-from fundline.kit.db import Database
+from fundline.kit.db import Base, Database
 from fundline.kit.errors import Conflict, NotFound
 from fundline.lending import servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectSession,
     ConnectToken,
+    Entity,
     FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
@@ -226,4 +228,71 @@ async def reset_business(
         await state.business_event(
             session, business, "deleted", {"status": "NEW", "reason": "sandbox reset"}
         )
+    return deleted
+
+
+# A partner's reset keeps the partner itself and how it signs in and embeds, and what is not
+# any one partner's (operator keys, the clock row, idempotency records, which expire).
+PARTNER_KEEPS = frozenset(
+    {
+        "partners",
+        "api_clients",
+        "partner_origins",
+        "operator_keys",
+        "sandbox_clock",
+        "idempotency_keys",
+    }
+)
+
+
+def _partner_rows(partner_id: uuid.UUID) -> list[tuple[Table, ColumnElement[bool]]]:
+    """Every table holding rows of the partner's entities, parents first, each with the
+    condition that selects those rows: through ``entity_id``, or through a foreign key to a
+    table already selected. Read from the models, so a new table is covered when it is added."""
+    entities = Entity.__table__
+    owned = select(entities.c.id).where(entities.c.partner_id == partner_id)
+    chosen: dict[str, ColumnElement[bool]] = {}
+    order: list[tuple[Table, ColumnElement[bool]]] = []
+    for table in Base.metadata.sorted_tables:
+        if table.name in PARTNER_KEEPS:
+            continue
+        condition: ColumnElement[bool]
+        if table is entities:
+            condition = entities.c.partner_id == partner_id
+        elif "entity_id" in table.c:
+            condition = table.c.entity_id.in_(owned)
+        else:
+            fk = next((f for f in table.foreign_keys if f.column.table.name in chosen), None)
+            if fk is None:
+                continue
+            condition = fk.parent.in_(select(fk.column).where(chosen[fk.column.table.name]))
+        chosen[table.name] = condition
+        order.append((table, condition))
+    return order
+
+
+async def reset_sandbox(session: AsyncSession, *, partner_id: uuid.UUID | None) -> dict[str, int]:
+    """Start the sandbox over, in one transaction: the clock back to real time, and the data
+    removed — the partner's entities and everything under them (its sign-in kept), or with no
+    ``partner_id`` every row of the deployment (partners and operator keys too). Returns the
+    rows removed per table, those with any."""
+    row = await _locked_clock_row(session)
+    row.offset_seconds = 0
+    targets: list[tuple[Table, ColumnElement[bool] | None]]
+    if partner_id is None:
+        targets = [
+            (table, None) for table in Base.metadata.sorted_tables if table.name != "sandbox_clock"
+        ]
+    else:
+        targets = list(_partner_rows(partner_id))
+    deleted: dict[str, int] = {}
+    for table, condition in reversed(targets):  # children before their parents
+        stmt = delete(table) if condition is None else delete(table).where(condition)
+        count = await _delete(session, stmt)
+        if count:
+            deleted[table.name] = count
+    # Tokens may have gone with their entities or partners: every process forgets its cache.
+    await announce_change(session)
+    await session.flush()
+    clock.set_offset(timedelta(0))
     return deleted
