@@ -7,14 +7,14 @@ import httpx
 import pytest
 
 from fundline.kit import money
-from tests.factories import Tenant, create_issued_invoice, onboard
-from tests.test_connect_pages import (
+from tests.connect_pages_fixtures import (
     connect_token,
     financing_invoice,
     invoices_session,
     onboarding_session,
     view,
 )
+from tests.factories import Tenant, create_issued_invoice, onboard
 
 LOCAL = "http://localhost:5173"
 
