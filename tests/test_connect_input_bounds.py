@@ -58,7 +58,7 @@ async def test_a_huge_amount_in_the_quote_is_a_message(
     invoice = await create_issued_invoice(client, tenant)
     headers = await invoices_session(client, tenant, invoice)
     for path in ("invoices/quote", "invoices/confirm"):
-        body = await view(client, path, headers, {"invoices.0.amount": "1e10000000"})
+        body = await view(client, path, headers, {f"invoices.{invoice['id']}.amount": "1e10000000"})
         assert "Enter an amount such as $1,234.56." in body["html"]
     assert (await financing_invoice(client, tenant, invoice["id"]))["status"] == "DRAFT"
 
@@ -69,7 +69,10 @@ async def test_a_plan_never_offered_is_refused_not_replaced(
     await onboard(client, tenant)
     invoice = await create_issued_invoice(client, tenant)
     headers = await invoices_session(client, tenant, invoice)
-    fields = {"invoices.0.pricing_plan_id": "not-a-plan", "invoices.0.amount": "500.00"}
+    fields = {
+        f"invoices.{invoice['id']}.pricing_plan_id": "not-a-plan",
+        f"invoices.{invoice['id']}.amount": "500.00",
+    }
     body = await view(client, "invoices/confirm", headers, fields)
     assert "Choose one of the plans offered." in body["html"]
     assert body["events"] == []

@@ -329,11 +329,10 @@ async def test_the_invoices_view_asks_for_a_plan_and_an_amount(
     assert page.tags["option"][0].get("selected") == ""
     assert page.texts["option"][0] == "Repay in 30 days · fee 2 % · up to $1,000.00"
     assert page.texts["option"][2] == "Repay in 3 parts over 90 days · fee 4 % · up to $900.00"
-    assert page.field("invoices.0.pricing_plan_id")["id"] == "inv-0-plan"
-    amount = page.field("invoices.0.amount")
+    assert page.field(f"invoices.{invoice['id']}.pricing_plan_id")["id"] == "inv-0-plan"
+    amount = page.field(f"invoices.{invoice['id']}.amount")
     assert amount["value"] == "1,000.00"
     assert amount["inputmode"] == "decimal"
-    assert page.field("invoices.0.invoice_id")["value"] == invoice["id"]
     assert {"Plan", "Amount to finance (USD)"} <= set(page.texts["label"])
     assert f"Invoice {invoice['document_id']} · Globex Corp" in page.text
     assert "Available credit: $50,000.00 of $50,000.00." in page.text
@@ -365,7 +364,9 @@ async def test_the_quote_follows_the_form_and_saves_nothing(
     plans = [p["id"] for p in offer["pricing_plans"]]
     repay_by = pages.day(clock.today() + timedelta(days=30))
 
-    body = await view(client, "invoices/quote", headers, {"invoices.0.amount": "500.00"})
+    body = await view(
+        client, "invoices/quote", headers, {f"invoices.{invoice['id']}.amount": "500.00"}
+    )
     assert body["events"] == []
     text = Html(body["html"]).text
     assert f"{invoice['document_id']} $490.00 $500.00 {repay_by}" in text
@@ -373,7 +374,10 @@ async def test_the_quote_follows_the_form_and_saves_nothing(
     assert "Remaining limit after this: $49,500.00." in text
 
     # Another plan: its fee and its date.
-    fields = {"invoices.0.amount": "$500", "invoices.0.pricing_plan_id": plans[1]}
+    fields = {
+        f"invoices.{invoice['id']}.amount": "$500",
+        f"invoices.{invoice['id']}.pricing_plan_id": plans[1],
+    }
     text = Html((await view(client, "invoices/quote", headers, fields))["html"]).text
     sixty = pages.day(clock.today() + timedelta(days=60))
     assert f"{invoice['document_id']} $485.00 $500.00 {sixty}" in text
@@ -386,7 +390,9 @@ async def test_the_quote_follows_the_form_and_saves_nothing(
         ("lots", "Enter an amount such as $1,234.56."),
         ("NaN", "Enter an amount such as $1,234.56."),
     ]:
-        body = await view(client, "invoices/quote", headers, {"invoices.0.amount": amount})
+        body = await view(
+            client, "invoices/quote", headers, {f"invoices.{invoice['id']}.amount": amount}
+        )
         page = Html(body["html"])
         [cell] = [
             a for a in page.tags["td"] if a.get("class") == "error" and a.get("colspan") == "3"
@@ -395,7 +401,10 @@ async def test_the_quote_follows_the_form_and_saves_nothing(
         assert f"{invoice['document_id']} {error}" in page.text, amount
         assert "Remaining limit after this: $50,000.00." in page.text
     # The plan's maximum differs: 90 % of the invoice.
-    fields = {"invoices.0.amount": "900.01", "invoices.0.pricing_plan_id": plans[2]}
+    fields = {
+        f"invoices.{invoice['id']}.amount": "900.01",
+        f"invoices.{invoice['id']}.pricing_plan_id": plans[2],
+    }
     text = Html((await view(client, "invoices/quote", headers, fields))["html"]).text
     assert "Enter an amount between $0.01 and $900.00." in text
 
@@ -405,14 +414,19 @@ async def test_the_quote_follows_the_form_and_saves_nothing(
 
 async def test_a_refused_amount_confirms_nothing(client: httpx.AsyncClient, tenant: Tenant) -> None:
     _, invoice, headers = await financed(client, tenant)
-    body = await view(client, "invoices/confirm", headers, {"invoices.0.amount": "1,000.01"})
+    body = await view(
+        client, "invoices/confirm", headers, {f"invoices.{invoice['id']}.amount": "1,000.01"}
+    )
     assert body["events"] == []
     page = Html(body["html"])
     assert "Financing was not confirmed" in page.text
     assert "Check the amounts marked below." in page.text
-    amount = page.field("invoices.0.amount")
+    amount = page.field(f"invoices.{invoice['id']}.amount")
     assert (amount["value"], amount["aria-invalid"]) == ("1,000.01", "true")
-    assert page.error_of("invoices.0.amount") == "Enter an amount between $0.01 and $1,000.00."
+    assert (
+        page.error_of(f"invoices.{invoice['id']}.amount")
+        == "Enter an amount between $0.01 and $1,000.00."
+    )
     assert (await financing_invoice(client, tenant, invoice["id"]))["status"] == "DRAFT"
     # The form can still be confirmed.
     listed = await client.get("/connect/v1/invoices", headers=headers)
@@ -423,9 +437,13 @@ async def test_an_amount_above_the_available_credit_confirms_nothing(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     _, invoice, headers = await financed(client, tenant, amount=6_000_000)
-    quote = await view(client, "invoices/quote", headers, {"invoices.0.amount": "60,000.00"})
+    quote = await view(
+        client, "invoices/quote", headers, {f"invoices.{invoice['id']}.amount": "60,000.00"}
+    )
     assert "This is more than your available credit of $50,000.00." in Html(quote["html"]).text
-    body = await view(client, "invoices/confirm", headers, {"invoices.0.amount": "60,000.00"})
+    body = await view(
+        client, "invoices/confirm", headers, {f"invoices.{invoice['id']}.amount": "60,000.00"}
+    )
     assert body["events"] == []
     page = Html(body["html"])
     assert "Financing was not confirmed" in page.text
@@ -434,7 +452,9 @@ async def test_an_amount_above_the_available_credit_confirms_nothing(
     offers = await client.get("/v1/financing_offers", headers=tenant.headers)
     assert offers.json()["offers"][0]["available_amount"] == 5_000_000
     # Within the limit, it goes through.
-    body = await view(client, "invoices/confirm", headers, {"invoices.0.amount": "50,000.00"})
+    body = await view(
+        client, "invoices/confirm", headers, {f"invoices.{invoice['id']}.amount": "50,000.00"}
+    )
     assert body["events"][0]["eventType"] == "USER_CONFIRMED_INVOICE"
     assert (await financing_invoice(client, tenant, invoice["id"]))["status"] == "FUNDED"
 
@@ -443,7 +463,9 @@ async def test_confirming_reports_the_invoice_with_the_apis_figures(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     _, invoice, headers = await financed(client, tenant)
-    body = await view(client, "invoices/confirm", headers, {"invoices.0.amount": "500.00"})
+    body = await view(
+        client, "invoices/confirm", headers, {f"invoices.{invoice['id']}.amount": "500.00"}
+    )
     assert [e["eventType"] for e in body["events"]] == [
         "USER_CONFIRMED_INVOICE",
         "USER_STATE_CHANGED",
@@ -492,11 +514,16 @@ async def test_confirming_reports_the_invoice_with_the_apis_figures(
     )
 
     # Confirmed already: the view says so, whichever step is asked.
-    for path, fields in [("invoices/confirm", {"invoices.0.amount": "500.00"}), ("invoices", None)]:
+    for path, fields in [
+        ("invoices/confirm", {f"invoices.{invoice['id']}.amount": "500.00"}),
+        ("invoices", None),
+    ]:
         again = await view(client, path, headers, fields)
         assert "These invoices are already confirmed." in Html(again["html"]).text
         assert kinds(again) == [state("SERVICING", "SERVICING")]
-    quote = await view(client, "invoices/quote", headers, {"invoices.0.amount": "500.00"})
+    quote = await view(
+        client, "invoices/quote", headers, {f"invoices.{invoice['id']}.amount": "500.00"}
+    )
     assert quote == {"html": "", "events": []}
     assert (await financing_invoice(client, tenant, invoice["id"]))["requested_amount"] == 50_000
 
@@ -510,14 +537,15 @@ async def test_of_two_invoices_only_the_included_are_confirmed(
     headers = await invoices_session(client, tenant, first, second)
     page = Html((await view(client, "invoices", headers))["html"])
     assert [a["name"] for a in page.tags["input"] if a.get("type") == "checkbox"] == [
-        "invoices.0.include",
-        "invoices.1.include",
+        f"invoices.{first['id']}.include",
+        f"invoices.{second['id']}.include",
     ]
     body = await view(client, "invoices/confirm", headers, {})
     assert "Choose at least one invoice to finance." in Html(body["html"]).text
     fields = {
-        "invoices.1.include": "1",
-        "invoices.1.pricing_plan_id": offer["pricing_plans"][1]["id"],
+        f"invoices.{second['id']}.include": "1",
+        f"invoices.{second['id']}.pricing_plan_id": offer["pricing_plans"][1]["id"],
+        f"invoices.{second['id']}.amount": "2,000.00",
     }
     quote = Html((await view(client, "invoices/quote", headers, fields))["html"]).text
     assert f"{first['document_id']} Not financed" in quote
@@ -530,4 +558,4 @@ async def test_of_two_invoices_only_the_included_are_confirmed(
     assert (await financing_invoice(client, tenant, second["id"]))["status"] == "FUNDED"
     # The one left is still offered.
     page = Html((await view(client, "invoices", headers))["html"])
-    assert page.field("invoices.0.invoice_id")["value"] == first["id"]
+    assert page.field(f"invoices.{first['id']}.amount")["value"] == "1,000.00"

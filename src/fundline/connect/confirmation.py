@@ -35,7 +35,12 @@ class Choice:
 
 
 def parse_amount(text: str, currency: str) -> int:
-    cleaned = text.replace(",", "").replace("$", "").strip()
+    """What the user typed, in major units, as minor units: ``1,234.56``, ``$1,234.56`` and
+    ``1234.56 USD`` alike. ``ValueError`` with a message for anything else, blank included."""
+    cleaned = text.replace(",", "").replace(currency, "").strip()
+    cleaned = cleaned.removeprefix(money.SYMBOLS.get(currency, "")).strip()
+    if not cleaned:
+        raise ValueError(f"Enter an amount such as {money.display(123456, currency)}")
     try:
         return money.from_major(Decimal(cleaned), currency)
     except (InvalidOperation, ValueError) as exc:
@@ -47,22 +52,24 @@ async def choices(
     drafts: Sequence[tuple[FinancingInvoice, int, list[QuoteOut]]],
     fields: dict[str, str] | None,
 ) -> list[Choice]:
-    """The form's choices for each DRAFT invoice (defaults: the first plan at its maximum),
-    priced with the lending rules; a refused amount is kept with its message."""
-    choices = []
-    plans = {p.id: p for fi, _, _ in drafts for p in await service.plans_of(session, fi.offer_id)}
-    for index, (fi, owed, quotes) in enumerate(drafts):
-        if not quotes:
-            continue
-        prefix = f"invoices.{index}."
-        given = fields or {}
+    """The form's choices for each DRAFT invoice that can be financed (defaults: the first
+    plan at its maximum), priced with the lending rules; a refused amount is kept with its
+    message. Fields are named by invoice id (``invoices.<id>.amount``), never by position: the
+    drafts may change while the form is on screen."""
+    quoted = [(fi, owed, quotes) for fi, owed, quotes in drafts if quotes]
+    plans = {p.id: p for fi, _, _ in quoted for p in await service.plans_of(session, fi.offer_id)}
+    given = fields or {}
+    result = []
+    for fi, owed, quotes in quoted:
+        prefix = f"invoices.{fi.invoice_id}."
         asked = given.get(prefix + "pricing_plan_id")
         found = next((q for q in quotes if str(q.pricing_plan_id) == asked), None)
         chosen = found or quotes[0]
-        include = fields is None or len(drafts) == 1 or given.get(prefix + "include") == "1"
+        # One invoice has no checkbox: it is the one to confirm.
+        include = fields is None or len(quoted) == 1 or given.get(prefix + "include") == "1"
         default_text = f"{money.to_major(chosen.max_requested_amount, fi.currency):,}"
         text = given.get(prefix + "amount", "").strip() if fields is not None else default_text
-        choice = Choice(fi, owed, quotes, chosen, include, text or default_text)
+        choice = Choice(fi, owed, quotes, chosen, include, text)
         if include and asked and found is None:
             choice.error = "Choose one of the plans offered."
         elif include:
@@ -79,8 +86,34 @@ async def choices(
                     high = money.display(chosen.max_requested_amount, fi.currency)
                     message = f"Enter an amount between {low} and {high}"
                 choice.error = message + "."
-        choices.append(choice)
-    return choices
+        result.append(choice)
+    return result
+
+
+def stale(choices: Sequence[Choice], fields: dict[str, str]) -> list[str]:
+    """The invoice ids a posted form names that are no longer among the invoices to confirm
+    (confirmed, paid or released since the form was shown)."""
+    shown = {str(ch.fi.invoice_id) for ch in choices}
+    named = {
+        key.split(".")[1] for key in fields if key.startswith("invoices.") and key.count(".") == 2
+    }
+    return sorted(named - shown)
+
+
+def refusal(choices: Sequence[Choice], offer: FinancingOffer, fields: dict[str, str]) -> str | None:
+    """Why the form cannot be confirmed as posted, before anything is written; ``None`` when
+    it can (the lending rules are applied again when it is)."""
+    if stale(choices, fields):
+        return "Your invoices changed while this page was open: check them again."
+    taken = [ch for ch in choices if ch.include]
+    if not taken:
+        return "Choose at least one invoice to finance."
+    if any(ch.error for ch in taken):
+        return "Check the amounts marked below."
+    if quote_context(choices, offer)["over_limit"]:
+        available = money.display(offer.available_amount, offer.currency)
+        return f"This is more than your available credit of {available}."
+    return None
 
 
 def quote_context(choices: Sequence[Choice], offer: FinancingOffer) -> dict[str, Any]:

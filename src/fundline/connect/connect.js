@@ -23,7 +23,8 @@
   var base = scriptUrl.href.replace(/\/connect\/v1\/connect\.js(\?.*)?$/, "");
   var fundlineOrigin = scriptUrl.origin;
 
-  var state = null; // { options, overlay, frame, ready, pending[], opener }
+  var state = null; // { options, overlay, frame, ready, readyTimer, pending[], opener }
+  var READY_TIMEOUT_MS = 15000;
 
   function report(options, errorType, message) {
     if (window.console) console.error("[Fundline Connect] " + message);
@@ -73,6 +74,7 @@
     var message = event.data || {};
     switch (message.fundline) {
       case "ready":
+        clearTimeout(state.readyTimer);
         state.ready = true;
         var pending = state.pending;
         state.pending = [];
@@ -154,6 +156,13 @@
             current.pending.unshift({ fundline: "start", connectToken: options.connectToken });
             window.addEventListener("message", onMessage);
             document.body.appendChild(built.overlay);
+            // A frame that never says it is ready was blocked (this page is itself framed by
+            // an origin that may not embed the widget) or could not load.
+            current.readyTimer = setTimeout(function () {
+              if (state === current && !current.ready) {
+                report(options, "FRAME_NOT_LOADED", "The financing widget did not load");
+              }
+            }, READY_TIMEOUT_MS);
           })
           .catch(function (err) {
             if (state === current) state = null;
@@ -204,6 +213,7 @@
       try {
         if (!state) return;
         window.removeEventListener("message", onMessage);
+        clearTimeout(state.readyTimer);
         if (state.overlay && state.overlay.parentNode) {
           state.overlay.parentNode.removeChild(state.overlay);
         }

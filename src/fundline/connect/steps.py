@@ -149,6 +149,8 @@ OFFER_NOTES = {
 
 def _invoice_summary(out: FinancingInvoiceOut) -> str:
     c = out.currency
+    if out.status.value == "REJECTED":
+        return f"{money.display(out.total_amount, c)} invoice: the lender declined to finance it."
     if out.requested_amount is None:
         return f"{money.display(out.total_amount, c)} invoice, not yet confirmed."
     return (

@@ -139,11 +139,7 @@ async def confirm(
         return await invoices(session, connect_session)
     choices = await confirmation.choices(session, drafts, form.fields)
     taken = [ch for ch in choices if ch.include]
-    error = None
-    if not taken:
-        error = "Choose at least one invoice to finance."
-    elif any(ch.error for ch in taken):
-        error = "Check the amounts marked below."
+    error = confirmation.refusal(choices, offer, form.fields)
     if error is None:
         payload = ConfirmInvoicesRequest(
             invoices=[
@@ -162,6 +158,11 @@ async def confirm(
                 )
         except FundlineError as exc:
             error = exc.message
+            # The savepoint's rollback expired what was loaded: read the form's rows again.
+            drafts, offer = await confirmation.drafts_and_offer(session, connect_session)
+            if offer is None:
+                return await invoices(session, connect_session)
+            choices = await confirmation.choices(session, drafts, form.fields)
     if error is not None:
         return steps.View(
             await confirmation.render(session, choices, offer, error=error)

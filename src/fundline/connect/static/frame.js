@@ -66,33 +66,46 @@
     });
   }
 
+  function offline(err) {
+    fail("NETWORK_ERROR", "Cannot reach Fundline: " + err);
+    showMessage("Cannot reach the server", "Check your connection, then close and try again.");
+  }
+
   function exchange(token) {
     return request("POST", "/connect/v1/sessions", null, {
       token: token,
       embed_origin: embedder,
-    }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) {
-          var message = (body.error && body.error.message) || "The token was refused";
-          var type = response.status === 403 ? "ORIGIN_NOT_ALLOWED" : "INVALID_TOKEN";
-          fail(type, message);
-          showMessage("This link has expired", message);
-          return null;
-        }
-        return body;
+    })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) {
+            var message = (body.error && body.error.message) || "The token was refused";
+            var type = response.status === 403 ? "ORIGIN_NOT_ALLOWED" : "INVALID_TOKEN";
+            fail(type, message);
+            showMessage("This link has expired", message);
+            return null;
+          }
+          return body;
+        });
+      })
+      .catch(function (err) {
+        offline(err);
+        return null;
       });
-    });
   }
 
   // Render a view: the server answers {html, events}.
   function render(method, path, scope, body) {
-    var token = sessions[scope] || sessions.onboarding || sessions.invoices;
+    // A step of the other scope's session would be refused: use that scope's, else the other
+    // (both reach the business's own steps).
+    var used = sessions[scope] ? scope : sessions.onboarding ? "onboarding" : "invoices";
+    var token = sessions[used];
     if (!token) return Promise.resolve();
     view.setAttribute("aria-busy", "true");
     return request(method, path, token, body)
       .then(function (response) {
         if (response.status === 401) {
-          sessions[scope] = null;
+          sessions[used] = null;
           fail("SESSION_EXPIRED", "The Connect session has ended");
           showMessage("Your session has ended", "Close this window and open it again.");
           return;
@@ -110,13 +123,17 @@
           focusTop();
         });
       })
-      .catch(function (err) {
-        fail("NETWORK_ERROR", String(err));
-        showMessage("Cannot reach the server", "Check your connection and try again.");
-      })
+      .catch(offline)
       .finally(function () {
         view.removeAttribute("aria-busy");
       });
+  }
+
+  // One step at a time, in order; a step that fails does not stop the ones after it.
+  function enqueue(step) {
+    queue = queue.then(step).catch(function (err) {
+      fail("ERROR", String(err));
+    });
   }
 
   function fields(form) {
@@ -153,7 +170,7 @@
   window.addEventListener("message", function (event) {
     if (!embedder || event.source !== window.parent || event.origin !== embedder) return;
     var message = event.data || {};
-    queue = queue.then(function () {
+    enqueue(function () {
       return handle(message);
     });
   });
@@ -165,7 +182,7 @@
     event.preventDefault();
     var submit = form.querySelector("[type=submit]");
     if (submit) submit.disabled = true;
-    queue = queue.then(function () {
+    enqueue(function () {
       return render("POST", form.getAttribute("data-view"), form.getAttribute("data-scope"), {
         fields: fields(form),
       });
@@ -174,20 +191,24 @@
 
   // The live quote: the confirmation form's summary, re-rendered by the server as it changes.
   var quoteTimer = null;
+  var quoteAsked = 0; // only the answer to the latest question is shown
   function requote(form) {
     clearTimeout(quoteTimer);
     quoteTimer = setTimeout(function () {
       var target = view.querySelector("[data-quote-target]");
       var token = sessions.invoices;
       if (!target || !token) return;
+      var asked = ++quoteAsked;
       request("POST", form.getAttribute("data-quote"), token, { fields: fields(form) })
         .then(function (response) {
           return response.ok ? response.json() : null;
         })
         .then(function (out) {
-          if (out && typeof out.html === "string") target.innerHTML = out.html;
+          if (asked === quoteAsked && out && typeof out.html === "string") {
+            target.innerHTML = out.html;
+          }
         })
-        .catch(function () {});
+        .catch(function () {}); // the quote is a preview: the confirmation checks again
     }, 200);
   }
   ["input", "change"].forEach(function (type) {
@@ -206,7 +227,7 @@
     var link = event.target.closest("[data-goto]");
     if (link) {
       event.preventDefault();
-      queue = queue.then(function () {
+      enqueue(function () {
         return render("GET", link.getAttribute("data-goto"), link.getAttribute("data-scope"));
       });
     }
