@@ -1,4 +1,4 @@
-"""Fill a PostgreSQL database with a financing book to benchmark against (issue 5).
+"""Fill a PostgreSQL database with a financing book to benchmark the performance targets.
 
     python -m bench.seed --invoices 100000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/fundline_bench_100k

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,13 +37,13 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], *, seconds: float =
 
 
 @contextmanager
-def serving(env: dict[str, str], *, log: Path) -> Iterator[str]:
-    """``fundline serve`` on a free local port with ``env``, its output in ``log``; yields
-    its URL once it answers, and stops it after."""
+def serving(env: dict[str, str], *, log: Path, args: Sequence[str] = ()) -> Iterator[str]:
+    """``fundline serve [args]`` on a free local port with ``env``, its output in ``log``;
+    yields its URL once it answers, and stops it after."""
     port = free_port()
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

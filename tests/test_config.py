@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from fundline.config import MIN_SECRET_LENGTH, PLACEHOLDER_SECRETS, Mode, Settings
+from fundline.kit.logging import LogFormat
 
 STRONG_KEY = "9f2c" * 12
 
@@ -42,6 +43,7 @@ def test_defaults() -> None:
     assert settings.idempotency_ttl_seconds == 86400
     assert settings.idempotency_lock_seconds == 90
     assert settings.log_level == "INFO"
+    assert settings.log_format is LogFormat.JSON
     assert settings.policy_file is None
 
 
@@ -52,7 +54,9 @@ def test_read_from_the_environment_with_the_prefix(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("FUNDLINE_RATE_LIMIT_PER_SECOND", "7")
     monkeypatch.setenv("FUNDLINE_MODE", "production")
     monkeypatch.setenv("FUNDLINE_SECRET_KEY", STRONG_KEY)
+    monkeypatch.setenv("FUNDLINE_LOG_FORMAT", "console")
     settings = Settings()
+    assert settings.log_format is LogFormat.CONSOLE
     assert settings.database_url == "postgresql+asyncpg://u@db:5432/fundline"
     assert not settings.is_sqlite
     assert settings.redis_url == "redis://cache:6379/0"
@@ -76,6 +80,7 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("FUNDLINE_MODE", "staging"),
         ("FUNDLINE_TOKEN_TTL_SECONDS", "59"),
         ("FUNDLINE_RATE_LIMIT_PER_SECOND", "0"),
+        ("FUNDLINE_LOG_FORMAT", "xml"),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -119,7 +119,7 @@ async def test_every_route_needs_a_partner_token(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
     routes = _sandbox_routes(app)
-    assert len(routes) == 4
+    assert len(routes) == 5  # clock, advance, simulate, business reset, sandbox reset
     operator_key = await make_operator_key(db)
     for method, path in routes:
         response = await client.request(method, path, json={"days": 1, "event": "fund"})

@@ -3,7 +3,11 @@ without the embedded worker."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from fundline.models import FinancingOffer
 from fundline.operations import migrations
 from tests.factories import Tenant
 from tests.lending_factories import make_offer
+from tests.live import FUNDLINE
 from tests.test_lender_cli import as_json, env, fundline  # noqa: F401 - env: a fixture
 
 
@@ -52,7 +57,7 @@ def test_serve_embeds_the_worker_unless_told_not_to(
 
     monkeypatch.setattr(app_module, "create_app", create_app)
     monkeypatch.setattr(migrations, "upgrade_sync", lambda url: None)
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: served.append((app, options)))
+    monkeypatch.setattr("uvicorn.Server.run", lambda server, sockets=None: served.append(server))
     result = CliRunner().invoke(
         cli_app,
         ["serve", "--port", "9123", *args],
@@ -63,5 +68,34 @@ def test_serve_embeds_the_worker_unless_told_not_to(
     )
     assert result.exit_code == 0, result.output
     assert made == [embedded]
-    [(app, options)] = served
-    assert (app, options["port"]) == ("the app", 9123)
+    [server] = served
+    assert (server.config.app, server.config.port, server.worker) == ("the app", 9123, embedded)
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_worker_logs_in_the_configured_format(tmp_path: Path, log_format: str) -> None:
+    """The worker's own process (here its migrations, Alembic's lines) follows the setting."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FUNDLINE_")}
+    done = subprocess.run(
+        [FUNDLINE, "worker", "--once"],
+        env={
+            **clean,
+            "FUNDLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
+            "FUNDLINE_LOG_FORMAT": log_format,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "offers_expired" in json.loads(done.stdout)
+    lines = done.stderr.splitlines()
+    upgrades = [line for line in lines if "Running upgrade" in line]
+    assert upgrades
+    if log_format == "json":
+        assert all(json.loads(line)["level"] for line in lines)
+    else:
+        assert "[alembic.runtime.migration]" in upgrades[0]
+        for line in lines:
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(line)

@@ -33,6 +33,7 @@ from fundline.kit.versions import CURRENT_VERSION
 from fundline.lender.router import router as lender_router
 from fundline.lending.policy import load_policy
 from fundline.operations import worker as background
+from fundline.operations.openapi import install_api_reference
 from fundline.operations.router import router as operations_router
 from fundline.payables.router import router as payables_router
 from fundline.receivables.router import router as receivables_router
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     """The application. With ``worker``, its lifespan also runs the background worker (the
     embedded default of ``fundline serve``)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url)
     limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
     tokens = TokenCache(db.driver_dsn)
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
             "`/v1/auth/token`, `x-monite-entity-id` on entity-scoped operations."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by install_api_reference, from local files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
         app.include_router(sandbox.router)
         app.include_router(demo_page)
+    install_api_reference(app)
     install_error_handlers(app)
 
     # Added innermost first: a request passes context → auth → rate limit → version → routes.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import uuid
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
+from fundline.kit.logging import LogFormat, configure_logging
 from fundline.lender.cli import app as lender_app
 from fundline.lender.cli import run
 from fundline.sandbox.cli import app as sandbox_app
@@ -47,6 +49,27 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+LogFormatOption = Annotated[
+    LogFormat | None,
+    typer.Option(
+        help="json: one JSON object per line (the default, or FUNDLINE_LOG_FORMAT); "
+        "console: readable lines for a terminal.",
+        show_default=False,
+    ),
+]
+
+
+def _logging_settings(log_format: LogFormat | None) -> Settings:
+    """The settings, with ``--log-format`` over ``FUNDLINE_LOG_FORMAT``, and logging set up
+    from them: every line from here on (Alembic's during migrations too) in that format."""
+    settings = _settings()
+    if log_format is not None:
+        settings = settings.model_copy(update={"log_format": log_format})
+    configure_logging(settings.log_level, settings.log_format)
+    logging.captureWarnings(True)  # a runtime warning becomes a log line, not loose text
+    return settings
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -58,41 +81,45 @@ def serve(
             "turn it off when separate `fundline worker` processes run."
         ),
     ] = True,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Apply pending migrations, then run the API server."""
     import uvicorn
 
     from fundline.app import create_app
     from fundline.operations.migrations import upgrade_sync
+    from fundline.operations.serving import Server
 
-    settings = _settings()
+    settings = _logging_settings(log_format)
     upgrade_sync(settings.database_url)
     application = create_app(settings, worker=worker)
     # Everything alive now lives as long as the process: keep it out of the cyclic garbage
     # collector's way, so collections only walk what requests allocate.
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
         host=host,
         port=port,
+        # No logging config of uvicorn's own: its records go to the root handler, in our format.
+        log_config=None,
         log_level="warning",
-        access_log=False,
+        access_log=False,  # Fundline logs each request itself
     )
+    Server(config, settings=settings, worker=worker).run()
 
 
 @app.command("worker")
 def worker_command(
     once: Annotated[bool, typer.Option(help="Do one round of work and exit.")] = False,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the background worker: offer and request expiry, lateness, defaults, housekeeping."""
     from fundline.kit.db import Database
-    from fundline.kit.logging import configure_logging
     from fundline.lending.policy import load_policy
     from fundline.operations import worker
     from fundline.operations.migrations import upgrade_sync
 
-    settings = _settings()
-    configure_logging(settings.log_level)
+    settings = _logging_settings(log_format)
     upgrade_sync(settings.database_url)
     policy = load_policy(settings)
 

@@ -13,6 +13,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from fundline.kit.logging import LogFormat
+
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "test"}
 MIN_SECRET_LENGTH = 32
 
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     idempotency_lock_seconds: int = Field(default=90, ge=1)
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.JSON
     worker_interval_seconds: float = Field(default=30.0, gt=0)
     # The credit policy (TOML); unset: the mode's default shipped in fundline/lending/policies.
     policy_file: Path | None = None

@@ -104,9 +104,26 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _not_json_body(request: Request) -> dict[str, Any]:
+    # Says what was wrong without echoing the header (no input is echoed in a 422).
+    sent = request.headers.get("content-type")
+    got = "this request's content-type is not JSON" if sent else "this request had none"
+    return {
+        "loc": ["body"],
+        "msg": f"Send the body as JSON with `content-type: application/json` ({got})",
+        "type": "content_type",
+    }
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _clean_validation_errors(exc.errors())}, status_code=422)
+    errors = _clean_validation_errors(exc.errors())
+    # FastAPI parses a body as JSON only when its content-type says JSON, and otherwise
+    # validates the raw bytes, which fails with a message about the model, not the cause.
+    # A 422 in the validation shape still, not a 415: Monite's contract has no 415.
+    if isinstance(exc.body, bytes):
+        errors = [_not_json_body(request), *(e for e in errors if e["loc"][:1] != ["body"])]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,8 +8,9 @@ may frame them; every other page refuses to be framed at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -46,42 +47,70 @@ class Asset:
     digest: str  # the first 12 hex digits of its SHA-256: the version in its name and ETag
 
 
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 
 class Assets:
-    """The files of a package's ``static/`` folder, read once, each served under a name that
-    carries its content hash (``frame.1a2b3c4d5e6f.js``), so it can be cached for good."""
+    """Static files of a package, each served under a name that carries its content hash
+    (``frame.1a2b3c4d5e6f.js``), so it can be cached for good.
 
-    def __init__(self, package: str, *, url_prefix: str) -> None:
+    ``files`` maps served names to paths inside the package; by default, every file of the
+    package's ``static/`` folder under its own name. Read on first use, then kept.
+    """
+
+    def __init__(
+        self, package: str, *, url_prefix: str, files: Mapping[str, str] | None = None
+    ) -> None:
+        self.package = package
         self.url_prefix = url_prefix
-        self.files: dict[str, Asset] = {}
-        for item in resources.files(package).joinpath("static").iterdir():
-            suffix = PurePosixPath(item.name).suffix
-            if suffix in MEDIA_TYPES:
-                body = item.read_bytes()
-                digest = hashlib.sha256(body).hexdigest()[:12]
-                self.files[item.name] = Asset(body, MEDIA_TYPES[suffix], digest)
-        self._by_hashed = {self.hashed_name(name): name for name in self.files}
+        self._paths = files
+
+    @functools.cached_property
+    def files(self) -> dict[str, Asset]:
+        root = resources.files(self.package)
+        paths = self._paths or {
+            item.name: f"static/{item.name}"
+            for item in root.joinpath("static").iterdir()
+            if PurePosixPath(item.name).suffix in MEDIA_TYPES
+        }
+        loaded = {}
+        for name, path in paths.items():
+            body = root.joinpath(path).read_bytes()
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            loaded[name] = Asset(body, MEDIA_TYPES[PurePosixPath(name).suffix], digest)
+        return loaded
+
+    @functools.cached_property
+    def _by_hashed(self) -> dict[str, str]:
+        return {self.hashed_name(name): name for name in self.files}
 
     def hashed_name(self, name: str) -> str:
         path = PurePosixPath(name)
         return f"{path.stem}.{self.files[name].digest}{path.suffix}"
 
-    def url(self, name: str) -> str:
-        return f"{self.url_prefix}/{self.hashed_name(name)}"
+    def url(self, name: str, *, root_path: str = "") -> str:
+        return f"{root_path}{self.url_prefix}/{self.hashed_name(name)}"
 
     def response(self, hashed: str) -> Response:
         """The file behind a hashed name; 404 for any other name (an old version included)."""
         name = self._by_hashed.get(hashed)
         if name is None:
             return Response(status_code=404)
+        return self.file(name, cache_control=IMMUTABLE)
+
+    def file(self, name: str, *, cache_control: str) -> Response:
+        """The file ``name`` under its plain name (for a client that cannot be told the hash)."""
         asset = self.files[name]
         return Response(
             asset.body,
             media_type=asset.media_type,
             headers={
-                "cache-control": IMMUTABLE,
+                "cache-control": cache_control,
                 "etag": f'"{asset.digest}"',
                 "x-content-type-options": "nosniff",
             },
