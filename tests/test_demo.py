@@ -15,7 +15,8 @@ from fundline.kit import clock, pages
 from fundline.kit.db import Database
 from fundline.lending import ledger
 from fundline.models import FinancingInvoice, SandboxClock, SandboxDemo
-from fundline.sandbox.demo import DemoError, print_walkthrough, run_demo, walkthrough
+from fundline.sandbox.demo import print_walkthrough, run_demo, walkthrough
+from fundline.sandbox.demo_seed import DemoError
 from tests.conftest import make_settings
 
 

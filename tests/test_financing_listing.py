@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from cachetools import LRUCache
 
 from fundline.financing import listing
 from tests.factories import Tenant
@@ -14,8 +15,7 @@ LIST = "/v1/financing_invoices"
 async def test_page_queries_are_kept_per_shape_and_bounded(
     client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(listing, "_PAGES", {})
-    monkeypatch.setattr(listing, "_MAX_PAGES", 2)
+    monkeypatch.setattr(listing, "_PAGES", LRUCache(maxsize=2))
     for _ in range(2):  # the same shape twice: one statement
         response = await client.get(f"{LIST}?status=PAID", headers=tenant.headers)
         assert response.status_code == 200

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import Dialect, bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 
 from fundline.kit.db import Database
 from fundline.kit.statements import Prepared
@@ -67,3 +70,22 @@ async def test_values_the_statement_carries_need_not_be_given(db: Database) -> N
     limited = Prepared(BY_ID.limit(bindparam("limit")))
     async with db.driver_reads() as conn:
         assert len(await limited.rows(conn, {"id": partner.id, "limit": 1})) == 1
+
+
+DIALECTS: list[Dialect] = [sqlite_dialect(), asyncpg_dialect()]  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_values_convert_with_each_dialects_own_type_processing(dialect: Dialect) -> None:
+    # The processors come from the types' public API (dialect_impl, bind_processor,
+    # result_processor): if an upgrade changes what those return, this fails first.
+    compiled = Prepared(BY_ID).compiled(dialect)
+    partner_id = uuid.UUID(int=1)
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    if dialect.name == "sqlite":  # UUIDs as hex, timestamps as text, back as on PostgreSQL
+        assert compiled.arguments({"id": partner_id}) == [partner_id.hex]
+        raw: list[tuple[Any, ...]] = [(partner_id.hex, "Statements", "2026-01-02 03:04:05.000000")]
+    else:  # asyncpg takes and gives UUIDs; its naive UTC timestamps become aware
+        assert compiled.arguments({"id": partner_id}) == [partner_id]
+        raw = [(partner_id, "Statements", created.replace(tzinfo=None))]
+    assert compiled.convert(raw) == [(partner_id, "Statements", created)]

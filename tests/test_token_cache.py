@@ -169,3 +169,29 @@ async def test_closing_stops_listening_for_good(
     await asyncio.sleep(0.1)  # closing its connection must not bring a new one
     assert not cache.active
     assert cache._reconnect is None or cache._reconnect.done()
+
+
+async def test_a_full_cache_drops_only_the_least_recently_used(app: FastAPI) -> None:
+    cache = TokenCache(app.state.db.driver_dsn, size=2)
+    await cache.start()
+    try:
+        assert cache.active
+        rows = {
+            digest: TokenRow(uuid.uuid4(), uuid.uuid4(), None, None, datetime.now(UTC), None, None)
+            for digest in ("a", "b", "c")
+        }
+        cache.put("a", rows["a"], generation=cache.generation)
+        cache.put("b", rows["b"], generation=cache.generation)
+        assert cache.get("a") == rows["a"]  # "b" is now the least recently used
+        cache.put("c", rows["c"], generation=cache.generation)
+        assert [cache.get(digest) for digest in ("a", "b", "c")] == [rows["a"], None, rows["c"]]
+
+        partner = uuid.uuid4()
+        first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        cache.add_owned(partner, first)
+        cache.add_owned(partner, second)
+        assert cache.owns(partner, first)
+        cache.add_owned(partner, third)
+        assert [cache.owns(partner, e) for e in (first, second, third)] == [True, False, True]
+    finally:
+        await cache.close()

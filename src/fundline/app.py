@@ -32,6 +32,7 @@ from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.lender.router import router as lender_router
 from fundline.lending.policy import load_policy
+from fundline.operations import metrics
 from fundline.operations import worker as background
 from fundline.operations.openapi import install_api_reference
 from fundline.operations.router import router as operations_router
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     )
     authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
     app.add_middleware(AuthenticationMiddleware, db=db, cache=tokens, prefixes=authenticated)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
     return app
 
 

@@ -10,13 +10,12 @@ import uuid
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
+from fundline.cli_support import run, settings_or_exit
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
 from fundline.kit.logging import LogFormat, configure_logging
 from fundline.lender.cli import app as lender_app
-from fundline.lender.cli import run
 from fundline.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -36,19 +35,6 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(import_app, name="import")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        # One line per problem, naming the variable; never the input (it may hold a secret).
-        for error in exc.errors(include_url=False, include_input=False, include_context=False):
-            field = "_".join(str(part) for part in error["loc"])
-            where = f"FUNDLINE_{field.upper()}: " if field else ""
-            message = error["msg"].removeprefix("Value error, ")
-            typer.echo(f"Configuration error: {where}{message}", err=True)
-        raise typer.Exit(2) from exc
-
-
 LogFormatOption = Annotated[
     LogFormat | None,
     typer.Option(
@@ -62,7 +48,7 @@ LogFormatOption = Annotated[
 def _logging_settings(log_format: LogFormat | None) -> Settings:
     """The settings, with ``--log-format`` over ``FUNDLINE_LOG_FORMAT``, and logging set up
     from them: every line from here on (Alembic's during migrations too) in that format."""
-    settings = _settings()
+    settings = settings_or_exit()
     if log_format is not None:
         settings = settings.model_copy(update={"log_format": log_format})
     configure_logging(settings.log_level, settings.log_format)
@@ -144,7 +130,7 @@ def migrate() -> None:
     """Apply every pending database migration."""
     from fundline.operations.migrations import upgrade_sync
 
-    settings = _settings()
+    settings = settings_or_exit()
     upgrade_sync(settings.database_url)
     typer.echo("Database is at the latest migration.", err=True)
 
@@ -173,7 +159,7 @@ def partner_create(
     """Create a partner and its API client; prints the credentials as JSON (secret shown once)."""
     from fundline.operations.migrations import upgrade_sync
 
-    settings = _settings()
+    settings = settings_or_exit()
     upgrade_sync(settings.database_url)
     print(json.dumps(asyncio.run(_create_partner(settings, name))))
 
@@ -187,7 +173,7 @@ Origin = Annotated[
 def _migrated_settings() -> Settings:
     from fundline.operations.migrations import upgrade_sync
 
-    settings = _settings()
+    settings = settings_or_exit()
     upgrade_sync(settings.database_url)
     return settings
 
@@ -254,7 +240,7 @@ def operator_create_key(
     """Create an operator key for the lender API; prints it as JSON (shown once)."""
     from fundline.operations.migrations import upgrade_sync
 
-    settings = _settings()
+    settings = settings_or_exit()
     upgrade_sync(settings.database_url)
     print(json.dumps({"operator_key": asyncio.run(_create_operator_key(settings, name))}))
 
@@ -269,9 +255,10 @@ def demo(
     from rich.console import Console
 
     from fundline.operations.migrations import upgrade_sync
-    from fundline.sandbox.demo import DemoError, print_walkthrough, run_demo
+    from fundline.sandbox.demo import print_walkthrough, run_demo
+    from fundline.sandbox.demo_seed import DemoError
 
-    settings = _settings()
+    settings = settings_or_exit()
     console = Console()
     upgrade_sync(settings.database_url)
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from cachetools import LRUCache
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,9 +48,9 @@ class TokenRow:
 class TokenCache:
     def __init__(self, dsn: str | None, *, size: int = 10_000) -> None:
         self._dsn = dsn  # None: never on (SQLite)
-        self._size = size
-        self._tokens: dict[str, TokenRow] = {}
-        self._entities: set[tuple[uuid.UUID, uuid.UUID]] = set()  # (partner, entity) pairs
+        # Full, each drops its least recently used entry.
+        self._tokens: LRUCache[str, TokenRow] = LRUCache(maxsize=size)
+        self._entities: LRUCache[tuple[uuid.UUID, uuid.UUID], bool] = LRUCache(maxsize=size)
         self._listener: asyncpg.Connection | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self._closed = False
@@ -96,20 +97,16 @@ class TokenCache:
         """Keep ``row``, read while the cache was at ``generation``, unless emptied since."""
         if self._listener is None or generation != self.generation:
             return
-        if len(self._tokens) >= self._size:
-            self._tokens.clear()
         self._tokens[digest] = row
 
     def owns(self, partner_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
         """Whether the entity is known to belong to the partner (that never changes)."""
-        return (partner_id, entity_id) in self._entities
+        return self._entities.get((partner_id, entity_id), False)
 
     def add_owned(self, partner_id: uuid.UUID, entity_id: uuid.UUID) -> None:
         if self._listener is None:
             return
-        if len(self._entities) >= self._size:
-            self._entities.clear()
-        self._entities.add((partner_id, entity_id))
+        self._entities[partner_id, entity_id] = True
 
     def clear(self) -> None:
         self.generation += 1

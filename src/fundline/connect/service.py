@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.connect import origins
 from fundline.connect.schemas import (
+    ConfirmInvoice,
     ConfirmInvoicesRequest,
     QuoteOut,
     Scope,
@@ -106,6 +107,32 @@ async def open_session(
     underwritten again, so a returning business gets a new offer (or the reason it does not).
     """
     now = clock.now()
+    row = await _claim_token(session, token, now=now)
+    if embed_origin is not None:
+        await _require_origin(session, row, embed_origin, sandbox=sandbox)
+    expires_at: datetime
+    if row.kind == "session":
+        scope, expires_at = Scope.INVOICES, await _open_request_expiry(session, row, now=now)
+    else:
+        scope, expires_at = Scope.ONBOARDING, now + ONBOARDING_SESSION_TTL
+        await _start_onboarding(session, row, policy=policy)
+    access_token = new_token("fcs_")
+    connect_session = ConnectSession(
+        token_hash=token_digest(access_token),
+        entity_id=row.entity_id,
+        scope=scope.value,
+        request_id=row.request_id,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(connect_session)
+    await session.flush()
+    return access_token, connect_session
+
+
+async def _claim_token(session: AsyncSession, token: str, *, now: datetime) -> ConnectToken:
+    """Mark a live token used and return it; 401 for any other. The conditional UPDATE is
+    what lets only one of two concurrent exchanges of a token succeed."""
     digest = token_digest(token)
     claimed = cast(
         CursorResult[Any],
@@ -128,40 +155,41 @@ async def open_session(
         .execution_options(populate_existing=True)
     )
     assert row is not None
-    if embed_origin is not None:
-        entity = await session.get(Entity, row.entity_id)
-        if entity is None or not await origins.origin_allowed(
-            session, entity.partner_id, embed_origin, sandbox=sandbox
-        ):
-            raise Forbidden(not_registered(embed_origin))
-    expires_at: datetime
-    if row.kind == "session":
-        request = await session.get(FinancingRequest, row.request_id)
-        if request is None or request.status == "expired" or request.expires_at <= now:
-            raise Unauthorized("The financing request of this token is no longer open")
-        scope, expires_at = Scope.INVOICES, request.expires_at
-    else:
-        scope, expires_at = Scope.ONBOARDING, now + ONBOARDING_SESSION_TTL
-        business = await get_business(session, row.entity_id)
-        if business is None:
-            raise Unauthorized("The business of this token no longer exists")
-        if business.status == "NEW":
-            # Opening the widget starts onboarding.
-            await _set_status(session, business, "INPUT_REQUIRED")
-        elif business.status == "ONBOARDED":
-            await underwrite(session, business, policy=policy)  # keeps a live offer as it is
-    access_token = new_token("fcs_")
-    connect_session = ConnectSession(
-        token_hash=token_digest(access_token),
-        entity_id=row.entity_id,
-        scope=scope.value,
-        request_id=row.request_id,
-        created_at=now,
-        expires_at=expires_at,
-    )
-    session.add(connect_session)
-    await session.flush()
-    return access_token, connect_session
+    return row
+
+
+async def _require_origin(
+    session: AsyncSession, row: ConnectToken, embed_origin: str, *, sandbox: bool
+) -> None:
+    """403 unless the page embedding the widget may embed the token's partner."""
+    entity = await session.get(Entity, row.entity_id)
+    if entity is None or not await origins.origin_allowed(
+        session, entity.partner_id, embed_origin, sandbox=sandbox
+    ):
+        raise Forbidden(not_registered(embed_origin))
+
+
+async def _open_request_expiry(
+    session: AsyncSession, row: ConnectToken, *, now: datetime
+) -> datetime:
+    """When the session token's request expires, which ends its session too; 401 when the
+    request is no longer open."""
+    request = await session.get(FinancingRequest, row.request_id)
+    if request is None or request.status == "expired" or request.expires_at <= now:
+        raise Unauthorized("The financing request of this token is no longer open")
+    return request.expires_at
+
+
+async def _start_onboarding(session: AsyncSession, row: ConnectToken, *, policy: Policy) -> None:
+    """What opening the widget does to the token's business: a NEW one starts onboarding, an
+    ONBOARDED one is underwritten again (which keeps a live offer as it is)."""
+    business = await get_business(session, row.entity_id)
+    if business is None:
+        raise Unauthorized("The business of this token no longer exists")
+    if business.status == "NEW":
+        await _set_status(session, business, "INPUT_REQUIRED")
+    elif business.status == "ONBOARDED":
+        await underwrite(session, business, policy=policy)
 
 
 async def resolve_session(session: AsyncSession, access_token: str) -> ConnectSession:
@@ -376,15 +404,7 @@ async def confirm_invoices(
     request = await _request_of(session, connect_session, lock=True)
     if request.status == "expired" or request.expires_at <= clock.now():
         raise Conflict("The financing request has expired; request financing again")
-    ids = [item.invoice_id for item in payload.invoices]
-    drafts = {
-        fi.invoice_id: fi
-        for fi in await session.scalars(
-            select(FinancingInvoice)
-            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids))
-            .with_for_update()
-        )
-    }
+    drafts = await _locked_invoices(session, request, [i.invoice_id for i in payload.invoices])
     chosen: list[tuple[FinancingInvoice, PricingPlan, int | None]] = []
     seen: set[uuid.UUID] = set()
     for index, item in enumerate(payload.invoices):
@@ -394,29 +414,7 @@ async def confirm_invoices(
                 f"Invoice {item.invoice_id} is listed more than once", loc=(*loc, "invoice_id")
             )
         seen.add(item.invoice_id)
-        fi = drafts.get(item.invoice_id)
-        if fi is None:
-            raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
-        if fi.status != "DRAFT":
-            raise Conflict(f"Invoice {item.invoice_id} is already {fi.status}")
-        plan = next(
-            (p for p in await plans_of(session, fi.offer_id) if p.id == item.pricing_plan_id),
-            None,
-        )
-        if plan is None:
-            raise Unprocessable(
-                f"Pricing plan {item.pricing_plan_id} is not a plan of this invoice's offer",
-                loc=(*loc, "pricing_plan_id"),
-            )
-        if item.requested_amount is not None:
-            owed = await pricing.amount_owed(session, fi)
-            ceiling = pricing.quote(owed, plan).max_requested_amount
-            if item.requested_amount > ceiling:
-                raise Unprocessable(
-                    f"requested_amount {item.requested_amount} is above this plan's maximum "
-                    f"{ceiling} for invoice {item.invoice_id}",
-                    loc=(*loc, "requested_amount"),
-                )
+        fi, plan = await _checked_choice(session, drafts.get(item.invoice_id), item, loc)
         chosen.append((fi, plan, item.requested_amount))
 
     # servicing marks the request confirmed; drafts left out are released when it expires.
@@ -426,3 +424,50 @@ async def confirm_invoices(
         )
         for fi, plan, amount in chosen
     ]
+
+
+async def _locked_invoices(
+    session: AsyncSession, request: FinancingRequest, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, FinancingInvoice]:
+    """The request's financing invoices of these invoices, locked, by invoice id."""
+    return {
+        fi.invoice_id: fi
+        for fi in await session.scalars(
+            select(FinancingInvoice)
+            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids))
+            .with_for_update()
+        )
+    }
+
+
+async def _checked_choice(
+    session: AsyncSession,
+    fi: FinancingInvoice | None,
+    item: ConfirmInvoice,
+    loc: tuple[str | int, ...],
+) -> tuple[FinancingInvoice, PricingPlan]:
+    """The DRAFT and the plan ``item`` chooses for it, once the plan is one of its offer's and
+    the amount within that plan's maximum; else the error to answer with."""
+    if fi is None:
+        raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
+    if fi.status != "DRAFT":
+        raise Conflict(f"Invoice {item.invoice_id} is already {fi.status}")
+    plan = next(
+        (p for p in await plans_of(session, fi.offer_id) if p.id == item.pricing_plan_id),
+        None,
+    )
+    if plan is None:
+        raise Unprocessable(
+            f"Pricing plan {item.pricing_plan_id} is not a plan of this invoice's offer",
+            loc=(*loc, "pricing_plan_id"),
+        )
+    if item.requested_amount is not None:
+        owed = await pricing.amount_owed(session, fi)
+        ceiling = pricing.quote(owed, plan).max_requested_amount
+        if item.requested_amount > ceiling:
+            raise Unprocessable(
+                f"requested_amount {item.requested_amount} is above this plan's maximum "
+                f"{ceiling} for invoice {item.invoice_id}",
+                loc=(*loc, "requested_amount"),
+            )
+    return fi, plan

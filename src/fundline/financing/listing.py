@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
+from cachetools import LRUCache
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -117,9 +118,8 @@ def _bound(params: schemas.FinancingInvoiceListParams) -> tuple[list[BoundFilter
 
 _COLUMNS = {**FILTER_COLUMNS, **DATE_COLUMNS}
 # Compiled page queries by shape. Clients choose the shapes (which filters, how many values in
-# a list), so the cache is bounded: past the bound it starts again.
-_PAGES: dict[tuple[Any, ...], Prepared] = {}
-_MAX_PAGES = 256
+# a list), so the cache is bounded: past the bound the least recently used shape goes.
+_PAGES: LRUCache[tuple[Any, ...], Prepared] = LRUCache(maxsize=256)
 
 
 def _page_statement(
@@ -139,8 +139,6 @@ def _page_statement(
             .order_by(*order)
             .limit(bindparam("limit"))
         )
-        if len(_PAGES) >= _MAX_PAGES:
-            _PAGES.clear()
         prepared = _PAGES[key] = Prepared(stmt, naive_utc=True)
     return prepared, sort_column, FinancingInvoice.id
 

@@ -316,6 +316,14 @@ async def request_financing(
     Returns ``(connect_token, session_token)``. Raises ``IneligibleInvoices`` naming every
     failure, with nothing created.
     """
+    chosen, offer = await _judge(session, entity, payload, policy=policy)
+    now = clock.now()  # one instant for the request and its tokens
+    request = await _create_request(session, entity, offer, chosen, now=now, policy=policy)
+    return await _request_tokens(session, entity, request, now=now)
+
+
+def _reject_repeats(payload: schemas.FinancingPushInvoicesRequest) -> None:
+    """An invoice listed twice is a malformed request (422), not an ineligible invoice."""
     seen: set[uuid.UUID] = set()
     for index, item in enumerate(payload.invoices):
         if item.id in seen:
@@ -324,6 +332,17 @@ async def request_financing(
             )
         seen.add(item.id)
 
+
+async def _judge(
+    session: AsyncSession,
+    entity: Entity,
+    payload: schemas.FinancingPushInvoicesRequest,
+    *,
+    policy: Policy,
+) -> tuple[list[InvoiceFacts], FinancingOffer]:
+    """The facts of every requested invoice and the offer to finance them under, when all
+    of them and the entity pass; else ``IneligibleInvoices`` with every failure at once."""
+    _reject_repeats(payload)
     ids = [i.id for i in payload.invoices]
     found = {
         "receivable": await _receivable_facts(
@@ -363,8 +382,43 @@ async def request_financing(
     if reasons or failures:
         raise IneligibleInvoices(reasons, failures)
     assert offer is not None
+    return chosen, offer
 
-    now = clock.now()
+
+def _draft(request: FinancingRequest, offer: FinancingOffer, f: InvoiceFacts) -> FinancingInvoice:
+    """A DRAFT financing invoice of ``request``: a copy of the invoice as it was judged."""
+    return FinancingInvoice(
+        partner_id=request.partner_id,
+        entity_id=request.entity_id,
+        request_id=request.id,
+        offer_id=offer.id,
+        invoice_id=f.id,
+        live_invoice_id=f.id,
+        type=f.type,
+        status="DRAFT",
+        document_id=f.document_id,
+        issue_date=f.issue_date,
+        due_date=f.due_date,
+        total_amount=f.total_amount,
+        currency=f.currency,
+        description=f.description,
+        payer_type=f.payer_type,
+        payer_business_name=f.payer_business_name,
+        payer_first_name=f.payer_first_name,
+        payer_last_name=f.payer_last_name,
+    )
+
+
+async def _create_request(
+    session: AsyncSession,
+    entity: Entity,
+    offer: FinancingOffer,
+    chosen: list[InvoiceFacts],
+    *,
+    now: datetime,
+    policy: Policy,
+) -> FinancingRequest:
+    """The request and a DRAFT financing invoice per judged invoice, each with its event."""
     request = FinancingRequest(
         entity_id=entity.id,
         partner_id=entity.partner_id,
@@ -372,29 +426,7 @@ async def request_financing(
     )
     session.add(request)
     await session.flush()
-    financed = [
-        FinancingInvoice(
-            partner_id=entity.partner_id,
-            entity_id=entity.id,
-            request_id=request.id,
-            offer_id=offer.id,
-            invoice_id=f.id,
-            live_invoice_id=f.id,
-            type=f.type,
-            status="DRAFT",
-            document_id=f.document_id,
-            issue_date=f.issue_date,
-            due_date=f.due_date,
-            total_amount=f.total_amount,
-            currency=f.currency,
-            description=f.description,
-            payer_type=f.payer_type,
-            payer_business_name=f.payer_business_name,
-            payer_first_name=f.payer_first_name,
-            payer_last_name=f.payer_last_name,
-        )
-        for f in chosen
-    ]
+    financed = [_draft(request, offer, f) for f in chosen]
     session.add_all(financed)
     try:
         await session.flush()
@@ -406,6 +438,14 @@ async def request_financing(
         ) from exc
     for fi in financed:
         await state.created(session, fi, cause="financing requested")
+    return request
+
+
+async def _request_tokens(
+    session: AsyncSession, entity: Entity, request: FinancingRequest, *, now: datetime
+) -> tuple[str, str]:
+    """``(connect_token, session_token)``: the session token opens Connect on this request
+    alone, and lives as long as it does."""
     session_token = await issue_token(
         session,
         kind="session",

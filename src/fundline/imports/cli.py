@@ -86,8 +86,8 @@ ImportFunction = Callable[..., Awaitable[ImportSummary]]
 
 
 def _import(kind: str, file: Path, entity: uuid.UUID, dry_run: bool) -> None:
+    from fundline.cli_support import run, settings_or_exit
     from fundline.imports import service
-    from fundline.lender.cli import run, settings_or_exit
 
     do: ImportFunction = (
         service.import_receivables if kind == "receivables" else service.import_payables

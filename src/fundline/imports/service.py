@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from fundline.imports.counterparts import (
 from fundline.imports.csv_format import (
     PAYABLES,
     RECEIVABLES,
+    Cells,
     FileRejected,
     PayableRow,
     ReceivableRow,
@@ -120,10 +122,46 @@ async def import_receivables(
     now = clock.now()
     rows, errors = read_file(path, RECEIVABLES)
     book = CounterpartBook(customer=True)
-    invoices: list[_Invoice] = []
-    numbered_by_hand: dict[str, int] = {}  # document_id given in the file → its line
     scratch = Receivable(details={})  # apply_lines works on a receivable: reused for each row
+    invoices, numbered_by_hand = _plan_invoices(rows, errors, book, now, scratch, progress)
 
+    found = await resolve(session, entity, book, now=now)
+    errors += found.errors
+    errors += await numbers_in_use(session, entity.id, numbered_by_hand)
+    errors += _without_billing_address(invoices, found)
+    if errors:
+        raise FileRejected(errors, rows=len(rows))
+
+    summary = _summary("receivables", len(rows), dry_run, found, [i.values for i in invoices])
+    if dry_run:
+        return summary
+    summary.document_ids += await _complete_invoices(
+        session, entity, found, invoices, numbered_by_hand, scratch
+    )
+    summary.events = await _write(
+        session, entity, found, Receivable, [i.values for i in invoices], progress
+    )
+    return summary
+
+
+def _advance(progress: Progress, done: int, total: int) -> None:
+    """Report validation every ``TICK`` rows, and the remainder at the last row."""
+    if done % TICK == 0 or done == total:
+        progress.advance(TICK if done % TICK == 0 else done % TICK)
+
+
+def _plan_invoices(
+    rows: list[tuple[int, Cells]],
+    errors: list[RowError],
+    book: CounterpartBook,
+    now: datetime,
+    scratch: Receivable,
+    progress: Progress,
+) -> tuple[list[_Invoice], dict[str, int]]:
+    """Check each row on its own (adding its problems to ``errors``, its counterpart to
+    ``book``): the good rows' invoices, and each document_id the file gives → its line."""
+    invoices: list[_Invoice] = []
+    numbered_by_hand: dict[str, int] = {}
     progress.phase("Validating", len(rows))
     for done, (line, cells) in enumerate(rows, 1):
         row = parse_row(ReceivableRow, cells)
@@ -140,12 +178,14 @@ async def import_receivables(
                 errors.append(RowError(line, "; ".join(problems)))
             elif planned is not None:
                 invoices.append(_Invoice(line, planned, row.counterpart_name, address))
-        if done % TICK == 0 or done == len(rows):
-            progress.advance(TICK if done % TICK == 0 else done % TICK)
+        _advance(progress, done, len(rows))
+    return invoices, numbered_by_hand
 
-    found = await resolve(session, entity, book, now=now)
-    errors += found.errors
-    errors += await numbers_in_use(session, entity.id, numbered_by_hand)
+
+def _without_billing_address(invoices: list[_Invoice], found: Resolution) -> list[RowError]:
+    """Rows naming an existing counterpart that has no default billing address, and giving
+    none: an invoice must have one."""
+    errors = []
     for invoice in invoices:
         resolved = found.by_name.get(invoice.counterpart)
         if resolved is not None and resolved.addresses[invoice.address] is None:
@@ -156,12 +196,19 @@ async def import_receivables(
                     "give the address columns",
                 )
             )
-    if errors:
-        raise FileRejected(errors, rows=len(rows))
+    return errors
 
-    summary = _summary("receivables", len(rows), dry_run, found, [i.values for i in invoices])
-    if dry_run:
-        return summary
+
+async def _complete_invoices(
+    session: AsyncSession,
+    entity: Entity,
+    found: Resolution,
+    invoices: list[_Invoice],
+    numbered_by_hand: dict[str, int],
+    scratch: Receivable,
+) -> list[str]:
+    """Give each invoice its entity, issuer and counterpart copy, and a reserved number
+    when the file gave none; returns the numbers given, in row order."""
     numbers = iter(
         await reserve_document_ids(
             session,
@@ -171,7 +218,9 @@ async def import_receivables(
         )
     )
     shown = {"entity_id": entity.id, "issuer": issuer_document(entity, None)}
+    # Rows for one counterpart and address share one copy, built once.
     copies: dict[tuple[str, AddressKey | None], dict[str, Any]] = {}
+    given: list[str] = []
     for invoice in invoices:
         copy = copies.get((invoice.counterpart, invoice.address))
         if copy is None:
@@ -181,12 +230,8 @@ async def import_receivables(
         invoice.values |= shown | copy
         if invoice.values["document_id"] is None:
             number = invoice.values["document_id"] = next(numbers)
-            summary.document_ids.append(number)
-
-    summary.events = await _write(
-        session, entity, found, Receivable, [i.values for i in invoices], progress
-    )
-    return summary
+            given.append(number)
+    return given
 
 
 # --- payables -----------------------------------------------------------------------------
@@ -215,9 +260,37 @@ async def import_payables(
     now = clock.now()
     rows, errors = read_file(path, PAYABLES)
     book = CounterpartBook(customer=False)
-    bills: list[_Bill] = []
-    seen: dict[tuple[str, str], int] = {}  # (counterpart, document_id) → first line
+    bills, seen = await _plan_bills(session, entity, rows, errors, book, now, progress)
 
+    found = await resolve(session, entity, book, now=now)
+    errors += found.errors
+    errors += await bills_on_record(session, found, seen)
+    if errors:
+        raise FileRejected(errors, rows=len(rows))
+
+    summary = _summary("payables", len(rows), dry_run, found, [b.values for b in bills])
+    if dry_run:
+        return summary
+    _complete_bills(found, bills)
+    summary.events = await _write(
+        session, entity, found, Payable, [b.values for b in bills], progress
+    )
+    return summary
+
+
+async def _plan_bills(
+    session: AsyncSession,
+    entity: Entity,
+    rows: list[tuple[int, Cells]],
+    errors: list[RowError],
+    book: CounterpartBook,
+    now: datetime,
+    progress: Progress,
+) -> tuple[list[_Bill], dict[tuple[str, str], int]]:
+    """Check each row on its own (adding its problems to ``errors``, its vendor to ``book``):
+    the good rows' bills, and each (counterpart, document_id) → its first line."""
+    bills: list[_Bill] = []
+    seen: dict[tuple[str, str], int] = {}
     progress.phase("Validating", len(rows))
     for done, (line, cells) in enumerate(rows, 1):
         row = parse_row(PayableRow, cells)
@@ -237,18 +310,12 @@ async def import_payables(
             elif payable is not None:
                 bill = _Bill(line, _values(payable), row.counterpart_name, address, row.status)
                 bills.append(bill)
-        if done % TICK == 0 or done == len(rows):
-            progress.advance(TICK if done % TICK == 0 else done % TICK)
+        _advance(progress, done, len(rows))
+    return bills, seen
 
-    found = await resolve(session, entity, book, now=now)
-    errors += found.errors
-    errors += await bills_on_record(session, found, seen)
-    if errors:
-        raise FileRejected(errors, rows=len(rows))
 
-    summary = _summary("payables", len(rows), dry_run, found, [b.values for b in bills])
-    if dry_run:
-        return summary
+def _complete_bills(found: Resolution, bills: list[_Bill]) -> None:
+    """Point each bill at its resolved vendor and address, and put it in its row's status."""
     for bill in bills:
         resolved = found.by_name[bill.counterpart]
         vendor_address = resolved.addresses[bill.address]
@@ -258,10 +325,6 @@ async def import_payables(
             # Past review, as approve_payment_operation leaves it.
             bill.values["counterpart_snapshot"] = counterpart_snapshot(resolved.counterpart)
             bill.values["status"] = bill.status
-    summary.events = await _write(
-        session, entity, found, Payable, [b.values for b in bills], progress
-    )
-    return summary
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,11 +16,13 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundline.kit import versions
-from fundline.operations import metrics
 
 log = structlog.get_logger("fundline.http")
 
 API_PREFIX = "/v1"
+
+# Told of each request once it is answered: method, route template, status, seconds taken.
+RequestObserver = Callable[[str, str, int, float], None]
 
 
 def is_api_path(path: str) -> bool:
@@ -63,10 +66,14 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Request id, processing time, Monite echo headers, metrics and one log line per request."""
+    """Request id, processing time, Monite echo headers, metrics and one log line per request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``observe`` records each request's metrics (the app passes its metrics' recorder).
+    """
+
+    def __init__(self, app: ASGIApp, *, observe: RequestObserver) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,7 +115,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             template = route_template(scope)
-            metrics.observe_request(scope["method"], template, status, elapsed)
+            self.observe(scope["method"], template, status, elapsed)
             log.info(
                 "request",
                 request_id=request_id,

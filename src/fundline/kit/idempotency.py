@@ -4,31 +4,62 @@ The key row is claimed in its own short transaction, so a concurrent duplicate s
 (409 while in flight). The response is written into that row inside the request's own
 transaction, so the stored result and the change it describes commit together. A claim older
 than the lock timeout is taken over, so a crashed request does not block its key for a day.
+
+The table is the mechanism's own and is defined here, so kit needs nothing from the domain;
+``fundline.models`` re-exports it with the rest, so importing that package registers it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import JSON, Index, LargeBinary, String, UniqueConstraint, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fundline.kit import clock
-from fundline.kit.db import Database
+from fundline.kit.db import Base, Database, IdMixin
 from fundline.kit.errors import error_body, validation_body
-from fundline.models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
 # Headers worth replaying; the rest (request id, timing, rate limits) belong to the replay itself.
 REPLAYED_HEADERS = ("content-type", "location")
 # Responses that describe the request rather than its outcome are not kept: retrying may succeed.
 NOT_STORED = {422, 429}
+
+
+class IdempotencyKey(IdMixin, Base):
+    """The stored result of a POST request that carried an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    # sha256 of client id and entity id: a key means nothing outside its own scope.
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2048))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    locked_at: Mapped[datetime | None] = mapped_column()
+    response_status: Mapped[int | None] = mapped_column(default=None)
+    response_headers: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+
+    @property
+    def completed(self) -> bool:
+        return self.response_status is not None
 
 
 def scope_of(request: Request) -> str | None:

@@ -116,14 +116,14 @@ def _compile(statement: AnySelect, dialect: Dialect, *, naive_utc: bool) -> Comp
     binds = tuple(
         (
             name,
-            bind.type._cached_bind_processor(dialect),
+            bind.type.dialect_impl(dialect).bind_processor(dialect),
             _REQUIRED if bind.required else bind.value,
         )
         for name in order
         for bind in (compiled.binds[name],)
     )
     columns = tuple(
-        _result_type(column.type, naive_utc)._cached_result_processor(dialect, None)
+        _result_type(column.type, naive_utc).dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.selected_columns
     )
     keys = tuple(str(column.key) for column in statement.selected_columns)

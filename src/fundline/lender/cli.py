@@ -6,7 +6,6 @@ is a table, or JSON with ``--json``. Errors print one line and exit 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.cli_support import JsonOption, run, settings_or_exit
 from fundline.config import Settings
 from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
-from fundline.kit.errors import FundlineError
 from fundline.kit.money import to_major
 from fundline.kit.pagination import Paginator
 from fundline.lender.schemas import (
@@ -36,7 +35,6 @@ from fundline.lender.schemas import (
     LedgerListResponse,
 )
 
-T = TypeVar("T")
 PageT = TypeVar(
     "PageT", FinancingInvoiceListResponse, FinancingOfferListResponse, LedgerListResponse
 )
@@ -46,7 +44,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 InvoiceId = Annotated[uuid.UUID, typer.Argument(help="The financing invoice's id.")]
 OfferId = Annotated[uuid.UUID, typer.Argument(help="The financing offer's id.")]
 EntityFilter = Annotated[uuid.UUID | None, typer.Option(help="Only this entity's.")]
@@ -56,34 +53,6 @@ PageToken = Annotated[
 ]
 
 OPERATOR = "cli"
-
-
-def settings_or_exit() -> Settings:
-    from fundline.cli import _settings  # here: fundline.cli imports this module
-
-    return _settings()
-
-
-def run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction (committed when it returns); a domain error exits 1."""
-    from fundline.kit.db import Database
-    from fundline.sandbox.service import load_clock
-
-    async def main() -> T:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session, session.begin():
-                if settings.is_sandbox:
-                    await load_clock(session)  # act at the deployment's sandbox time
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except FundlineError as exc:
-        typer.echo(f"Error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
 
 
 def emit_json(model: BaseModel) -> None:

@@ -29,11 +29,11 @@ from fundline.lender.schemas import (
     PartnerOriginCreate,
     PartnerOriginListResponse,
     PartnerOriginView,
-    PolicyView,
     ReconciliationResponse,
     RepaymentRequest,
 )
 from fundline.lending.deps import PolicyDep
+from fundline.lending.policy import Policy
 
 router = APIRouter(
     prefix="/lender/v1",
@@ -170,10 +170,10 @@ async def reconciliation(session: Session) -> ReconciliationResponse:
     return await service.reconciliation(session)
 
 
-@router.get("/policy", response_model=PolicyView)
-async def get_policy(policy: PolicyDep) -> PolicyView:
+@router.get("/policy", response_model=Policy)
+async def get_policy(policy: PolicyDep) -> Policy:
     """The credit policy this server loaded at start."""
-    return service.policy_view(policy)
+    return policy
 
 
 @router.get("/partners/{partner_id}/origins", response_model=PartnerOriginListResponse)

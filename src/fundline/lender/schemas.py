@@ -210,34 +210,6 @@ class ReconciliationResponse(BaseModel):
     )
 
 
-class PlanPolicyView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    repayment_type: str
-    advance_rate_percentage: int
-    fee_percentage: int
-    repayment_duration_days: int | None
-    instalments: int
-    grace_days: int
-
-
-class PolicyView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    currency: str
-    limit_floor: int
-    limit_cap: int
-    limit_share_bp: int
-    history_days: int
-    offer_validity_days: int
-    review: str
-    auto_fund: bool
-    default_after_days_late: int
-    min_days_to_due: int
-    request_ttl_seconds: int
-    plans: list[PlanPolicyView]
-
-
 class PartnerOriginCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

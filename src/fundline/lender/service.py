@@ -35,7 +35,6 @@ from fundline.lender.schemas import (
     JournalEntryView,
     LedgerListParams,
     LedgerListResponse,
-    PolicyView,
     PostingView,
     ReconciliationResponse,
     StatusChangeView,
@@ -265,7 +264,3 @@ async def reconciliation(session: AsyncSession) -> ReconciliationResponse:
         totals=totals,
         unbalanced_currencies=unbalanced,
     )
-
-
-def policy_view(policy: Policy) -> PolicyView:
-    return PolicyView.model_validate(policy)

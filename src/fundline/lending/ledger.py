@@ -136,17 +136,32 @@ async def reconcile(session: AsyncSession) -> list[dict[str, Any]]:
     and ``offer_reserved_mismatch`` (an offer's counters against its invoices). Empty when
     everything agrees.
     """
-    differences: list[dict[str, Any]] = []
+    differences = await _unbalanced_entries(session)
+    mismatches, outstanding_by_offer, reserved_by_offer = await _invoice_differences(session)
+    differences += mismatches
+    differences += await _offer_differences(session, outstanding_by_offer, reserved_by_offer)
+    return differences
+
+
+async def _unbalanced_entries(session: AsyncSession) -> list[dict[str, Any]]:
+    """Journal entries whose postings do not sum to zero."""
     unbalanced = await session.execute(
         select(Posting.entry_id, func.sum(Posting.amount))
         .group_by(Posting.entry_id)
         .having(func.sum(Posting.amount) != 0)
     )
-    differences.extend(
+    return [
         {"kind": "unbalanced_entry", "entry_id": str(entry_id), "difference": int(total)}
         for entry_id, total in unbalanced
-    )
+    ]
 
+
+async def _invoice_differences(
+    session: AsyncSession,
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, int], dict[uuid.UUID, int]]:
+    """Each invoice's receivable postings against what it owes; and, per offer, what its
+    invoices owe and what its NEW invoices reserve, for ``_offer_differences``."""
+    differences: list[dict[str, Any]] = []
     ledger = dict(
         (
             await session.execute(
@@ -178,7 +193,16 @@ async def reconcile(session: AsyncSession) -> list[dict[str, Any]]:
         for fi_id, total in ledger.items()
         if fi_id is not None and total
     )
+    return differences, offer_outstanding, offer_reserved
 
+
+async def _offer_differences(
+    session: AsyncSession,
+    offer_outstanding: dict[uuid.UUID, int],
+    offer_reserved: dict[uuid.UUID, int],
+) -> list[dict[str, Any]]:
+    """Each offer's stored counters against the sums over its invoices."""
+    differences: list[dict[str, Any]] = []
     for offer in await session.scalars(select(FinancingOffer)):
         for kind, counted, stored in (
             ("offer_outstanding_mismatch", offer_outstanding, offer.outstanding_amount),

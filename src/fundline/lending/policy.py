@@ -4,15 +4,31 @@ Without that setting the mode's default ships with the package: ``policies/sandb
 (instant underwriting, automatic approval and funding) or ``policies/production.toml``
 (manual review). Both files document every key. A file that is missing, not TOML, or breaks a
 rule stops the server at start with the file and the key at fault; nothing is guessed.
+
+``PolicyFile`` is the file's layout (one model per table, unknown keys forbidden, bounds as
+field constraints); ``Policy`` is what the server reads and what ``GET /lender/v1/policy``
+returns. Pydantic's errors are reworded into one sentence naming the key (``_reword``).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from fundline.config import Mode, Settings
 from fundline.kit.money import BASIS_POINTS, CURRENCIES
@@ -53,6 +69,168 @@ class Policy:
     plans: tuple[PlanPolicy, ...]
 
 
+# --- the file's layout -------------------------------------------------------------------------
+
+
+def _iso_4217(value: Any) -> Any:
+    if value not in CURRENCIES:
+        raise PydanticCustomError(
+            "policy", "must be an ISO 4217 code, not {value}", {"value": repr(value)}
+        )
+    return value
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Limit(_Table):
+    floor: int = Field(ge=0)
+    cap: int = Field(ge=1)
+    share_bp: int = Field(ge=0)
+    history_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> _Limit:
+        if self.floor > self.cap:
+            raise PydanticCustomError(
+                "policy",
+                "({floor}) is above limit.cap ({cap})",
+                {"key": "floor", "floor": self.floor, "cap": self.cap},
+            )
+        return self
+
+
+class _Offers(_Table):
+    validity_days: int = Field(ge=1)
+
+
+class _Requests(_Table):
+    min_days_to_due: int = Field(ge=0)
+    ttl_seconds: int = Field(ge=60)
+
+
+class _Review(_Table):
+    mode: Literal["auto", "manual"]
+    auto_fund: bool
+
+
+class _Servicing(_Table):
+    default_after_days_late: int = Field(ge=0)
+
+
+class _Plan(_Table):
+    # Keys another kind of plan takes, refused here with why (see _reword).
+    not_for: typing.ClassVar[dict[str, str]]
+
+    advance_rate_percentage: int = Field(ge=1, le=BASIS_POINTS)
+    fee_percentage: int = Field(ge=0, le=BASIS_POINTS - 1)
+
+
+class _FixedDuration(_Plan):
+    """One repayment ``repayment_duration_days`` after funding."""
+
+    not_for = {
+        "grace_days": "a FIXED_DURATION plan",
+        "instalments": "a FIXED_DURATION plan (one repayment)",
+    }
+    repayment_type: Literal["FIXED_DURATION"]
+    repayment_duration_days: int = Field(ge=1)
+
+    def plan(self) -> PlanPolicy:
+        return PlanPolicy(
+            self.repayment_type,
+            self.advance_rate_percentage,
+            self.fee_percentage,
+            self.repayment_duration_days,
+        )
+
+
+class _MultipleDuration(_Plan):
+    """``instalments`` equal periods over ``repayment_duration_days``."""
+
+    not_for = {"grace_days": "a MULTIPLE_DURATION plan"}
+    repayment_type: Literal["MULTIPLE_DURATION"]
+    repayment_duration_days: int = Field(ge=1)
+    instalments: int = Field(ge=2)
+
+    @model_validator(mode="after")
+    def _instalments_fit(self) -> _MultipleDuration:
+        if self.instalments > self.repayment_duration_days:
+            raise PydanticCustomError(
+                "policy",
+                "must be an integer from 2 to {high}, not {value}",
+                {
+                    "key": "instalments",
+                    "high": self.repayment_duration_days,
+                    "value": self.instalments,
+                },
+            )
+        return self
+
+    def plan(self) -> PlanPolicy:
+        return PlanPolicy(
+            self.repayment_type,
+            self.advance_rate_percentage,
+            self.fee_percentage,
+            self.repayment_duration_days,
+            self.instalments,
+        )
+
+
+class _FixedDate(_Plan):
+    """Repaid on the invoice's due date plus the grace days; no duration."""
+
+    not_for = {
+        "repayment_duration_days": "a FIXED_DATE plan",
+        "instalments": "a FIXED_DATE plan",
+    }
+    repayment_type: Literal["FIXED_DATE"]
+    grace_days: int = Field(default=0, ge=0)
+
+    def plan(self) -> PlanPolicy:
+        return PlanPolicy(
+            self.repayment_type,
+            self.advance_rate_percentage,
+            self.fee_percentage,
+            None,
+            grace_days=self.grace_days,
+        )
+
+
+_PlanTable = Annotated[
+    _FixedDuration | _MultipleDuration | _FixedDate, Field(discriminator="repayment_type")
+]
+
+
+class PolicyFile(_Table):
+    """A policy file as written: its tables and ``[[plans]]``."""
+
+    currency: Annotated[str, BeforeValidator(_iso_4217)]
+    limit: _Limit
+    offers: _Offers
+    requests: _Requests
+    review: _Review
+    servicing: _Servicing
+    plans: list[_PlanTable] = Field(min_length=1)
+
+    def policy(self) -> Policy:
+        return Policy(
+            currency=self.currency,
+            limit_floor=self.limit.floor,
+            limit_cap=self.limit.cap,
+            limit_share_bp=self.limit.share_bp,
+            history_days=self.limit.history_days,
+            offer_validity_days=self.offers.validity_days,
+            review=self.review.mode,
+            auto_fund=self.review.auto_fund,
+            default_after_days_late=self.servicing.default_after_days_late,
+            min_days_to_due=self.requests.min_days_to_due,
+            request_ttl_seconds=self.requests.ttl_seconds,
+            plans=tuple(table.plan() for table in self.plans),
+        )
+
+
 def default_policy_file(mode: Mode) -> Path:
     """The policy shipped for ``mode``."""
     path = resources.files("fundline.lending") / "policies" / f"{mode.value}.toml"
@@ -76,109 +254,106 @@ def load_policy(settings: Settings) -> Policy:
 
 def parse_policy(data: dict[str, Any]) -> Policy:
     """A ``Policy`` from a parsed TOML document; ``PolicyError`` naming the first bad key."""
-    doc = _Table(data, "")
-    limit, offers, requests = doc.table("limit"), doc.table("offers"), doc.table("requests")
-    review, servicing = doc.table("review"), doc.table("servicing")
-    currency = doc.string("currency", choices=CURRENCIES)
-    plan_tables = doc.tables("plans")
-    policy = Policy(
-        currency=currency,
-        limit_floor=limit.integer("floor", low=0),
-        limit_cap=limit.integer("cap", low=1),
-        limit_share_bp=limit.integer("share_bp", low=0),
-        history_days=limit.integer("history_days", low=1),
-        offer_validity_days=offers.integer("validity_days", low=1),
-        review=review.string("mode", choices=REVIEWS),
-        auto_fund=review.boolean("auto_fund"),
-        min_days_to_due=requests.integer("min_days_to_due", low=0),
-        request_ttl_seconds=requests.integer("ttl_seconds", low=60),
-        default_after_days_late=servicing.integer("default_after_days_late", low=0),
-        plans=tuple(_plan(table) for table in plan_tables),
-    )
-    if not policy.plans:
-        raise PolicyError("plans: at least one [[plans]] table is required")
-    if policy.limit_floor > policy.limit_cap:
-        raise PolicyError(
-            f"limit.floor ({policy.limit_floor}) is above limit.cap ({policy.limit_cap})"
-        )
-    for table in (doc, limit, offers, requests, review, servicing, *plan_tables):
-        table.no_unknown_keys()
-    return policy
+    try:
+        return PolicyFile.model_validate(data).policy()
+    except ValidationError as exc:
+        raise PolicyError(_reword(min(exc.errors(), key=_reading_order), data)) from None
 
 
-def _plan(table: _Table) -> PlanPolicy:
-    kind = table.string("repayment_type", choices=REPAYMENT_TYPES)
-    advance = table.integer("advance_rate_percentage", low=1, high=BASIS_POINTS)
-    fee = table.integer("fee_percentage", low=0, high=BASIS_POINTS - 1)
-    if kind == "FIXED_DATE":
-        # Repaid on the invoice's due date plus the grace days; no duration.
-        table.forbid("repayment_duration_days", "instalments", why="a FIXED_DATE plan")
-        return PlanPolicy(
-            kind, advance, fee, None, 1, table.integer("grace_days", low=0, default=0)
-        )
-    table.forbid("grace_days", why=f"a {kind} plan")
-    duration = table.integer("repayment_duration_days", low=1)
-    if kind == "FIXED_DURATION":
-        table.forbid("instalments", why="a FIXED_DURATION plan (one repayment)")
-        return PlanPolicy(kind, advance, fee, duration)
-    instalments = table.integer("instalments", low=2, high=duration)
-    return PlanPolicy(kind, advance, fee, duration, instalments)
+# --- pydantic's errors, reworded ---------------------------------------------------------------
+
+# Of several faults, the one named is the first a reader of the file would meet: the tables
+# and top-level keys, then each table's keys, then the rules across keys, unknown keys last.
+_TOP = ("limit", "offers", "requests", "review", "servicing", "currency", "plans")
+_FIELDS = ("limit", "offers", "review", "requests", "servicing", "plans")
 
 
-class _Table:
-    """One TOML table, read key by key with the key's full name in every error."""
+def _reading_order(error: ErrorDetails) -> tuple[int, ...]:
+    loc, kind = error["loc"], error["type"]
+    top = str(loc[0]) if loc else ""
+    if kind == "extra_forbidden":
+        model, key = _located(list(loc))
+        why = model.not_for.get(key) if issubclass(model, _Plan) else None
+        if why is None:
+            return (3, (*_TOP, "").index(top) if len(loc) > 1 else -1)
+        # Refused before the plan's own keys are read, but after its rates.
+        late = model is _FixedDuration and key == "instalments"
+        return (1, _FIELDS.index(top), int(loc[1]), 3 if late else 1)
+    if kind == "too_short" or (kind == "policy" and top == "limit"):
+        return (2,)
+    if len(loc) == 1:
+        return (0, _TOP.index(top) if top in _TOP else len(_TOP))
+    field = str(loc[-1])
+    within = 0 if field in ("advance_rate_percentage", "fee_percentage") else 2
+    return (1, _FIELDS.index(top), int(loc[1]) if top == "plans" else 0, within)
 
-    def __init__(self, data: dict[str, Any], name: str) -> None:
-        self.data, self.name, self.read = data, name, set[str]()
 
-    def _get(self, key: str) -> Any:
-        self.read.add(key)
-        if key not in self.data:
-            raise PolicyError(f"{self.name}{key} is required")
-        return self.data[key]
+def _located(loc: list[Any]) -> tuple[type[BaseModel], str]:
+    """The model that holds the key at ``loc`` (the plan's own, by its repayment type), and the
+    key; ``loc`` loses the union's tag."""
+    if len(loc) >= 3 and loc[0] == "plans":  # ("plans", 0, <repayment_type>, key...)
+        return _PLANS[str(loc.pop(2))], str(loc[-1])
+    if len(loc) >= 2 and loc[0] != "plans":
+        return _TABLES[str(loc[0])], str(loc[-1])
+    return PolicyFile, str(loc[-1]) if loc else ""
 
-    def table(self, key: str) -> _Table:
-        value = self._get(key)
-        if not isinstance(value, dict):
-            raise PolicyError(f"{self.name}{key} must be a table ([{key}])")
-        return _Table(value, f"{self.name}{key}.")
 
-    def tables(self, key: str) -> list[_Table]:
-        value = self._get(key)
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise PolicyError(f"{self.name}{key} must be an array of tables ([[{key}]])")
-        return [_Table(v, f"{self.name}{key}[{i}].") for i, v in enumerate(value)]
+def _reword(error: ErrorDetails, data: dict[str, Any]) -> str:
+    """One sentence naming the key, in the words the hand-written checks used."""
+    kind, loc, value, ctx = error["type"], list(error["loc"]), error["input"], error.get("ctx", {})
+    model, key = _located(loc)
+    if "key" in ctx:  # a rule across keys, raised by the model: it names the key at fault
+        loc.append(ctx["key"])
+        key = ctx["key"]
+    name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    name = name.removeprefix(".")
+    if kind == "policy":
+        return f"{name} {error['msg']}"
+    if kind == "too_short":
+        return "plans: at least one [[plans]] table is required"
+    if kind == "union_tag_not_found":
+        return f"{name}.repayment_type is required"
+    if kind == "union_tag_invalid":
+        shown = ", ".join(REPAYMENT_TYPES)
+        return f"{name}.repayment_type must be one of {shown}, not {value['repayment_type']!r}"
+    if kind == "missing":
+        return f"{name} is required"
+    if loc[:1] == ["plans"] and len(loc) <= 2:
+        return "plans must be an array of tables ([[plans]])"
+    if kind == "extra_forbidden":
+        why = model.not_for.get(key) if issubclass(model, _Plan) else None
+        return f"{name} does not apply to {why}" if why else f"unknown key {name}"
+    if kind in ("model_type", "model_attributes_type"):
+        return f"{name} must be a table ([{key}])"
+    if kind == "bool_type":
+        return f"{name} must be true or false, not {value!r}"
+    if kind == "literal_error":
+        choices = typing.get_args(model.model_fields[key].annotation)
+        return f"{name} must be one of {', '.join(choices)}, not {value!r}"
+    low, high = _bounds(model, key)
+    if model is _MultipleDuration and key == "instalments":  # no more than one a day
+        high = data["plans"][loc[1]].get("repayment_duration_days")
+    bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+    return f"{name} must be an integer {bounds}, not {value!r}"
 
-    def integer(
-        self, key: str, *, low: int, high: int | None = None, default: int | None = None
-    ) -> int:
-        if default is not None and key not in self.data:
-            return default
-        value = self._get(key)
-        if type(value) is not int or value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
-            raise PolicyError(f"{self.name}{key} must be an integer {bounds}, not {value!r}")
-        return value
 
-    def string(self, key: str, *, choices: tuple[str, ...]) -> str:
-        value = self._get(key)
-        if value not in choices:
-            shown = f"one of {', '.join(choices)}" if len(choices) <= 5 else "an ISO 4217 code"
-            raise PolicyError(f"{self.name}{key} must be {shown}, not {value!r}")
-        return str(value)
+def _bounds(model: type[BaseModel], key: str) -> tuple[int, int | None]:
+    low, high = 0, None
+    for constraint in model.model_fields[key].metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            low = int(constraint.ge)  # type: ignore[call-overload]
+        elif isinstance(constraint, annotated_types.Le):
+            high = int(constraint.le)  # type: ignore[call-overload]
+    return low, high
 
-    def boolean(self, key: str) -> bool:
-        value = self._get(key)
-        if not isinstance(value, bool):
-            raise PolicyError(f"{self.name}{key} must be true or false, not {value!r}")
-        return value
 
-    def forbid(self, *keys: str, why: str) -> None:
-        for key in keys:
-            if key in self.data:
-                raise PolicyError(f"{self.name}{key} does not apply to {why}")
-
-    def no_unknown_keys(self) -> None:
-        unknown = sorted(set(self.data) - self.read)
-        if unknown:
-            raise PolicyError(f"unknown key {self.name}{unknown[0]}")
+_TABLES: dict[str, type[BaseModel]] = {
+    name: field.annotation
+    for name, field in PolicyFile.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+}
+_PLANS: dict[str, type[_Plan]] = {
+    "FIXED_DURATION": _FixedDuration,
+    "MULTIPLE_DURATION": _MultipleDuration,
+    "FIXED_DATE": _FixedDate,
+}

@@ -1,5 +1,10 @@
-"""SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
+"""SQLAlchemy models, one module per aggregate. Importing this package registers them all.
 
+``IdempotencyKey`` is defined by the mechanism that owns it (``kit/idempotency.py``, which may
+not import the domain) and registered from here like the rest.
+"""
+
+from fundline.kit.idempotency import IdempotencyKey
 from fundline.models.counterpart import Counterpart, CounterpartAddress
 from fundline.models.entity import Entity, EntityUser
 from fundline.models.event import Event
@@ -16,7 +21,6 @@ from fundline.models.financing import (
     Posting,
     PricingPlan,
 )
-from fundline.models.idempotency import IdempotencyKey
 from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner, PartnerOrigin
 from fundline.models.payable import Payable
 from fundline.models.receivable import Receivable, ReceivableCounter

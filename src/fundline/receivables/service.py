@@ -36,6 +36,7 @@ from fundline.receivables.schemas import (
     CreateInvoiceRequest,
     ReceivableListParams,
     ReceivablesStatus,
+    UpdateInvoice,
     UpdateReceivableRequest,
 )
 from fundline.webhooks import outbox
@@ -233,60 +234,75 @@ async def update_receivable(
             loc=("body", "issued_invoice"),
         )
     given = changes.model_fields_set
-
-    if given & {
-        "counterpart_id",
-        "counterpart_billing_address_id",
-        "counterpart_shipping_address_id",
-    }:
-        counterpart_id = changes.counterpart_id or receivable.counterpart_id
-        switching = counterpart_id != receivable.counterpart_id
-        if switching and changes.counterpart_billing_address_id is None:
-            raise Unprocessable(
-                "counterpart_billing_address_id is required when counterpart_id changes",
-                loc=("body", "invoice", "counterpart_billing_address_id"),
-            )
-        if "counterpart_shipping_address_id" in given:
-            shipping = changes.counterpart_shipping_address_id
-        else:
-            shipping = None if switching else receivable.counterpart_shipping_address_id
-        await set_counterpart(
-            session,
-            receivable,
-            await get_counterpart(session, entity, counterpart_id),
-            changes.counterpart_billing_address_id or receivable.counterpart_billing_address_id,
-            shipping,
-            loc=("body", "invoice"),
-        )
-
+    await _change_counterpart(session, entity, receivable, changes)
     if "entity" in given:
         receivable.issuer = issuer_document(entity, changes.entity)
     receivable.details = merge_details(changes, receivable.details)
     if "payment_terms" in given:
         receivable.payment_terms = terms_document(changes.payment_terms)
         receivable.due_date = due_date_under(receivable.payment_terms, clock.today())
-
-    lines = [dict(line) for line in receivable.line_items]
     if changes.currency is not None:
         receivable.currency = changes.currency
-    if changes.line_items is not None:
-        if len(changes.line_items) != len(lines):
-            raise Unprocessable(
-                f"line_items changes the invoice's lines by position: give one entry for each "
-                f"of its {len(lines)} lines",
-                loc=("body", "invoice", "line_items"),
-            )
-        for line, change in zip(lines, changes.line_items, strict=True):
-            for field, value in change.model_dump(exclude_unset=True).items():
-                if field == "quantity":
-                    value = str(value)
-                if value is not None or field in ("tax_rate_value", "tax_rate_name"):
-                    line[field] = value
-    apply_lines(receivable, lines, loc=("body", "invoice"))
+    apply_lines(receivable, _changed_lines(receivable, changes), loc=("body", "invoice"))
 
     await session.flush()
     await record_event(session, entity, receivable, "updated")
     return receivable
+
+
+async def _change_counterpart(
+    session: AsyncSession, entity: Entity, receivable: Receivable, changes: UpdateInvoice
+) -> None:
+    """Apply a change of counterpart or of its addresses, if ``changes`` gives one. A new
+    counterpart needs its billing address given; its shipping address is dropped unless given."""
+    given = changes.model_fields_set
+    if not given & {
+        "counterpart_id",
+        "counterpart_billing_address_id",
+        "counterpart_shipping_address_id",
+    }:
+        return
+    counterpart_id = changes.counterpart_id or receivable.counterpart_id
+    switching = counterpart_id != receivable.counterpart_id
+    if switching and changes.counterpart_billing_address_id is None:
+        raise Unprocessable(
+            "counterpart_billing_address_id is required when counterpart_id changes",
+            loc=("body", "invoice", "counterpart_billing_address_id"),
+        )
+    if "counterpart_shipping_address_id" in given:
+        shipping = changes.counterpart_shipping_address_id
+    else:
+        shipping = None if switching else receivable.counterpart_shipping_address_id
+    await set_counterpart(
+        session,
+        receivable,
+        await get_counterpart(session, entity, counterpart_id),
+        changes.counterpart_billing_address_id or receivable.counterpart_billing_address_id,
+        shipping,
+        loc=("body", "invoice"),
+    )
+
+
+def _changed_lines(receivable: Receivable, changes: UpdateInvoice) -> list[dict[str, Any]]:
+    """The receivable's lines with ``changes.line_items`` applied by position (one entry per
+    line, or 422), for ``apply_lines`` to check and total."""
+    lines = [dict(line) for line in receivable.line_items]
+    if changes.line_items is None:
+        return lines
+    if len(changes.line_items) != len(lines):
+        raise Unprocessable(
+            f"line_items changes the invoice's lines by position: give one entry for each "
+            f"of its {len(lines)} lines",
+            loc=("body", "invoice", "line_items"),
+        )
+    for line, change in zip(lines, changes.line_items, strict=True):
+        for field, value in change.model_dump(exclude_unset=True).items():
+            if field == "quantity":
+                value = str(value)
+            # A tax rate can be cleared; any other field left null keeps its value.
+            if value is not None or field in ("tax_rate_value", "tax_rate_name"):
+                line[field] = value
+    return lines
 
 
 async def delete_receivable(

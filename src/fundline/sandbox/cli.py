@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.cli_support import JsonOption, run, settings_or_exit
 from fundline.config import Settings
-from fundline.lender.cli import JsonOption, run, settings_or_exit
 from fundline.sandbox.schemas import MAX_ADVANCE_DAYS, ClockAdvanceResponse
 
 app = typer.Typer(help="Sandbox helpers (only in sandbox mode).", no_args_is_help=True)

@@ -9,38 +9,31 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from fundline.auth.service import NewClient, create_partner
+from fundline.app import create_app, shutdown
+from fundline.auth.service import create_partner
 from fundline.config import Settings
 from fundline.kit import clock, money, pages
 from fundline.kit.versions import CURRENT_VERSION
-from fundline.models import SandboxDemo
+from fundline.sandbox.demo_seed import (
+    ADDRESS,
+    DEMO_PARTNER,
+    SEED_STEPS,
+    DemoError,
+    connect_session,
+    demo_client,
+    expect,
+    record,
+    seed,
+)
 from fundline.sandbox.service import restore_clock
-
-DEMO_PARTNER = "Demo Platform"
-ADDRESS = {
-    "line1": "100 Congress Ave",
-    "city": "Austin",
-    "state": "TX",
-    "postal_code": "78701",
-    "country": "US",
-}
-CUSTOMERS = (("Globex Corporation", 1_250_000), ("Initech LLC", 480_000), ("Umbrella Co", 99_500))
-
-
-class DemoError(RuntimeError):
-    """A step answered something unexpected; the message says which and what."""
-
 
 BUSINESS = {
     "legal_name": "Northwind Traders LLC",
@@ -64,17 +57,9 @@ class DemoResult:
         return next(f for f in self.financings if f["status"] == status)
 
 
-def _expect(response: httpx.Response, status: int, step: str) -> Any:
-    if response.status_code != status:
-        raise DemoError(f"{step}: expected {status}, got {response.status_code}: {response.text}")
-    return response.json() if response.content else None
-
-
 async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
     if not settings.is_sandbox:
         raise DemoError("the demo runs in sandbox mode only (FUNDLINE_MODE=sandbox)")
-    from fundline.app import create_app, shutdown  # the app mounts /demo, which uses this
-
     # The progress display is the demo's output: request logs would drown it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(settings.model_copy(update={"log_level": "WARNING"}))
@@ -106,40 +91,9 @@ async def run_demo(settings: Settings, *, console: Console) -> DemoResult:
         await shutdown(app)
 
 
-def demo_client(app: FastAPI) -> httpx.AsyncClient:
-    """A client on the application itself, in-process: the same routes a partner calls."""
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://fundline.demo",
-        headers={"x-monite-version": CURRENT_VERSION},
-    )
-
-
-async def record(app: FastAPI, created: NewClient, entity_id: str) -> SandboxDemo:
-    """Remember the demo platform, for the ``/demo`` page to act for."""
-    demo = SandboxDemo(
-        partner_id=created.partner_id,
-        client_id=created.client_id,
-        client_secret=created.client_secret,
-        entity_id=uuid.UUID(entity_id),
-    )
-    async with app.state.db.session() as session, session.begin():
-        session.add(demo)
-    return demo
-
-
-async def setup_demo(app: FastAPI) -> SandboxDemo:
-    """A new demo platform with its business and invoices, nothing financed yet: what the
-    ``/demo`` page starts from when no demo was run, or when asked for a fresh business."""
-    async with app.state.db.session() as session, session.begin():
-        created = await create_partner(session, name=DEMO_PARTNER)
-    partner = {"client_id": str(created.client_id), "client_secret": created.client_secret}
-    async with demo_client(app) as http:
-        seeded = await seed(http, partner, lambda step: None)
-    return await record(app, created, seeded.entity_id)
-
-
 async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -> None:
+    """Seed the business, onboard it, finance two invoices and have one repaid, ticking each
+    step off on the console; what the API answered at the end goes into ``result``."""
     steps = [
         *SEED_STEPS,
         "financing token (business created)",
@@ -165,30 +119,11 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
             seeded.headers,
         )
 
-        connect_token = _expect(
-            await http.post("/v1/financing_tokens", headers=headers), 201, steps[3]
-        )["connect_token"]
+        connect_token = await _financing_token(http, headers, steps[3])
         done(steps[3])
-
-        connect = await _connect_session(http, connect_token, steps[4])
-        business = _expect(
-            await http.put("/connect/v1/business", headers=connect, json=BUSINESS),
-            200,
-            steps[4],
-        )
-        if business["business_status"] != "ONBOARDED":
-            raise DemoError(f"{steps[4]}: business is {business['business_status']}")
+        connect = await _onboard(http, connect_token, steps[4])
         done(steps[4])
-
-        offers = _expect(await http.get("/connect/v1/offers", headers=connect), 200, steps[5])
-        if not offers["offers"]:
-            raise DemoError(f"{steps[5]}: underwriting extended no offer")
-        offer = offers["offers"][0]
-        _expect(
-            await http.post(f"/connect/v1/offers/{offer['id']}/accept", headers=connect),
-            200,
-            steps[5],
-        )
+        await _accept_first_offer(http, connect, steps[5])
         done(steps[5])
 
         unpaid, repaid = result.invoice_ids[0], result.invoice_ids[1]
@@ -197,14 +132,45 @@ async def _walk(http: httpx.AsyncClient, result: DemoResult, console: Console) -
         await _finance(http, headers, repaid, steps[7])
         done(steps[7])
 
-        _expect(
-            await http.post(f"/v1/receivables/{repaid}/mark_as_paid", headers=headers),
-            200,
-            steps[8],
-        )
-        listed = _expect(await http.get("/v1/financing_invoices", headers=headers), 200, steps[8])
-        result.financings = listed["data"]
+        result.financings = await _customer_pays(http, headers, repaid, steps[8])
         done(steps[8])
+
+
+async def _financing_token(http: httpx.AsyncClient, headers: dict[str, str], step: str) -> str:
+    """The partner's first financing token creates the business; the token opens Connect."""
+    created = expect(await http.post("/v1/financing_tokens", headers=headers), 201, step)
+    return str(created["connect_token"])
+
+
+async def _onboard(http: httpx.AsyncClient, connect_token: str, step: str) -> dict[str, str]:
+    """The business user gives every detail in Connect; returns the session's headers."""
+    connect = await connect_session(http, connect_token, step)
+    business = expect(
+        await http.put("/connect/v1/business", headers=connect, json=BUSINESS), 200, step
+    )
+    if business["business_status"] != "ONBOARDED":
+        raise DemoError(f"{step}: business is {business['business_status']}")
+    return connect
+
+
+async def _accept_first_offer(http: httpx.AsyncClient, connect: dict[str, str], step: str) -> None:
+    offers = expect(await http.get("/connect/v1/offers", headers=connect), 200, step)
+    if not offers["offers"]:
+        raise DemoError(f"{step}: underwriting extended no offer")
+    offer = offers["offers"][0]
+    expect(await http.post(f"/connect/v1/offers/{offer['id']}/accept", headers=connect), 200, step)
+
+
+async def _customer_pays(
+    http: httpx.AsyncClient, headers: dict[str, str], invoice_id: str, step: str
+) -> list[dict[str, Any]]:
+    """The invoice is marked paid, which repays its financing; returns every financing, as
+    ``GET /v1/financing_invoices`` lists them afterwards."""
+    expect(
+        await http.post(f"/v1/receivables/{invoice_id}/mark_as_paid", headers=headers), 200, step
+    )
+    listed = expect(await http.get("/v1/financing_invoices", headers=headers), 200, step)
+    return list(listed["data"])
 
 
 async def _finance(
@@ -212,7 +178,7 @@ async def _finance(
 ) -> None:
     """What a partner and its business user do for one invoice: the partner requests
     financing, the user confirms it in Connect on the first plan at its maximum."""
-    tokens = _expect(
+    tokens = expect(
         await http.post(
             "/v1/financing_invoices",
             headers=headers,
@@ -221,10 +187,10 @@ async def _finance(
         201,
         step,
     )
-    session = await _connect_session(http, tokens["session_token"], step)
-    quoted = _expect(await http.get("/connect/v1/invoices", headers=session), 200, step)
+    session = await connect_session(http, tokens["session_token"], step)
+    quoted = expect(await http.get("/connect/v1/invoices", headers=session), 200, step)
     plan_id = quoted["invoices"][0]["quotes"][0]["pricing_plan_id"]
-    confirmed = _expect(
+    confirmed = expect(
         await http.post(
             "/connect/v1/invoices/confirm",
             headers=session,
@@ -236,107 +202,6 @@ async def _finance(
     status = confirmed["invoices"][0]["status"]
     if status != "FUNDED":
         raise DemoError(f"{step}: the financing is {status}, not FUNDED (is the policy manual?)")
-
-
-SEED_STEPS = ("partner token", "US entity", "customers and issued invoices")
-
-
-@dataclass
-class Seeded:
-    entity_id: str
-    invoice_ids: list[str]
-    headers: dict[str, str]  # the partner's bearer and the entity's header, for /v1
-
-
-async def seed(
-    http: httpx.AsyncClient, partner: dict[str, str], done: Callable[[str], None]
-) -> Seeded:
-    """A partner token, a US entity, three customers and an issued invoice to each."""
-    invoice_ids: list[str] = []
-    body = {
-        "grant_type": "client_credentials",
-        **{k: partner[k] for k in ("client_id", "client_secret")},
-    }
-    token = _expect(await http.post("/v1/auth/token", json=body), 200, SEED_STEPS[0])
-    auth = {"authorization": f"Bearer {token['access_token']}"}
-    done(SEED_STEPS[0])
-
-    entity = _expect(
-        await http.post(
-            "/v1/entities",
-            headers=auth,
-            json={
-                "type": "organization",
-                "email": "finance@northwind.example",
-                "address": ADDRESS,
-                "organization": {"legal_name": "Northwind Traders LLC"},
-                "tax_id": "12-3456789",
-            },
-        ),
-        201,
-        SEED_STEPS[1],
-    )
-    headers = {**auth, "x-monite-entity-id": entity["id"]}
-    done(SEED_STEPS[1])
-
-    for name, amount in CUSTOMERS:
-        counterpart = _expect(
-            await http.post(
-                "/v1/counterparts",
-                headers=headers,
-                json={
-                    "type": "organization",
-                    "organization": {
-                        "legal_name": name,
-                        "is_customer": True,
-                        "is_vendor": False,
-                        "email": "ap@" + name.split()[0].lower() + ".example",
-                        "address": ADDRESS,
-                    },
-                },
-            ),
-            201,
-            SEED_STEPS[2],
-        )
-        draft = _expect(
-            await http.post(
-                "/v1/receivables",
-                headers=headers,
-                json={
-                    "type": "invoice",
-                    "counterpart_id": counterpart["id"],
-                    "counterpart_billing_address_id": counterpart["default_billing_address_id"],
-                    "currency": "USD",
-                    "line_items": [
-                        {
-                            "quantity": 1,
-                            "product": {
-                                "name": "Wholesale order",
-                                "price": {"currency": "USD", "value": amount},
-                                "measure_unit": {"name": "order"},
-                            },
-                            "tax_rate_value": 0,
-                        }
-                    ],
-                    "payment_terms": {"name": "Net 45", "term_final": {"number_of_days": 45}},
-                },
-            ),
-            201,
-            SEED_STEPS[2],
-        )
-        issued = _expect(
-            await http.post(f"/v1/receivables/{draft['id']}/issue", headers=headers),
-            200,
-            SEED_STEPS[2],
-        )
-        invoice_ids.append(issued["id"])
-    done(SEED_STEPS[2])
-    return Seeded(entity["id"], invoice_ids, headers)
-
-
-async def _connect_session(http: httpx.AsyncClient, token: str, step: str) -> dict[str, str]:
-    opened = _expect(await http.post("/connect/v1/sessions", json={"token": token}), 201, step)
-    return {"authorization": f"Bearer {opened['access_token']}"}
 
 
 def walkthrough(result: DemoResult, *, base_url: str) -> str:

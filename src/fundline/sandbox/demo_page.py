@@ -24,7 +24,7 @@ from sqlalchemy import select
 from fundline.kit import clock, money, pages
 from fundline.kit.pages import Assets, environment, page
 from fundline.models import SandboxDemo
-from fundline.sandbox.demo import demo_client, setup_demo
+from fundline.sandbox.demo_seed import demo_client, setup_demo
 
 PREFIX = "/demo"
 ELIGIBLE = frozenset({"issued", "partially_paid"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Delete, Table, delete, select
+from sqlalchemy import ColumnElement, CursorResult, Delete, Select, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -153,22 +153,42 @@ async def reset_business(
     their ledger rows, Connect tokens. One transaction: all of it goes, or nothing. Deleting
     the financing invoices frees their invoices to be requested again."""
     entity = await entity_for(session, caller, entity_id)
-    # Locked first, so a confirmation or a tick running now finishes before or after, whole.
+    business = await _lock_financing(session, entity)
+    # What goes, for the "deleted" events: every offer and financing invoice change has one.
+    gone = [
+        *((state.OFFER_EVENT, offer_id) for offer_id in await session.scalars(_offer_ids(entity))),
+        *((state.INVOICE_EVENT, fi_id) for fi_id in await session.scalars(_invoice_ids(entity))),
+    ]
+    deleted = await _delete_financing(session, entity)
+    await _announce_reset(session, entity, business, gone)
+    return deleted
+
+
+def _invoice_ids(entity: Entity) -> Select[uuid.UUID]:
+    return select(FinancingInvoice.id).where(FinancingInvoice.entity_id == entity.id)
+
+
+def _offer_ids(entity: Entity) -> Select[uuid.UUID]:
+    return select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id)
+
+
+async def _lock_financing(session: AsyncSession, entity: Entity) -> FinancingBusiness | None:
+    """Lock the entity's business and offers, so that a confirmation or a tick running now
+    finishes before the reset or after it, whole. Returns the business, if any."""
     business = await session.scalar(
         select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id).with_for_update()
     )
-    await session.execute(
-        select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id).with_for_update()
-    )
-    invoices = select(FinancingInvoice.id).where(FinancingInvoice.entity_id == entity.id)
+    await session.execute(_offer_ids(entity).with_for_update())
+    return business
+
+
+async def _delete_financing(session: AsyncSession, entity: Entity) -> dict[str, int]:
+    """Delete the entity's financing rows, children before their parents; the rows removed
+    per kind."""
+    invoices = _invoice_ids(entity)
     entries = select(JournalEntry.id).where(JournalEntry.entity_id == entity.id)
-    offers = select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id)
-    # What goes, for the "deleted" events: every offer and financing invoice change has one.
-    gone = [
-        *((state.OFFER_EVENT, offer_id) for offer_id in await session.scalars(offers)),
-        *((state.INVOICE_EVENT, fi_id) for fi_id in await session.scalars(invoices)),
-    ]
-    deleted = {
+    offers = _offer_ids(entity)
+    return {
         "ledger_postings": await _delete(
             session,
             delete(Posting).where(
@@ -213,6 +233,15 @@ async def reset_business(
             session, delete(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
         ),
     }
+
+
+async def _announce_reset(
+    session: AsyncSession,
+    entity: Entity,
+    business: FinancingBusiness | None,
+    gone: list[tuple[str, uuid.UUID]],
+) -> None:
+    """A ``deleted`` event for each offer and financing invoice removed, and for the business."""
     for object_type, object_id in gone:
         await outbox.record(
             session,
@@ -228,7 +257,6 @@ async def reset_business(
         await state.business_event(
             session, business, "deleted", {"status": "NEW", "reason": "sandbox reset"}
         )
-    return deleted
 
 
 # A partner's reset keeps the partner itself and how it signs in and embeds, and what is not
