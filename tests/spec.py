@@ -1,4 +1,6 @@
-"""Checks responses against Monite's own OpenAPI (``../shared/spec/monite-openapi-subset.json``).
+"""Checks responses against Monite's own OpenAPI: ``tests/contract/monite-openapi-subset.json``, a
+copy of ``../shared/spec/monite-openapi-subset.json`` kept in the repository so that a clone
+with nothing beside it runs every test (``test_spec_checker`` tells when the two differ).
 
 Where Monite declares a schema for the status, the body must match it. Where it does not (most
 401/404/409/429), the body must have Monite's error shape.
@@ -23,7 +25,7 @@ from referencing.jsonschema import DRAFT202012
 SPEC_PATH = Path(
     os.environ.get(
         "FUNDLINE_MONITE_SPEC",
-        Path(__file__).resolve().parents[1].parent / "shared/spec/monite-openapi-subset.json",
+        Path(__file__).resolve().parent / "contract/monite-openapi-subset.json",
     )
 )
 SPEC_URI = "urn:monite-spec"

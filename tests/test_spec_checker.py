@@ -4,6 +4,7 @@ contract raise ``SpecViolation``; conforming ones pass."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -208,3 +209,14 @@ async def test_the_test_client_fails_on_a_violation() -> None:
         # Outside /v1 nothing is checked.
         rogue.add_api_route("/plain", get_entity)
         assert (await client.get("/plain", params={"entity_id": "x"})).status_code == 200
+
+
+def test_the_kept_copy_of_the_spec_is_the_shared_one() -> None:
+    """The repository's copy must not drift from the reference beside the project, when one is
+    there (a clone on its own has only the copy, which is what it then checks against)."""
+    shared = Path(__file__).resolve().parents[2] / "shared/spec/monite-openapi-subset.json"
+    if not shared.exists():
+        pytest.skip(f"no {shared} beside this clone: the kept copy is the reference")
+    assert (Path(__file__).parent / "contract/monite-openapi-subset.json").read_bytes() == (
+        shared.read_bytes()
+    )
