@@ -3,7 +3,6 @@ included), ``fundline partner origins …`` and ``/lender/v1/partners/{id}/origi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -24,6 +23,7 @@ from fundline.models import PartnerOrigin
 from tests.conftest import make_settings
 from tests.factories import Tenant, new_partner
 from tests.financing_fixtures import make_operator_key
+from tests.test_lender_cli import fundline
 
 SHAPE = "origin must look like https://app.example.com (scheme, host and optional port, no path)"
 PORT = "origin port must be between 1 and 65535"
@@ -308,15 +308,6 @@ def env(db: Database, database_url: str) -> dict[str, str]:
         "FUNDLINE_MODE": "sandbox",
         "FUNDLINE_LOG_LEVEL": "WARNING",
     }
-
-
-async def fundline(env: dict[str, str], *args: str) -> Result:
-    """Run ``fundline *args``; in a thread, since it runs its own event loop."""
-
-    def invoke() -> Result:
-        return CliRunner().invoke(cli_app, list(args), env=env)
-
-    return await asyncio.to_thread(invoke)
 
 
 def ok(result: Result) -> str:

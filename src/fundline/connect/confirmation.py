@@ -57,7 +57,11 @@ async def choices(
     message. Fields are named by invoice id (``invoices.<id>.amount``), never by position: the
     drafts may change while the form is on screen."""
     quoted = [(fi, owed, quotes) for fi, owed, quotes in drafts if quotes]
-    plans = {p.id: p for fi, _, _ in quoted for p in await service.plans_of(session, fi.offer_id)}
+    plans = {
+        p.id: p
+        for offer_id in {fi.offer_id for fi, _, _ in quoted}  # once per offer, not per invoice
+        for p in await service.plans_of(session, offer_id)
+    }
     given = fields or {}
     result = []
     for fi, owed, quotes in quoted:
