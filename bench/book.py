@@ -3,7 +3,7 @@
 Everything is a pure function of the seed: the world (partners, entities, counterparts,
 businesses, offers and plans) and each chunk of financing invoices (with their receivables,
 requests, instalments, status history and ledger entries). The data is what Fundline's own
-code would have left: amounts from ``kit.money.quote``, schedules from
+code would have left: amounts from ``lending.pricing.price``, schedules from
 ``lending.schedule``, invoice totals from ``receivables.totals``, statuses that the servicing
 tick leaves alone (a FUNDED invoice has nothing overdue, a LATE one is late but not yet past
 the policy's default, an offer follows its invoices: DEFAULTED > LATE > CURRENT). No DRAFT
@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from fundline.config import Mode
-from fundline.kit import money
+from fundline.lending import pricing
 from fundline.lending.policy import PlanPolicy, Policy, default_policy_file, parse_policy
 from fundline.lending.schedule import build_schedule, due_dates
 from fundline.receivables.totals import document_totals, line_amounts
@@ -605,7 +605,7 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                 terms_days=t.terms_days,
                 paid_at=t.paid,
             )
-            quote = money.quote(
+            quote = pricing.price(
                 total,
                 advance_rate_percentage=plan.advance_rate_percentage,
                 fee_percentage=plan.fee_percentage,

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fundline.kit.money import BASIS_POINTS, Quote, quote, round_half_even, split_evenly
+from fundline.kit.money import BASIS_POINTS, round_half_even, split_evenly
 from fundline.lending.policy import PlanPolicy
+from fundline.lending.pricing import Quote, price
 from fundline.lending.schedule import build_schedule, due_dates
 
 totals = st.integers(min_value=0, max_value=10**15)
@@ -47,7 +48,7 @@ def assert_quote_invariants(q: Quote, total: int, advance: int, fee: int) -> Non
 @given(totals, rates, rates)
 def test_quote_of_the_maximum(total: int, advance: int, fee: int) -> None:
     assume(total * advance // BASIS_POINTS >= 1)
-    q = quote(total, advance_rate_percentage=advance, fee_percentage=fee)
+    q = price(total, advance_rate_percentage=advance, fee_percentage=fee)
     assert q.requested_amount == q.max_requested_amount
     assert_quote_invariants(q, total, advance, fee)
 
@@ -59,7 +60,7 @@ def test_quote_of_any_allowed_amount(
     maximum = total * advance // BASIS_POINTS
     assume(maximum >= 1)
     requested = data.draw(st.integers(1, maximum))
-    q = quote(
+    q = price(
         total, advance_rate_percentage=advance, fee_percentage=fee, requested_amount=requested
     )
     assert q.requested_amount == requested
@@ -73,21 +74,21 @@ def test_quote_refuses_amounts_out_of_range(
     maximum = total * advance // BASIS_POINTS
     assume(requested < 1 or requested > maximum)
     with pytest.raises(ValueError, match=r"requested_amount must be between 1|can be financed"):
-        quote(
+        price(
             total, advance_rate_percentage=advance, fee_percentage=fee, requested_amount=requested
         )
 
 
 def test_monites_example() -> None:
     # 100000 requested at 3 %: 97000 advanced, 3000 fee, 100000 repaid.
-    q = quote(100_000, advance_rate_percentage=10_000, fee_percentage=300)
+    q = price(100_000, advance_rate_percentage=10_000, fee_percentage=300)
     assert q == Quote(100_000, 100_000, 3_000, 97_000, 100_000)
 
 
 def test_fee_rounds_half_to_even() -> None:
     # 50 * 1 % = 0.5 → 0; 150 * 1 % = 1.5 → 2; 250 * 1 % = 2.5 → 2
     fees = [
-        quote(r, advance_rate_percentage=10_000, fee_percentage=100).fee_amount
+        price(r, advance_rate_percentage=10_000, fee_percentage=100).fee_amount
         for r in (50, 150, 250)
     ]
     assert fees == [0, 2, 2]
@@ -113,7 +114,7 @@ def test_quote_refuses_bad_input(kwargs: dict[str, object], error: type[Exceptio
     }
     args.update(kwargs)
     with pytest.raises(error):
-        quote(**args)  # type: ignore[arg-type]
+        price(**args)  # type: ignore[arg-type]
 
 
 @given(st.integers(min_value=-(10**15), max_value=10**15), st.integers(1, 1000))
@@ -139,7 +140,7 @@ def test_schedules_sum_exactly_to_the_totals(
     plan: PlanPolicy, total: int, funded_on: date, invoice_due: date
 ) -> None:
     assume(total * plan.advance_rate_percentage // BASIS_POINTS >= 1)
-    q = quote(
+    q = price(
         total,
         advance_rate_percentage=plan.advance_rate_percentage,
         fee_percentage=plan.fee_percentage,

@@ -302,11 +302,11 @@ async def test_due_date_before_issue_date_is_422(client: httpx.AsyncClient, tena
     [
         ("base64_encoded_file", "aGVsbG8="),
         ("file_name", "invoice.pdf"),
-        ("counterpart_bank_account_id", str(uuid.uuid4())),
-        ("counterpart_vat_id_id", str(uuid.uuid4())),
-        ("project_id", str(uuid.uuid4())),
-        ("purchase_order_id", str(uuid.uuid4())),
-        ("tag_ids", [str(uuid.uuid4())]),
+        ("counterpart_bank_account_id", str(uuid.UUID(int=7))),
+        ("counterpart_vat_id_id", str(uuid.UUID(int=7))),
+        ("project_id", str(uuid.UUID(int=7))),
+        ("purchase_order_id", str(uuid.UUID(int=7))),
+        ("tag_ids", [str(uuid.UUID(int=7))]),
     ],
 )
 async def test_unsupported_fields_are_refused(

@@ -11,6 +11,7 @@ from fundline import models  # noqa: F401  (registers every table)
 from fundline.auth.cache import TokenCache
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
+from fundline.backoffice.router import router as lender_router
 from fundline.config import Settings
 from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
@@ -30,7 +31,6 @@ from fundline.kit.logging import configure_logging
 from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
-from fundline.lender.router import router as lender_router
 from fundline.lending.policy import load_policy
 from fundline.operations import metrics
 from fundline.operations import worker as background

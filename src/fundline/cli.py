@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
+from fundline.backoffice.cli import app as lender_app
 from fundline.cli_support import run, settings_or_exit
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
 from fundline.kit.logging import LogFormat, configure_logging
-from fundline.lender.cli import app as lender_app
 from fundline.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(

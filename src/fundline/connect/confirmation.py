@@ -30,7 +30,7 @@ class Choice:
     include: bool
     amount_text: str
     requested: int | None = None
-    quote: money.Quote | None = None
+    quote: pricing.Quote | None = None
     error: str | None = None
 
 

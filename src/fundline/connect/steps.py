@@ -84,7 +84,7 @@ def plan_title(plan: PricingPlan) -> str:
 
 
 def _plan_sentence(
-    quote: money.Quote, dates: Sequence[date], currency: str, *, lead: str = "receive"
+    quote: pricing.Quote, dates: Sequence[date], currency: str, *, lead: str = "receive"
 ) -> str:
     receive = money.display(quote.principal_amount, currency)
     repay = money.display(quote.repayment_amount, currency)

@@ -12,7 +12,6 @@ when many amounts are summed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
 
@@ -165,29 +164,8 @@ def display_rate(basis_points: int) -> str:
     return f"{text} %"
 
 
-# --- financing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Quote:
-    """What financing ``requested_amount`` of an invoice costs (DESIGN §5), all minor units.
-
-    The business receives ``principal_amount`` (Monite's ``advance_amount`` too) and repays
-    ``repayment_amount``, which is the requested amount: ``repayment = principal + fee``.
-    """
-
-    max_requested_amount: int
-    requested_amount: int
-    fee_amount: int
-    principal_amount: int
-    repayment_amount: int
-
-    @property
-    def advance_amount(self) -> int:
-        return self.principal_amount
-
-
-def _check_int(name: str, value: object, *, low: int, high: int | None = None) -> int:
+def require_int(name: str, value: object, *, low: int, high: int | None = None) -> int:
+    """``value`` when it is an int within ``low … high``; ``TypeError`` or ``ValueError`` else."""
     # bool is an int subclass and float is not money: both are refused.
     if type(value) is not int:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -197,45 +175,11 @@ def _check_int(name: str, value: object, *, low: int, high: int | None = None) -
     return value
 
 
-def quote(
-    total_amount: int,
-    *,
-    advance_rate_percentage: int,
-    fee_percentage: int,
-    requested_amount: int | None = None,
-) -> Quote:
-    """Price financing of an invoice of ``total_amount`` on a plan (advance rate ``a``, fee ``f``).
-
-    ``R ≤ floor(total * a / 10000)`` (the maximum, also the default ``R``);
-    ``fee F = round_half_even(R * f / 10000)``; ``principal = advance = R - F``;
-    ``repayment = R``. ``ValueError`` if ``R`` is below 1 or above the maximum.
-    """
-    _check_int("total_amount", total_amount, low=0)
-    _check_int("advance_rate_percentage", advance_rate_percentage, low=0, high=BASIS_POINTS)
-    _check_int("fee_percentage", fee_percentage, low=0, high=BASIS_POINTS)
-    maximum = total_amount * advance_rate_percentage // BASIS_POINTS
-    requested = maximum if requested_amount is None else requested_amount
-    if type(requested) is not int:
-        raise TypeError(f"requested_amount must be an int, not {type(requested).__name__}")
-    if maximum < 1:
-        raise ValueError(f"nothing of {total_amount} can be financed at this advance rate")
-    if not 1 <= requested <= maximum:
-        raise ValueError(f"requested_amount must be between 1 and {maximum}, not {requested}")
-    fee = percent_of(requested, fee_percentage)
-    return Quote(
-        max_requested_amount=maximum,
-        requested_amount=requested,
-        fee_amount=fee,
-        principal_amount=requested - fee,
-        repayment_amount=requested,
-    )
-
-
 def split_evenly(amount: int, parts: int) -> list[int]:
     """``amount`` in ``parts`` integer shares that sum to it exactly, differing by at most 1.
 
     The remainder goes to the first shares: ``split_evenly(100, 3) == [34, 33, 33]``.
     """
-    _check_int("parts", parts, low=1)
+    require_int("parts", parts, low=1)
     share, remainder = divmod(amount, parts)
     return [share + 1 if i < remainder else share for i in range(parts)]

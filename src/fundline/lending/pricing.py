@@ -1,4 +1,5 @@
-"""What a financing invoice can be priced on: what its document still owes.
+"""The price rule (``Quote``, ``price``) and what a financing invoice is priced on: what its
+document still owes.
 
 ``FinancingInvoice.total_amount`` is the invoice's total (Monite's field, copied when financing
 was requested). A partially paid invoice still owes less than that, and lending against money
@@ -8,11 +9,67 @@ based on the document's amount due, read at the moment of quoting or confirming.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import money
 from fundline.models import FinancingInvoice, Payable, PricingPlan, Receivable
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What financing ``requested_amount`` of an invoice costs (DESIGN §5), all minor units.
+
+    The business receives ``principal_amount`` (Monite's ``advance_amount`` too) and repays
+    ``repayment_amount``, which is the requested amount: ``repayment = principal + fee``.
+    """
+
+    max_requested_amount: int
+    requested_amount: int
+    fee_amount: int
+    principal_amount: int
+    repayment_amount: int
+
+    @property
+    def advance_amount(self) -> int:
+        return self.principal_amount
+
+
+def price(
+    total_amount: int,
+    *,
+    advance_rate_percentage: int,
+    fee_percentage: int,
+    requested_amount: int | None = None,
+) -> Quote:
+    """Price financing of an invoice of ``total_amount`` on a plan (advance rate ``a``, fee ``f``).
+
+    ``R ≤ floor(total * a / 10000)`` (the maximum, also the default ``R``);
+    ``fee F = round_half_even(R * f / 10000)``; ``principal = advance = R - F``;
+    ``repayment = R``. ``ValueError`` if ``R`` is below 1 or above the maximum.
+    """
+    money.require_int("total_amount", total_amount, low=0)
+    bps = money.BASIS_POINTS
+    money.require_int("advance_rate_percentage", advance_rate_percentage, low=0, high=bps)
+    money.require_int("fee_percentage", fee_percentage, low=0, high=bps)
+    maximum = total_amount * advance_rate_percentage // bps
+    requested = maximum if requested_amount is None else requested_amount
+    if type(requested) is not int:
+        raise TypeError(f"requested_amount must be an int, not {type(requested).__name__}")
+    if maximum < 1:
+        raise ValueError(f"nothing of {total_amount} can be financed at this advance rate")
+    if not 1 <= requested <= maximum:
+        raise ValueError(f"requested_amount must be between 1 and {maximum}, not {requested}")
+    fee = money.percent_of(requested, fee_percentage)
+    return Quote(
+        max_requested_amount=maximum,
+        requested_amount=requested,
+        fee_amount=fee,
+        principal_amount=requested - fee,
+        repayment_amount=requested,
+    )
 
 
 async def amount_owed(session: AsyncSession, fi: FinancingInvoice) -> int:
@@ -32,10 +89,10 @@ async def amount_owed(session: AsyncSession, fi: FinancingInvoice) -> int:
     return max(0, min(fi.total_amount, due))
 
 
-def quote(owed: int, plan: PricingPlan, *, requested_amount: int | None = None) -> money.Quote:
-    """``kit.money.quote`` of ``plan`` on the amount owed: the maximum is
+def quote(owed: int, plan: PricingPlan, *, requested_amount: int | None = None) -> Quote:
+    """``price`` of ``plan`` on the amount owed: the maximum is
     ``floor(owed * advance_rate / 10000)``. ``ValueError`` for an amount outside ``1 … max``."""
-    return money.quote(
+    return price(
         owed,
         advance_rate_percentage=plan.advance_rate_percentage,
         fee_percentage=plan.fee_percentage,

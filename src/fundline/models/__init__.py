@@ -5,22 +5,20 @@ not import the domain) and registered from here like the rest.
 """
 
 from fundline.kit.idempotency import IdempotencyKey
+from fundline.models.connect import ConnectSession, ConnectToken
 from fundline.models.counterpart import Counterpart, CounterpartAddress
 from fundline.models.entity import Entity, EntityUser
 from fundline.models.event import Event
 from fundline.models.financing import (
-    ConnectSession,
-    ConnectToken,
     FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
     FinancingRequest,
     FinancingStatusChange,
     Instalment,
-    JournalEntry,
-    Posting,
     PricingPlan,
 )
+from fundline.models.ledger import JournalEntry, Posting
 from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner, PartnerOrigin
 from fundline.models.payable import Payable
 from fundline.models.receivable import Receivable, ReceivableCounter

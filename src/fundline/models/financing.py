@@ -1,5 +1,6 @@
 """The financing side: businesses, offers and plans, requests, financed invoices and their
-instalments and history, Connect tokens and sessions, the ledger.
+instalments and history. Connect tokens live in ``models/connect.py``, the ledger in
+``models/ledger.py``.
 
 Amounts are integers in minor units; rates are basis points (10000 = 100 %).
 """
@@ -193,67 +194,3 @@ class FinancingStatusChange(IdMixin, Base):
     to_status: Mapped[str] = mapped_column(String(10))
     cause: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(default=clock.now)
-
-
-class ConnectToken(Base):
-    """A one-time token handed to the business's browser: ``connect`` (onboarding and offers)
-    or ``session`` (confirming one request's invoices). Stored as its SHA-256 digest."""
-
-    __tablename__ = "connect_tokens"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
-    request_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("financing_requests.id"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
-    expires_at: Mapped[datetime] = mapped_column()
-    used_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class ConnectSession(Base):
-    """What a Connect token is exchanged for: a bearer for ``/connect/v1`` with one scope."""
-
-    __tablename__ = "connect_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
-    scope: Mapped[str] = mapped_column(String(20))  # "onboarding" | "invoices"
-    request_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("financing_requests.id"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
-    expires_at: Mapped[datetime] = mapped_column()
-
-
-class JournalEntry(IdMixin, Base):
-    """One balanced movement of money; its postings sum to zero."""
-
-    __tablename__ = "ledger_entries"
-
-    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
-    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("financing_invoices.id"), index=True, default=None
-    )
-    kind: Mapped[str] = mapped_column(String(20))  # disbursement | fee | repayment | write_off
-    currency: Mapped[str] = mapped_column(String(3))
-    memo: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
-
-
-class Posting(IdMixin, Base):
-    """A debit (positive) or credit (negative) of one account within a journal entry."""
-
-    __tablename__ = "ledger_postings"
-    __table_args__ = (
-        Index("ix_ledger_postings_invoice_account", "financing_invoice_id", "account"),
-    )
-
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
-    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("financing_invoices.id"), default=None
-    )
-    account: Mapped[str] = mapped_column(String(40))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))

@@ -18,12 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.cli_support import JsonOption, run, settings_or_exit
-from fundline.config import Settings
-from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
-from fundline.kit.money import to_major
-from fundline.kit.pagination import Paginator
-from fundline.lender.schemas import (
+from fundline.backoffice.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
     FinancingInvoiceListResponse,
@@ -34,6 +29,11 @@ from fundline.lender.schemas import (
     LedgerListParams,
     LedgerListResponse,
 )
+from fundline.cli_support import JsonOption, run, settings_or_exit
+from fundline.config import Settings
+from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
+from fundline.kit.money import to_major
+from fundline.kit.pagination import Paginator
 
 PageT = TypeVar(
     "PageT", FinancingInvoiceListResponse, FinancingOfferListResponse, LedgerListResponse
@@ -160,7 +160,7 @@ def list_invoices(
     as_json: JsonOption = False,
 ) -> None:
     """List financing invoices of every entity, oldest first."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     params = FinancingInvoiceListParams(
         status__in=status or None,
@@ -184,7 +184,7 @@ def _act(
     as_json: bool,
 ) -> None:
     """Run an action on one invoice, then print the invoice as it now is."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     settings = settings_or_exit()
 
@@ -209,7 +209,7 @@ def show(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
 @app.command("approve")
 def approve(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
     """Approve a NEW invoice: funded at once if the policy auto-funds, else marked approved."""
-    from fundline.lender import service
+    from fundline.backoffice import service
     from fundline.lending.policy import load_policy
 
     async def action(session: AsyncSession, settings: Settings) -> Any:
@@ -224,7 +224,7 @@ def approve(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> Non
 @app.command("reject")
 def reject(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
     """Reject a NEW invoice; its reservation on the offer is released."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     async def action(session: AsyncSession, settings: Settings) -> Any:
         return await service.reject(session, financing_invoice_id, operator=OPERATOR)
@@ -235,7 +235,7 @@ def reject(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None
 @app.command("fund")
 def fund(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
     """Disburse a NEW invoice (FUNDED): schedule fixed, ledger entries posted."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     async def action(session: AsyncSession, settings: Settings) -> Any:
         return await service.fund(session, financing_invoice_id, operator=OPERATOR)
@@ -252,7 +252,7 @@ def repay(
     as_json: JsonOption = False,
 ) -> None:
     """Record a repayment of a FUNDED or LATE invoice; repaid in full it becomes PAID."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     async def action(session: AsyncSession, settings: Settings) -> Any:
         return await service.record_repayment(
@@ -265,7 +265,7 @@ def repay(
 @app.command("write-off")
 def write_off(financing_invoice_id: InvoiceId, as_json: JsonOption = False) -> None:
     """Write off what a LATE or DEFAULTED invoice still owes, as a credit loss."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     async def action(session: AsyncSession, settings: Settings) -> Any:
         return await service.write_off(session, financing_invoice_id, operator=OPERATOR)
@@ -301,7 +301,7 @@ def list_offers(
     as_json: JsonOption = False,
 ) -> None:
     """List the credit offers of every entity, oldest first."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     params = FinancingOfferListParams(
         status__in=status or None, entity_id=entity_id, limit=limit, pagination_token=page_token
@@ -320,7 +320,7 @@ def _act_on_offer(
     as_json: bool,
 ) -> None:
     """Run an action on one offer, then print the offer as it now is."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     async def work(session: AsyncSession) -> FinancingOfferView:
         await action(session)
@@ -336,7 +336,7 @@ def _act_on_offer(
 @app.command("issue-offer")
 def issue_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
     """Issue an ACCEPTED offer (CURRENT): its business can then request financing."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     _act_on_offer(offer_id, lambda session: service.issue_offer(session, offer_id), as_json)
 
@@ -344,7 +344,7 @@ def issue_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
 @app.command("close-offer")
 def close_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
     """Withdraw an offer (CLOSED) once none of its invoices is NEW, FUNDED or LATE."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     _act_on_offer(
         offer_id,
@@ -364,7 +364,7 @@ def ledger(
     as_json: JsonOption = False,
 ) -> None:
     """Journal entries with their postings, oldest first."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     params = LedgerListParams(
         financing_invoice_id=financing_invoice_id,
@@ -398,7 +398,7 @@ def _ledger_table(page: LedgerListResponse) -> Table:
 @app.command("reconcile")
 def reconcile(as_json: JsonOption = False) -> None:
     """Compare the ledger with the financing invoices; exits 1 when anything disagrees."""
-    from fundline.lender import service
+    from fundline.backoffice import service
 
     settings = settings_or_exit()
     report = run(settings, service.reconciliation)

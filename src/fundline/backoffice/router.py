@@ -12,12 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from fundline.auth.deps import Session
-from fundline.connect import origins
-from fundline.kit.pagination import Paginator
-from fundline.kit.routing import TransactionalRoute
-from fundline.lender import service
-from fundline.lender.deps import Operator, current_operator
-from fundline.lender.schemas import (
+from fundline.backoffice import service
+from fundline.backoffice.deps import Operator, current_operator
+from fundline.backoffice.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
     FinancingInvoiceListResponse,
@@ -32,6 +29,9 @@ from fundline.lender.schemas import (
     ReconciliationResponse,
     RepaymentRequest,
 )
+from fundline.connect import origins
+from fundline.kit.pagination import Paginator
+from fundline.kit.routing import TransactionalRoute
 from fundline.lending.deps import PolicyDep
 from fundline.lending.policy import Policy
 

@@ -19,10 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.kit.errors import NotFound
-from fundline.kit.filters import apply_filters
-from fundline.kit.pagination import ListParams, Page, Paginator
-from fundline.lender.schemas import (
+from fundline.backoffice.schemas import (
     AccountTotal,
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
@@ -39,6 +36,9 @@ from fundline.lender.schemas import (
     ReconciliationResponse,
     StatusChangeView,
 )
+from fundline.kit.errors import NotFound
+from fundline.kit.filters import apply_filters
+from fundline.kit.pagination import ListParams, Page, Paginator
 from fundline.lending import ledger, servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting

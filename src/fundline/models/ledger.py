@@ -1,0 +1,47 @@
+"""The lender's double-entry ledger: journal entries and their postings.
+
+Amounts are integers in minor units; a debit is positive, a credit negative.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fundline.kit import clock
+from fundline.kit.db import Base, IdMixin
+
+
+class JournalEntry(IdMixin, Base):
+    """One balanced movement of money; its postings sum to zero."""
+
+    __tablename__ = "ledger_entries"
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
+    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_invoices.id"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # disbursement | fee | repayment | write_off
+    currency: Mapped[str] = mapped_column(String(3))
+    memo: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class Posting(IdMixin, Base):
+    """A debit (positive) or credit (negative) of one account within a journal entry."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        Index("ix_ledger_postings_invoice_account", "financing_invoice_id", "account"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    financing_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("financing_invoices.id"), default=None
+    )
+    account: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
