@@ -25,6 +25,7 @@ from fundline.config import Settings
 from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.operations.migrations import upgrade
+from tests import tenancy_guard
 from tests.factories import Tenant, make_tenant
 from tests.spec import check_response
 
@@ -134,14 +135,23 @@ async def _apps() -> AsyncIterator[dict[str, FastAPI]]:
 
 
 @pytest.fixture
-async def app(database_url: str, _apps: dict[str, FastAPI]) -> FastAPI:
-    """The app on a clean database (one app per backend, tables emptied before each test)."""
+async def app(database_url: str, _apps: dict[str, FastAPI]) -> AsyncIterator[FastAPI]:
+    """The app on a clean database (one app per backend, tables emptied before each test).
+
+    Its requests are watched: a test whose requests read or change an entity-owned table
+    without an ``entity_id`` condition fails (``tests/tenancy_guard.py``)."""
     if database_url not in _apps:
-        _apps[database_url] = create_app(make_settings(database_url))
+        created = create_app(make_settings(database_url))
+        created.state.tenancy_guard = tenancy_guard.watch(created)
+        _apps[database_url] = created
     application = _apps[database_url]
     await _truncate(application.state.db)
     clock.reset()
-    return application
+    guard: tenancy_guard.Guard = application.state.tenancy_guard
+    guard.violations.clear()
+    yield application
+    if guard.violations:
+        pytest.fail(guard.report(), pytrace=False)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from fundline.auth.service import Caller
 from fundline.kit.errors import NotFound, Unauthorized
 from fundline.kit.routing import request_session
 from fundline.kit.statements import Connection, Prepared
+from fundline.kit.tenancy import scope_to
 from fundline.models import Entity
 
 # Declared for the OpenAPI document (the HTTPBearer scheme Monite uses); the token itself is
@@ -62,6 +63,7 @@ async def entity_for(session: AsyncSession, caller: Caller, entity_id: uuid.UUID
     )
     if entity is None:
         raise NotFound("Entity not found")
+    scope_to(session, entity.id)
     return entity
 
 
@@ -78,7 +80,9 @@ async def current_entity_id(
     ],
 ) -> uuid.UUID:
     """The same check as ``current_entity``, reading only the id: for hot read paths."""
-    return await entity_id_for(session, request, caller, x_monite_entity_id)
+    entity_id = await entity_id_for(session, request, caller, x_monite_entity_id)
+    scope_to(session, entity_id)
+    return entity_id
 
 
 async def entity_id_for(

@@ -35,6 +35,7 @@ from fundline.financing.service import offer_out, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Unauthorized
 from fundline.kit.routing import TransactionalRoute
+from fundline.kit.tenancy import scope_to
 from fundline.lending.deps import PolicyDep
 from fundline.models import ConnectSession, FinancingBusiness
 
@@ -56,7 +57,9 @@ async def current_connect_session(
     """The Connect session named by `Authorization: Bearer`; 401 when missing or expired."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("A Connect session bearer token is required")
-    return await service.resolve_session(session, credentials.credentials.strip())
+    connect_session = await service.resolve_session(session, credentials.credentials.strip())
+    scope_to(session, connect_session.entity_id)
+    return connect_session
 
 
 ConnectSessionDep = Annotated[ConnectSession, Depends(current_connect_session)]

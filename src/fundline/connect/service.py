@@ -28,6 +28,7 @@ from fundline.financing.service import get_business, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from fundline.kit.security import new_token, token_digest
+from fundline.kit.tenancy import scope_to
 from fundline.lending import pricing, servicing, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import due_dates
@@ -108,6 +109,7 @@ async def open_session(
     """
     now = clock.now()
     row = await _claim_token(session, token, now=now)
+    scope_to(session, row.entity_id)  # the token named its entity: the rest is in its scope
     if embed_origin is not None:
         await _require_origin(session, row, embed_origin, sandbox=sandbox)
     expires_at: datetime

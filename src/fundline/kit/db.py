@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from fundline.kit import clock
+from fundline.kit.tenancy import ScopedSession
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -124,7 +125,9 @@ class Database:
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url
         self.engine = create_engine(url, **options)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=ScopedSession
+        )
         # Reads that need no transaction (token lookups, GET requests) skip BEGIN and COMMIT on
         # PostgreSQL: two round trips fewer on the hottest paths. The same pool serves both.
         # SQLite keeps its one kind of transaction.
@@ -133,7 +136,9 @@ class Database:
             if self.is_postgres
             else self.engine
         )
-        self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.reader, expire_on_commit=False, sync_session_class=ScopedSession
+        )
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
 

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
 from fundline.kit.db import Base
+from fundline.kit.tenancy import EntityOwned
 
 
-class ConnectToken(Base):
+class ConnectToken(EntityOwned, Base):
     """A one-time token handed to the business's browser: ``connect`` (onboarding and offers)
     or ``session`` (confirming one request's invoices). Stored as its SHA-256 digest."""
 
@@ -30,7 +31,7 @@ class ConnectToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class ConnectSession(Base):
+class ConnectSession(EntityOwned, Base):
     """What a Connect token is exchanged for: a bearer for ``/connect/v1`` with one scope."""
 
     __tablename__ = "connect_sessions"

@@ -10,9 +10,10 @@ from sqlalchemy import ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.tenancy import EntityOwned
 
 
-class Counterpart(IdMixin, TimestampMixin, Base):
+class Counterpart(EntityOwned, IdMixin, TimestampMixin, Base):
     __tablename__ = "counterparts"
     __table_args__ = (
         Index("ix_counterparts_entity_created", "entity_id", "created_at", "id"),

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.tenancy import EntityOwned
 
 
 class Entity(IdMixin, TimestampMixin, Base):
@@ -34,7 +35,7 @@ class Entity(IdMixin, TimestampMixin, Base):
         return str(self.address.get("country", ""))
 
 
-class EntityUser(IdMixin, TimestampMixin, Base):
+class EntityUser(EntityOwned, IdMixin, TimestampMixin, Base):
     __tablename__ = "entity_users"
     __table_args__ = (
         UniqueConstraint("entity_id", "login", name="uq_entity_users_entity_login"),

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
 from fundline.kit.db import Base, IdMixin
+from fundline.kit.tenancy import EntityOwned
 
 
-class Event(IdMixin, Base):
+class Event(EntityOwned, IdMixin, Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_entity_created", "entity_id", "created_at", "id"),

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
 from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.tenancy import EntityOwned
 
 
-class FinancingBusiness(IdMixin, TimestampMixin, Base):
+class FinancingBusiness(EntityOwned, IdMixin, TimestampMixin, Base):
     """An entity's onboarding with the lender; created by its first financing token."""
 
     __tablename__ = "financing_businesses"
@@ -46,7 +47,7 @@ class FinancingBusiness(IdMixin, TimestampMixin, Base):
     onboarded_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class FinancingOffer(IdMixin, TimestampMixin, Base):
+class FinancingOffer(EntityOwned, IdMixin, TimestampMixin, Base):
     """A credit line. ``available = total - reserved - outstanding`` (all minor units).
 
     ``reserved_amount`` holds confirmed, unfunded requests (``NEW``); ``outstanding_amount`` what
@@ -88,7 +89,7 @@ class PricingPlan(IdMixin, Base):
     grace_days: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class FinancingRequest(IdMixin, TimestampMixin, Base):
+class FinancingRequest(EntityOwned, IdMixin, TimestampMixin, Base):
     """One ``POST /v1/financing_invoices``: its DRAFT invoices and its session token."""
 
     __tablename__ = "financing_requests"
@@ -103,7 +104,7 @@ class FinancingRequest(IdMixin, TimestampMixin, Base):
 LIVE_STATUSES = frozenset({"DRAFT", "NEW", "FUNDED", "LATE"})
 
 
-class FinancingInvoice(IdMixin, TimestampMixin, Base):
+class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
     """An invoice in financing; Monite's ``FinancingInvoice`` is read from it."""
 
     __tablename__ = "financing_invoices"

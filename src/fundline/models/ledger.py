@@ -13,9 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
 from fundline.kit.db import Base, IdMixin
+from fundline.kit.tenancy import EntityOwned
 
 
-class JournalEntry(IdMixin, Base):
+class JournalEntry(EntityOwned, IdMixin, Base):
     """One balanced movement of money; its postings sum to zero."""
 
     __tablename__ = "ledger_entries"

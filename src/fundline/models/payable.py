@@ -10,13 +10,14 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.tenancy import EntityOwned
 
 # Keyset pagination cannot page over NULLs, so sorting by `issued_at` uses this stand-in for
 # a payable without an issue date: such payables come first in ascending order.
 NO_ISSUE_DATE = date(1, 1, 1)
 
 
-class Payable(IdMixin, TimestampMixin, Base):
+class Payable(EntityOwned, IdMixin, TimestampMixin, Base):
     __tablename__ = "payables"
     __table_args__ = (
         Index("ix_payables_entity_created", "entity_id", "created_at", "id"),

@@ -21,9 +21,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from fundline.kit.db import Base, IdMixin, TimestampMixin, UTCDateTime
+from fundline.kit.tenancy import EntityOwned
 
 
-class Receivable(IdMixin, TimestampMixin, Base):
+class Receivable(EntityOwned, IdMixin, TimestampMixin, Base):
     """One invoice. Line items live in a JSON document on the row, not in a table of their own:
     they are always written and read whole with their invoice (create, patch, respond) and never
     queried on their own, so a document costs one row per invoice instead of N+1 and keeps an
@@ -91,7 +92,7 @@ class Receivable(IdMixin, TimestampMixin, Base):
         return self.total_amount - self.amount_paid
 
 
-class ReceivableCounter(Base):
+class ReceivableCounter(EntityOwned, Base):
     """The last document number given per entity and document type.
 
     Issuing takes the next number with one ``UPDATE … RETURNING`` on this row, which holds the

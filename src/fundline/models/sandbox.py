@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
 from fundline.kit.db import Base, IdMixin
+from fundline.kit.tenancy import EntityOwned
 
 
 class SandboxClock(Base):
@@ -21,7 +22,7 @@ class SandboxClock(Base):
     offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class SandboxDemo(IdMixin, Base):
+class SandboxDemo(EntityOwned, IdMixin, Base):
     """A demo platform seeded by ``fundline demo`` (or the ``/demo`` page): its partner, API
     client and entity. ``/demo`` acts for the newest one, calling ``/v1`` with these
     credentials as a partner's backend would. Sandbox only: the secret of this one demo

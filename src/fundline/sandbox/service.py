@@ -22,6 +22,7 @@ from fundline.auth.service import Caller
 from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.kit.errors import Conflict, NotFound
+from fundline.kit.tenancy import scope_to
 from fundline.lending import servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
@@ -111,6 +112,7 @@ async def _caller_invoice(
     fi = await session.scalar(stmt.with_for_update())
     if fi is None:
         raise NotFound("Financing invoice not found")
+    scope_to(session, fi.entity_id)  # found within the caller's reach: the rest is its entity's
     return fi
 
 
