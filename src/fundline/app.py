@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -43,21 +43,48 @@ from fundline.sandbox.demo_page import router as demo_page
 from fundline.sandbox.service import restore_clock
 from fundline.webhooks.router import router as events_router
 
+Lifespan = AbstractAsyncContextManager[None]
+
 
 def create_app(settings: Settings | None = None, *, worker: bool = False) -> FastAPI:
     """The application. With ``worker``, its lifespan also runs the background worker (the
     embedded default of ``fundline serve``)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(settings.database_url)
-    limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
-    tokens = TokenCache(db.driver_dsn)
+    app = FastAPI(
+        title="Fundline",
+        version=CURRENT_VERSION,
+        description=(
+            "Invoice financing with the Monite API on the wire. `/v1` follows Monite's "
+            "contract: `x-monite-version` on every request, bearer tokens from "
+            "`/v1/auth/token`, `x-monite-entity-id` on entity-scoped operations."
+        ),
+        lifespan=_lifespan(settings, worker=worker),
+        docs_url=None,  # served by install_api_reference, from local files
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url)
+    app.state.signer = Signer(settings.signing_key)
+    app.state.limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
+    app.state.tokens = TokenCache(app.state.db.driver_dsn)
+    app.state.policy = load_policy(settings)
+    _include_routes(app, settings)
+    install_api_reference(app)
+    install_error_handlers(app)
+    _add_middleware(app, settings)
+    return app
 
+
+def _lifespan(
+    settings: Settings, *, worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db: Database = app.state.db
         if settings.is_sandbox:
             await restore_clock(db)  # the sandbox clock as other processes left it
-        await tokens.start()
+        await app.state.tokens.start()
         async with AsyncExitStack() as stack:
             if worker:
                 await stack.enter_async_context(
@@ -71,25 +98,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
             yield
         await shutdown(app)
 
-    app = FastAPI(
-        title="Fundline",
-        version=CURRENT_VERSION,
-        description=(
-            "Invoice financing with the Monite API on the wire. `/v1` follows Monite's "
-            "contract: `x-monite-version` on every request, bearer tokens from "
-            "`/v1/auth/token`, `x-monite-entity-id` on entity-scoped operations."
-        ),
-        lifespan=lifespan,
-        docs_url=None,  # served by install_api_reference, from local files
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.signer = Signer(settings.signing_key)
-    app.state.limits = limits
-    app.state.tokens = tokens
-    app.state.policy = load_policy(settings)
+    return lifespan
 
+
+def _include_routes(app: FastAPI, settings: Settings) -> None:
     # Routes are matched in order, and each level of included routers costs FastAPI a few
     # microseconds per request: the partners' hottest routes come first, one level down.
     app.include_router(financing_router, prefix=API_PREFIX)
@@ -115,23 +127,24 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
         app.include_router(sandbox.router)
         app.include_router(demo_page)
-    install_api_reference(app)
-    install_error_handlers(app)
 
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added innermost first: a request passes context → auth → rate limit → version → routes.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RateLimitMiddleware,
-        store=limits,
+        store=app.state.limits,
         per_second=settings.rate_limit_per_second,
         auth_per_second=settings.auth_rate_limit_per_second,
         applies=is_api_path,
         auth_paths=frozenset({f"{API_PREFIX}/auth/token"}),
     )
     authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
-    app.add_middleware(AuthenticationMiddleware, db=db, cache=tokens, prefixes=authenticated)
+    app.add_middleware(
+        AuthenticationMiddleware, db=app.state.db, cache=app.state.tokens, prefixes=authenticated
+    )
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
-    return app
 
 
 async def shutdown(app: FastAPI) -> None:
