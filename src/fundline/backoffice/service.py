@@ -42,6 +42,7 @@ from fundline.kit.pagination import ListParams, Page, Paginator
 from fundline.lending import ledger, servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
+from fundline.models.financing import WCInvoiceStatus
 
 INVOICE_COLUMNS: dict[str, Any] = {
     "status": FinancingInvoice.status,
@@ -87,7 +88,7 @@ _COPIED = tuple(name for name in FinancingInvoiceView.model_fields if name not i
 def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
     return {
         **{name: getattr(fi, name) for name in _COPIED},
-        "approved": approved and fi.status == "NEW",
+        "approved": approved and fi.status == WCInvoiceStatus.NEW,
         "outstanding_amount": ledger.expected_outstanding(fi),
     }
 
@@ -95,7 +96,8 @@ def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
 async def describe(
     session: AsyncSession, fis: Sequence[FinancingInvoice]
 ) -> list[FinancingInvoiceView]:
-    approved = await state.approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
+    new = [fi.id for fi in fis if fi.status == WCInvoiceStatus.NEW]
+    approved = await state.approved_ids(session, new)
     return [FinancingInvoiceView.model_validate(_view(fi, fi.id in approved)) for fi in fis]
 
 
