@@ -94,7 +94,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "payer_business_name", "payer_first_name", "payer_last_name",
         "advance_rate_percentage", "fee_percentage", "requested_amount", "fee_amount",
         "principal_amount", "repayment_amount", "repayment_date", "repaid_amount",
-        "confirmed_at", "funded_at", "closed_at", "created_at", "updated_at",
+        "confirmed_at", "approved_at", "funded_at", "closed_at", "created_at", "updated_at",
     ),
     "financing_instalments": (
         "id", "financing_invoice_id", "sequence", "due_date", "amount", "fee_amount",
@@ -561,7 +561,7 @@ def _history(
     if status == S.REJECTED:
         closed = t.confirmed + timedelta(hours=12)
         return [*rows, (S.NEW, S.REJECTED, "rejected by the lender", closed)]
-    rows.append((S.NEW, S.NEW, "approved: approved by the lender", t.funded - timedelta(minutes=5)))
+    rows.append((S.NEW, S.NEW, "approved: approved by the lender", _approved(t)))
     rows.append((S.NEW, S.FUNDED, "funded by the lender", t.funded))
     if status == S.PAID:
         assert t.paid is not None
@@ -579,6 +579,11 @@ def _history(
                 )
             )  # fmt: skip
     return rows
+
+
+def _approved(t: Timeline) -> datetime:
+    """When the lender approved a funded invoice: shortly before funding it."""
+    return t.funded - timedelta(minutes=5)
 
 
 def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int) -> Chunk:
@@ -703,7 +708,8 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                     plan.advance_rate_percentage, plan.fee_percentage, quote.requested_amount,
                     quote.fee_amount, quote.principal_amount, quote.repayment_amount,
                     schedule[0].due_date if schedule else None, repaid, t.confirmed,
-                    t.funded if schedule else None, closed, t.created, history[-1][3],
+                    _approved(t) if schedule else None, t.funded if schedule else None, closed,
+                    t.created, history[-1][3],
                 )
             )  # fmt: skip
             if info.hot and len(chunk.samples[info.id]) < 5:

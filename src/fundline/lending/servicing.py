@@ -179,14 +179,15 @@ async def confirm_invoice(
 async def approve(
     session: AsyncSession, fi: FinancingInvoice, *, cause: str, policy: Policy
 ) -> FinancingInvoice:
-    """Record the approval of a ``NEW`` invoice (it stays ``NEW``: Monite has no approved
+    """Approve a ``NEW`` invoice (``approved_at``; it stays ``NEW``: Monite has no approved
     status) and fund it at once when the policy has ``auto_fund``. Once only: approving an
     approved invoice is a 409."""
     fi = await state.lock_invoice(session, fi)
     state.require(fi, (WCInvoiceStatus.NEW,), "approved")
-    if await state.approved_ids(session, [fi.id]):
+    if fi.approved_at is not None:
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
-    await state.note(session, fi, cause=f"{state.APPROVED}: {cause}")
+    fi.approved_at = clock.now()
+    await state.note(session, fi, cause=f"approved: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi

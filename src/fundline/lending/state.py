@@ -9,7 +9,6 @@ held may be stale.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -29,8 +28,6 @@ from fundline.webhooks import outbox
 
 BUSINESS_EVENT = "financing_business"
 INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
-# The cause of the NEW → NEW history row that marks an invoice approved starts with this.
-APPROVED = "approved"
 
 
 async def lock_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
@@ -119,21 +116,6 @@ async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> No
     session.add(_change(fi, fi.status, fi.status, cause))
     await session.flush()
     await _invoice_event(session, fi, "updated", {})
-
-
-async def approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these invoices carry an approval (the ``NEW`` → ``NEW`` row ``approve`` writes)."""
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(FinancingStatusChange.financing_invoice_id).where(
-            FinancingStatusChange.financing_invoice_id.in_(ids),
-            FinancingStatusChange.from_status == WCInvoiceStatus.NEW,
-            FinancingStatusChange.to_status == WCInvoiceStatus.NEW,
-            FinancingStatusChange.cause.startswith(APPROVED),
-        )
-    )
-    return set(rows.all())
 
 
 def _change(

@@ -207,6 +207,9 @@ class FinancingInvoice(IdMixin, TimestampMixin, Base):
     repayment_date: Mapped[date | None] = mapped_column(default=None)
     repaid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set once, when the lender approves it (NEW, waiting to be funded): Monite has no status
+    # for that.
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
     funded_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
 
