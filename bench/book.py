@@ -30,6 +30,14 @@ from fundline.config import Mode
 from fundline.lending import pricing
 from fundline.lending.policy import PlanPolicy, Policy, default_policy_file, parse_policy
 from fundline.lending.schedule import build_schedule, due_dates
+from fundline.models.financing import (
+    LIVE_STATUSES,
+    FinancingRequestStatus,
+    WCBusinessStatus,
+    WCInvoiceStatus,
+    WCOfferStatus,
+)
+from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.totals import document_totals, line_amounts
 
 CURRENCY = "USD"
@@ -86,7 +94,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "payer_business_name", "payer_first_name", "payer_last_name",
         "advance_rate_percentage", "fee_percentage", "requested_amount", "fee_amount",
         "principal_amount", "repayment_amount", "repayment_date", "repaid_amount",
-        "confirmed_at", "funded_at", "closed_at", "created_at", "updated_at",
+        "confirmed_at", "approved_at", "funded_at", "closed_at", "created_at", "updated_at",
     ),
     "financing_instalments": (
         "id", "financing_invoice_id", "sequence", "due_date", "amount", "fee_amount",
@@ -104,26 +112,26 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 # Final status of a request's invoices, and its weight; one request's invoices share it.
+S = WCInvoiceStatus
 STATUS_MIX = (
-    ("PAID", 38),
-    ("FUNDED", 30),
-    ("NEW", 10),
-    ("LATE", 8),
-    ("REJECTED", 8),
-    ("DEFAULTED", 6),
+    (S.PAID, 38),
+    (S.FUNDED, 30),
+    (S.NEW, 10),
+    (S.LATE, 8),
+    (S.REJECTED, 8),
+    (S.DEFAULTED, 6),
 )
-HEALTHY_MIX = tuple((s, w) for s, w in STATUS_MIX if s not in ("LATE", "DEFAULTED"))
+HEALTHY_MIX = tuple((s, w) for s, w in STATUS_MIX if s not in (S.LATE, S.DEFAULTED))
 # How long ago (days) a request of that final status was made.
 AGE_DAYS = {
-    "NEW": (0.05, 5.0),
-    "FUNDED": (1.0, 25.0),
-    "LATE": (62.0, 85.0),
-    "PAID": (70.0, 365.0),
-    "REJECTED": (10.0, 300.0),
-    "DEFAULTED": (150.0, 365.0),
+    S.NEW: (0.05, 5.0),
+    S.FUNDED: (1.0, 25.0),
+    S.LATE: (62.0, 85.0),
+    S.PAID: (70.0, 365.0),
+    S.REJECTED: (10.0, 300.0),
+    S.DEFAULTED: (150.0, 365.0),
 }
-LIVE = frozenset({"DRAFT", "NEW", "FUNDED", "LATE"})
-FUNDED_PATH = frozenset({"FUNDED", "LATE", "PAID", "DEFAULTED"})
+FUNDED_PATH = frozenset({S.FUNDED, S.LATE, S.PAID, S.DEFAULTED})
 TERMS_DAYS = (30, 45, 60)
 CITIES = (
     ("New York", "NY", "10001"),
@@ -314,7 +322,7 @@ def make_world(cfg: Config, *, now: datetime, secret_hash: str) -> World:
         onboarded = created + timedelta(days=10)
         rows["financing_businesses"].append(
             (
-                business_id, entity_id, partner["partner_id"], "ONBOARDED", name,
+                business_id, entity_id, partner["partner_id"], WCBusinessStatus.ONBOARDED, name,
                 f"{12 + e % 80:02d}-{3456789 + e:07d}"[:10], dumps(address),
                 dumps({"first_name": "Ada", "last_name": "Lovelace"}), "021000021",
                 f"{100000000 + e}", onboarded, created, onboarded,
@@ -364,7 +372,13 @@ def offer_rows(world: World, totals: Totals) -> list[Row]:
         created = world.now - timedelta(days=400)
         accepted = created + timedelta(days=1)
         troubled = totals.troubled[info.id]
-        status = "DEFAULTED" if "DEFAULTED" in troubled else "LATE" if troubled else "CURRENT"
+        status = (
+            WCOfferStatus.DEFAULTED
+            if S.DEFAULTED in troubled
+            else WCOfferStatus.LATE
+            if troubled
+            else WCOfferStatus.CURRENT
+        )
         rows.append(
             (
                 info.offer_id, info.business_id, info.id, status, CURRENCY, total, reserved,
@@ -383,7 +397,7 @@ class Totals:
 
     reserved: dict[Id, int] = field(default_factory=lambda: defaultdict(int))
     owed: dict[Id, int] = field(default_factory=lambda: defaultdict(int))
-    troubled: dict[Id, set[str]] = field(default_factory=lambda: defaultdict(set))
+    troubled: dict[Id, set[WCInvoiceStatus]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, other: Totals) -> None:
         for key, value in other.reserved.items():
@@ -400,7 +414,9 @@ class Chunk:
     invoices: int = 0
     rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     totals: Totals = field(default_factory=Totals)
-    samples: dict[Id, list[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(list))
+    samples: dict[Id, list[tuple[str, str, WCInvoiceStatus]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 class LineCatalog:
@@ -473,7 +489,8 @@ def _receivable(
     terms = f'{{"name":"Net {terms_days}","term_final":{{"number_of_days":{terms_days}}}}}'
     chunk.rows["receivables"].append(
         (
-            rid, info.id, "invoice", "paid" if paid_at else "issued", document_id, CURRENCY,
+            rid, info.id, "invoice",
+            ReceivablesStatus.PAID if paid_at else ReceivablesStatus.ISSUED, document_id, CURRENCY,
             info.user_id, cp.id, cp.name, cp.type, cp.billing_address_id, cp.document,
             info.issuer, items, subtotal, vat, total, total if paid_at else 0, terms,
             issued, due, paid_at if paid_at else None, "en",
@@ -496,7 +513,9 @@ class Timeline:
     paid: datetime | None  # PAID: when the receivable was paid
 
 
-def _timeline(rng: random.Random, status: str, plan: PlanPolicy, world: World) -> Timeline:
+def _timeline(
+    rng: random.Random, status: WCInvoiceStatus, plan: PlanPolicy, world: World
+) -> Timeline:
     """Dates that agree with ``status`` under the servicing rules (drawn until they do)."""
     now, today = world.now, world.now.date()
     late_limit = today - timedelta(days=world.policy.default_after_days_late)
@@ -508,7 +527,7 @@ def _timeline(rng: random.Random, status: str, plan: PlanPolicy, world: World) -
         confirmed = created + timedelta(minutes=rng.uniform(1, 50))
         funded = confirmed + timedelta(hours=rng.uniform(1, 48))
         timeline = Timeline(created, issued, terms_days, confirmed, funded, None)
-        if status in ("NEW", "REJECTED"):
+        if status in (S.NEW, S.REJECTED):
             if confirmed < now:
                 return timeline
             continue
@@ -516,50 +535,55 @@ def _timeline(rng: random.Random, status: str, plan: PlanPolicy, world: World) -
             continue
         due = (issued + timedelta(days=terms_days)).date()
         first = due_dates(plan, funded_on=funded.date(), invoice_due_date=due)[0]
-        if status == "PAID":
+        if status == S.PAID:
             paid = funded + timedelta(days=rng.uniform(1, 90))
             if paid < now:
                 return Timeline(created, issued, terms_days, confirmed, funded, paid)
         elif (
-            (status == "FUNDED" and first >= today)
-            or (status == "LATE" and late_limit <= first < today)
-            or (status == "DEFAULTED" and first < late_limit)
+            (status == S.FUNDED and first >= today)
+            or (status == S.LATE and late_limit <= first < today)
+            or (status == S.DEFAULTED and first < late_limit)
         ):
             return timeline
     raise RuntimeError(f"no timeline for a {status} invoice on a {plan.repayment_type} plan")
 
 
 def _history(
-    status: str, t: Timeline, first_due: date | None, world: World
-) -> list[tuple[str | None, str, str, datetime]]:
+    status: WCInvoiceStatus, t: Timeline, first_due: date | None, world: World
+) -> list[tuple[WCInvoiceStatus | None, WCInvoiceStatus, str, datetime]]:
     """The status history rows servicing writes on the way to ``status``."""
-    rows: list[tuple[str | None, str, str, datetime]] = [
-        (None, "DRAFT", "financing requested", t.created),
-        ("DRAFT", "NEW", "confirmed by the business", t.confirmed),
+    rows: list[tuple[WCInvoiceStatus | None, WCInvoiceStatus, str, datetime]] = [
+        (None, S.DRAFT, "financing requested", t.created),
+        (S.DRAFT, S.NEW, "confirmed by the business", t.confirmed),
     ]
-    if status == "NEW":
+    if status == S.NEW:
         return rows
-    if status == "REJECTED":
+    if status == S.REJECTED:
         closed = t.confirmed + timedelta(hours=12)
-        return [*rows, ("NEW", "REJECTED", "rejected by the lender", closed)]
-    rows.append(("NEW", "NEW", "approved: approved by the lender", t.funded - timedelta(minutes=5)))
-    rows.append(("NEW", "FUNDED", "funded by the lender", t.funded))
-    if status == "PAID":
+        return [*rows, (S.NEW, S.REJECTED, "rejected by the lender", closed)]
+    rows.append((S.NEW, S.NEW, "approved: approved by the lender", _approved(t)))
+    rows.append((S.NEW, S.FUNDED, "funded by the lender", t.funded))
+    if status == S.PAID:
         assert t.paid is not None
-        return [*rows, ("FUNDED", "PAID", "the receivable was paid", t.paid)]
-    if status in ("LATE", "DEFAULTED"):
+        return [*rows, (S.FUNDED, S.PAID, "the receivable was paid", t.paid)]
+    if status in (S.LATE, S.DEFAULTED):
         assert first_due is not None
         late = datetime.combine(first_due + timedelta(days=1), datetime.min.time())
-        rows.append(("FUNDED", "LATE", "an instalment fell due unpaid", late))
-        if status == "DEFAULTED":
+        rows.append((S.FUNDED, S.LATE, "an instalment fell due unpaid", late))
+        if status == S.DEFAULTED:
             days = world.policy.default_after_days_late
             rows.append(
                 (
-                    "LATE", "DEFAULTED", f"an instalment unpaid more than {days} days",
+                    S.LATE, S.DEFAULTED, f"an instalment unpaid more than {days} days",
                     late + timedelta(days=days + 1),
                 )
             )  # fmt: skip
     return rows
+
+
+def _approved(t: Timeline) -> datetime:
+    """When the lender approved a funded invoice: shortly before funding it."""
+    return t.funded - timedelta(minutes=5)
 
 
 def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int) -> Chunk:
@@ -590,7 +614,7 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                 request_at = t.created
                 request_rows.append(
                     (
-                        request_id, info.id, info.partner_id, "confirmed",
+                        request_id, info.id, info.partner_id, FinancingRequestStatus.CONFIRMED,
                         request_at + timedelta(hours=1), request_at, t.confirmed,
                     )
                 )  # fmt: skip
@@ -620,9 +644,9 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                     invoice_due_date=due,
                 )
             history = _history(status, t, schedule[0].due_date if schedule else None, world)
-            repaid = quote.repayment_amount if status == "PAID" else 0
+            repaid = quote.repayment_amount if status == S.PAID else 0
             closed = (
-                t.paid if status == "PAID" else history[-1][3] if status == "REJECTED" else None
+                t.paid if status == S.PAID else history[-1][3] if status == S.REJECTED else None
             )
             entries = []
             if schedule:
@@ -630,14 +654,14 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                     ("disbursement", "advance paid out", quote.principal_amount, "cash", t.funded),
                     ("fee", "financing fee", quote.fee_amount, "fee_income", t.funded),
                 ]
-            if status == "PAID":
+            if status == S.PAID:
                 assert t.paid is not None
                 entries.append(("repayment", "the receivable was paid", -repaid, "cash", t.paid))
-            if status == "DEFAULTED" and rng.random() < 0.5:
+            if status == S.DEFAULTED and rng.random() < 0.5:
                 # Half the defaulted ones are written off a month after defaulting.
                 closed = history[-1][3] + timedelta(days=30)
                 written = f"written off {quote.repayment_amount}: written off by the lender"
-                history.append(("DEFAULTED", "DEFAULTED", written, closed))
+                history.append((S.DEFAULTED, S.DEFAULTED, written, closed))
                 entries.append(
                     (
                         "write_off", "written off by the lender", -quote.repayment_amount,
@@ -667,24 +691,25 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                     rows["ledger_postings"].append(
                         (new_id(rng), entry_id, fid, counter, -amount, CURRENCY)
                     )
-            if status == "NEW":
+            if status == S.NEW:
                 totals.reserved[info.id] += quote.requested_amount
-            elif status in ("FUNDED", "LATE") or (status == "DEFAULTED" and closed is None):
+            elif status in (S.FUNDED, S.LATE) or (status == S.DEFAULTED and closed is None):
                 totals.owed[info.id] += quote.repayment_amount - repaid
-            if status in ("LATE", "DEFAULTED"):
+            if status in (S.LATE, S.DEFAULTED):
                 totals.troubled[info.id].add(status)
             individual = cp.type == "individual"
             rows["financing_invoices"].append(
                 (
                     fid, info.partner_id, info.id, request_id, info.offer_id, plan_id, rid,
-                    rid if status in LIVE else None, "receivable", status, document_id,
+                    rid if status in LIVE_STATUSES else None, "receivable", status, document_id,
                     t.issued.date(), due, total, CURRENCY, memo,
                     "INDIVIDUAL" if individual else "BUSINESS",
                     None if individual else cp.name, cp.first_name, cp.last_name,
                     plan.advance_rate_percentage, plan.fee_percentage, quote.requested_amount,
                     quote.fee_amount, quote.principal_amount, quote.repayment_amount,
                     schedule[0].due_date if schedule else None, repaid, t.confirmed,
-                    t.funded if schedule else None, closed, t.created, history[-1][3],
+                    _approved(t) if schedule else None, t.funded if schedule else None, closed,
+                    t.created, history[-1][3],
                 )
             )  # fmt: skip
             if info.hot and len(chunk.samples[info.id]) < 5:

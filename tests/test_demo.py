@@ -15,6 +15,7 @@ from fundline.kit import clock, pages
 from fundline.kit.db import Database
 from fundline.lending import ledger
 from fundline.models import FinancingInvoice, SandboxClock, SandboxDemo
+from fundline.models.financing import WCInvoiceStatus
 from fundline.sandbox.demo import print_walkthrough, run_demo, walkthrough
 from fundline.sandbox.demo_seed import DemoError
 from tests.conftest import make_settings
@@ -89,7 +90,7 @@ async def test_the_demo_follows_the_sandbox_clock(database_url: str, db: Databas
     today = clock.today()
     assert result.today == today
     assert "the sandbox clock is 90 days ahead of real time" in out.getvalue()
-    unpaid = result.financing("FUNDED")
+    unpaid = result.financing(WCInvoiceStatus.FUNDED)
     assert unpaid["issue_date"] == today.isoformat()
     assert walkthrough(result, base_url="http://x").count('"days":31') == 1
 

@@ -14,6 +14,7 @@ from fundline.kit.db import Database
 from fundline.lending import servicing
 from fundline.lending.policy import Policy
 from fundline.models import FinancingOffer
+from fundline.models.financing import WCOfferStatus
 from tests.factories import BUSINESS_PAYLOAD, Tenant, connect_session
 from tests.financing_fixtures import load_invoice, make_financing_invoice, make_operator_key
 
@@ -76,7 +77,7 @@ async def test_a_closed_line_is_renewed_and_a_defaulted_one_is_declined(
     async with db.session() as session, session.begin():
         renewed = await session.get(FinancingOffer, uuid.UUID(offers[0]["id"]))
         assert renewed is not None
-        renewed.status = "DEFAULTED"
+        renewed.status = WCOfferStatus.DEFAULTED
     headers = await _widget(client, tenant)
     assert [o["status"] for o in await _offers(client, headers)] == ["DEFAULTED", "CLOSED"]
     business = (await client.get("/connect/v1/business", headers=headers)).json()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import pytest
-from sqlalchemy import Dialect, bindparam, select
+from sqlalchemy import Dialect, bindparam, cast, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 
-from fundline.kit.db import Database
+from fundline.kit.db import Database, StrEnumColumn
 from fundline.kit.statements import Prepared
 from fundline.models import Partner
 
@@ -40,13 +41,37 @@ async def test_rows_match_what_sqlalchemy_reads(db: Database) -> None:
     assert row[2].tzinfo is UTC
 
 
-async def test_naive_utc_leaves_timestamps_as_stored(db: Database) -> None:
+async def test_for_json_leaves_timestamps_as_stored(db: Database) -> None:
     partner = await _partner(db)
     async with db.driver_reads() as conn:
-        (row,) = await Prepared(BY_ID, naive_utc=True).mappings(conn, {"id": partner.id})
+        (row,) = await Prepared(BY_ID, for_json=True).mappings(conn, {"id": partner.id})
     assert isinstance(row["created_at"], datetime)
     assert row["created_at"].tzinfo is None
     assert row["created_at"] == partner.created_at.replace(tzinfo=None)
+
+
+class Letter(StrEnum):
+    A = "a"
+    B = "b"
+
+
+LETTER = StrEnumColumn(Letter, 1)
+BY_LETTER = select(cast(bindparam("letter", type_=LETTER), LETTER).label("letter"))
+
+
+async def test_enum_columns_give_members_and_for_json_their_strings(db: Database) -> None:
+    async with db.driver_reads() as conn:
+        (members,) = await Prepared(BY_LETTER).rows(conn, {"letter": "b"})
+        (strings,) = await Prepared(BY_LETTER, for_json=True).rows(conn, {"letter": Letter.B})
+    assert members[0] is Letter.B
+    assert type(strings[0]) is str
+    assert strings[0] == "b"
+
+
+async def test_a_value_outside_its_enum_is_refused_before_it_is_sent(db: Database) -> None:
+    async with db.driver_reads() as conn:
+        with pytest.raises(ValueError, match="'c' is not a valid Letter"):
+            await Prepared(BY_LETTER).rows(conn, {"letter": "c"})
 
 
 async def test_also_runs_on_sqlalchemy_connections_and_sessions(db: Database) -> None:

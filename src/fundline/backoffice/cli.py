@@ -31,9 +31,10 @@ from fundline.backoffice.schemas import (
 )
 from fundline.cli_support import JsonOption, run, settings_or_exit
 from fundline.config import Settings
-from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
+from fundline.financing.schemas import FinancingInvoiceType
 from fundline.kit.money import to_major
 from fundline.kit.pagination import Paginator
+from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
 PageT = TypeVar(
     "PageT", FinancingInvoiceListResponse, FinancingOfferListResponse, LedgerListResponse

@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fundline.financing.schemas import FinancingInvoiceType, WCInvoiceStatus, WCOfferStatus
+from fundline.financing.schemas import FinancingInvoiceType
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.pagination import ListParams
+from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
 
 class CreatedAtCursor(StrEnum):
@@ -44,7 +45,7 @@ class FinancingInvoiceView(BaseModel):
     pricing_plan_id: uuid.UUID | None
     invoice_id: uuid.UUID
     type: str
-    status: str
+    status: WCInvoiceStatus
     approved: bool = Field(
         description=(
             "A NEW invoice the operator approved, waiting to be funded (manual review without "
@@ -92,8 +93,8 @@ class InstalmentView(BaseModel):
 class StatusChangeView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    from_status: str | None
-    to_status: str
+    from_status: WCInvoiceStatus | None
+    to_status: WCInvoiceStatus
     cause: str
     at: datetime
 
@@ -128,7 +129,7 @@ class FinancingOfferView(BaseModel):
     id: uuid.UUID
     business_id: uuid.UUID
     entity_id: uuid.UUID
-    status: str
+    status: WCOfferStatus
     currency: str
     total_amount: int
     reserved_amount: int = Field(description="Confirmed invoices not funded yet (NEW).")

@@ -6,8 +6,8 @@ state machine, the ledger postings, the history and the events.
 
 Approval: Monite's statuses have no "approved" state. An operator approves a NEW invoice once
 (``servicing.approve``): with ``auto_fund`` in the policy it is funded at once (→ FUNDED);
-without, it stays NEW, marked approved by a NEW → NEW history row, until the operator funds
-it. Funding a NEW invoice directly is allowed too: deciding to disburse implies approval.
+without, it stays NEW, marked approved (``approved_at``), until the operator funds it. Funding
+a NEW invoice directly is allowed too: deciding to disburse implies approval.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from fundline.backoffice.schemas import (
 from fundline.kit.errors import NotFound
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import ListParams, Page, Paginator
-from fundline.lending import ledger, servicing, state
+from fundline.lending import ledger, servicing
 from fundline.lending.policy import Policy
 from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
+from fundline.models.financing import WCInvoiceStatus
 
 INVOICE_COLUMNS: dict[str, Any] = {
     "status": FinancingInvoice.status,
@@ -84,27 +85,23 @@ _DERIVED = frozenset({"approved", "outstanding_amount"})
 _COPIED = tuple(name for name in FinancingInvoiceView.model_fields if name not in _DERIVED)
 
 
-def _view(fi: FinancingInvoice, approved: bool) -> dict[str, Any]:
+def _view(fi: FinancingInvoice) -> dict[str, Any]:
     return {
         **{name: getattr(fi, name) for name in _COPIED},
-        "approved": approved and fi.status == "NEW",
+        "approved": fi.approved_at is not None and fi.status == WCInvoiceStatus.NEW,
         "outstanding_amount": ledger.expected_outstanding(fi),
     }
 
 
-async def describe(
-    session: AsyncSession, fis: Sequence[FinancingInvoice]
-) -> list[FinancingInvoiceView]:
-    approved = await state.approved_ids(session, [fi.id for fi in fis if fi.status == "NEW"])
-    return [FinancingInvoiceView.model_validate(_view(fi, fi.id in approved)) for fi in fis]
+def describe(fis: Sequence[FinancingInvoice]) -> list[FinancingInvoiceView]:
+    return [FinancingInvoiceView.model_validate(_view(fi)) for fi in fis]
 
 
 async def describe_detail(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoiceDetail:
-    approved = await state.approved_ids(session, [fi.id])
     instalments, history = (await servicing.load_details(session, [fi]))[fi.id]
     return FinancingInvoiceDetail.model_validate(
         {
-            **_view(fi, fi.id in approved),
+            **_view(fi),
             "instalments": [InstalmentView.model_validate(i) for i in instalments],
             "history": [StatusChangeView.model_validate(h) for h in history],
         }
@@ -136,7 +133,7 @@ async def list_financing_invoices(
 ) -> FinancingInvoiceListResponse:
     page = await _page(session, paginator, params, FinancingInvoice, INVOICE_COLUMNS)
     return FinancingInvoiceListResponse(
-        data=await describe(session, page.data),
+        data=describe(page.data),
         next_pagination_token=page.next_pagination_token,
         prev_pagination_token=page.prev_pagination_token,
     )

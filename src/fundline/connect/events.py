@@ -16,6 +16,7 @@ from typing import Any
 from fundline.connect.service import REQUIRED_FIELDS, missing_fields
 from fundline.financing.schemas import FinancingInvoice as FinancingInvoiceOut
 from fundline.models import FinancingBusiness, FinancingInvoice, FinancingOffer
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 
 Event = dict[str, Any]
 
@@ -24,13 +25,13 @@ USER_CONFIRMED_INVOICE = "USER_CONFIRMED_INVOICE"
 
 # Kanmon's invoice states for Monite's financing statuses (the adapter maps them back).
 KANMON_INVOICE_STATE = {
-    "DRAFT": "INVOICE_CREATED",
-    "NEW": "IN_REVIEW",
-    "FUNDED": "INVOICE_FUNDED",
-    "PAID": "INVOICE_PAID_IN_FULL",
-    "LATE": "LATE",
-    "DEFAULTED": "DEFAULTED",
-    "REJECTED": "REJECTED",
+    WCInvoiceStatus.DRAFT: "INVOICE_CREATED",
+    WCInvoiceStatus.NEW: "IN_REVIEW",
+    WCInvoiceStatus.FUNDED: "INVOICE_FUNDED",
+    WCInvoiceStatus.PAID: "INVOICE_PAID_IN_FULL",
+    WCInvoiceStatus.LATE: "LATE",
+    WCInvoiceStatus.DEFAULTED: "DEFAULTED",
+    WCInvoiceStatus.REJECTED: "REJECTED",
 }
 
 
@@ -55,7 +56,7 @@ class UserState:
 
 def user_state(business: FinancingBusiness, offer: FinancingOffer | None) -> UserState:
     """Where the business stands, as Kanmon's ``userState``; ``offer`` is its newest."""
-    if business.status != "ONBOARDED":
+    if business.status != WCBusinessStatus.ONBOARDED:
         if len(missing_fields(business)) == len(REQUIRED_FIELDS):
             return UserState(
                 "START_FLOW", "ONBOARDING", True, "Get paid early: tell us about your business"
@@ -68,15 +69,15 @@ def user_state(business: FinancingBusiness, offer: FinancingOffer | None) -> Use
             return UserState("NO_OFFERS_EXTENDED", "OFFER", False, "No offer this time")
         return UserState("WAITING_FOR_OFFERS", "OFFER", False, "We are reviewing your details")
     match offer.status:
-        case "NEW":
+        case WCOfferStatus.NEW:
             return UserState("USER_INPUT_REQUIRED", "OFFER", True, "Your offer is ready")
-        case "ACCEPTED":
+        case WCOfferStatus.ACCEPTED:
             return UserState("OFFER_ACCEPTED", "OFFER", False, "Your credit line opens soon")
-        case "CURRENT":
+        case WCOfferStatus.CURRENT:
             return UserState("SERVICING", "SERVICING", False, "Your credit line is open")
-        case "LATE":
+        case WCOfferStatus.LATE:
             return UserState("SERVICING", "SERVICING", True, "A repayment is past due")
-        case "DEFAULTED":
+        case WCOfferStatus.DEFAULTED:
             return UserState("SERVICING", "SERVICING", True, "Your credit line is in default")
         case _:  # EXPIRED, CLOSED: a new offer comes when the widget is opened again
             if business.decision_note:
@@ -114,7 +115,7 @@ def confirmed_invoice(
     ]
     invoice = {
         "id": str(out.id),
-        "state": KANMON_INVOICE_STATE[out.status.value],
+        "state": KANMON_INVOICE_STATE[out.status],
         "platformInvoiceId": str(out.invoice_id),
         "platformInvoiceNumber": out.document_id,
         "invoiceAmountCents": out.total_amount,

@@ -30,7 +30,7 @@ from fundline.connect.schemas import (
     UpdateBusinessRequest,
 )
 from fundline.financing.listing import render
-from fundline.financing.schemas import FinancingInvoiceType, FinancingOffer, WCBusinessStatus
+from fundline.financing.schemas import FinancingInvoiceType, FinancingOffer
 from fundline.financing.service import offer_out, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Unauthorized
@@ -94,7 +94,7 @@ async def _business_out(session: Session, business: FinancingBusiness) -> Busine
     return BusinessResponse(
         id=business.id,
         entity_id=business.entity_id,
-        business_status=WCBusinessStatus(business.status),
+        business_status=business.status,
         missing_fields=service.missing_fields(business),
         legal_name=business.legal_name,
         ein=business.ein,

@@ -11,13 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from fundline.financing.schemas import (
-    FinancingInvoice,
-    FinancingInvoiceType,
-    FinancingOffer,
-    WCBusinessStatus,
-)
+from fundline.financing.schemas import FinancingInvoice, FinancingInvoiceType, FinancingOffer
 from fundline.kit.countries import CountryCode
+from fundline.models.financing import WCBusinessStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 EIN_PATTERN = re.compile(r"[0-9]{2}-[0-9]{7}")  # fullmatch: no newline, ASCII digits only

@@ -43,6 +43,7 @@ from fundline.models import (
     FinancingRequest,
     PricingPlan,
 )
+from fundline.models.financing import FinancingRequestStatus, WCBusinessStatus, WCInvoiceStatus
 
 ONBOARDING_SESSION_TTL = timedelta(hours=1)
 BAD_TOKEN = "The token is invalid, expired or already used"
@@ -177,7 +178,11 @@ async def _open_request_expiry(
     """When the session token's request expires, which ends its session too; 401 when the
     request is no longer open."""
     request = await session.get(FinancingRequest, row.request_id)
-    if request is None or request.status == "expired" or request.expires_at <= now:
+    if (
+        request is None
+        or request.status == FinancingRequestStatus.EXPIRED
+        or request.expires_at <= now
+    ):
         raise Unauthorized("The financing request of this token is no longer open")
     return request.expires_at
 
@@ -188,9 +193,9 @@ async def _start_onboarding(session: AsyncSession, row: ConnectToken, *, policy:
     business = await get_business(session, row.entity_id)
     if business is None:
         raise Unauthorized("The business of this token no longer exists")
-    if business.status == "NEW":
-        await _set_status(session, business, "INPUT_REQUIRED")
-    elif business.status == "ONBOARDED":
+    if business.status == WCBusinessStatus.NEW:
+        await _set_status(session, business, WCBusinessStatus.INPUT_REQUIRED)
+    elif business.status == WCBusinessStatus.ONBOARDED:
         await underwrite(session, business, policy=policy)
 
 
@@ -235,7 +240,9 @@ async def business_of(
     return business
 
 
-async def _set_status(session: AsyncSession, business: FinancingBusiness, status: str) -> None:
+async def _set_status(
+    session: AsyncSession, business: FinancingBusiness, status: WCBusinessStatus
+) -> None:
     previous, business.status = business.status, status
     await session.flush()
     await state.business_event(
@@ -254,7 +261,7 @@ async def update_business(
     underwritten (an offer, or a decline with its reason in ``decision_note``)."""
     require_scope(connect_session, Scope.ONBOARDING)
     business = await business_of(session, connect_session, lock=True)
-    if business.status == "ONBOARDED":
+    if business.status == WCBusinessStatus.ONBOARDED:
         raise Conflict("The business is already ONBOARDED; its details can no longer change")
     changes = payload.model_dump(mode="json", exclude_none=True)
     if "legal_name" in changes:
@@ -274,11 +281,11 @@ async def update_business(
         session, business, "updated", {"status": business.status, "fields": sorted(changes)}
     )
     if missing_fields(business):
-        if business.status != "INPUT_REQUIRED":
-            await _set_status(session, business, "INPUT_REQUIRED")
+        if business.status != WCBusinessStatus.INPUT_REQUIRED:
+            await _set_status(session, business, WCBusinessStatus.INPUT_REQUIRED)
         return business
     business.onboarded_at = clock.now()
-    await _set_status(session, business, "ONBOARDED")
+    await _set_status(session, business, WCBusinessStatus.ONBOARDED)
     await underwrite(session, business, policy=policy)
     return business
 
@@ -377,7 +384,10 @@ async def draft_invoices(
     drafts = list(
         await session.scalars(
             select(FinancingInvoice)
-            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.status == "DRAFT")
+            .where(
+                FinancingInvoice.request_id == request.id,
+                FinancingInvoice.status == WCInvoiceStatus.DRAFT,
+            )
             .order_by(FinancingInvoice.created_at, FinancingInvoice.id)
         )
     )
@@ -404,7 +414,7 @@ async def confirm_invoices(
     transaction rolls back).
     """
     request = await _request_of(session, connect_session, lock=True)
-    if request.status == "expired" or request.expires_at <= clock.now():
+    if request.status == FinancingRequestStatus.EXPIRED or request.expires_at <= clock.now():
         raise Conflict("The financing request has expired; request financing again")
     drafts = await _locked_invoices(session, request, [i.invoice_id for i in payload.invoices])
     chosen: list[tuple[FinancingInvoice, PricingPlan, int | None]] = []
@@ -452,7 +462,7 @@ async def _checked_choice(
     the amount within that plan's maximum; else the error to answer with."""
     if fi is None:
         raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
-    if fi.status != "DRAFT":
+    if fi.status != WCInvoiceStatus.DRAFT:
         raise Conflict(f"Invoice {item.invoice_id} is already {fi.status}")
     plan = next(
         (p for p in await plans_of(session, fi.offer_id) if p.id == item.pricing_plan_id),

@@ -29,6 +29,8 @@ from fundline.models import (
     PricingPlan,
     Receivable,
 )
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
+from fundline.models.receivable import OPEN_STATUSES
 
 
 @dataclass
@@ -60,7 +62,7 @@ async def example_invoice(session: AsyncSession, offer: FinancingOffer) -> Examp
             .where(
                 Receivable.entity_id == offer.entity_id,
                 Receivable.type == "invoice",
-                Receivable.status.in_(("issued", "partially_paid")),
+                Receivable.status.in_(OPEN_STATUSES),
                 Receivable.currency == offer.currency,
                 owed > 0,
             )
@@ -142,14 +144,14 @@ async def offer_step(
 # --- servicing --------------------------------------------------------------------------------
 
 OFFER_NOTES = {
-    "LATE": "A repayment is past due: please pay it as soon as you can.",
-    "DEFAULTED": "This credit line is in default; the lender will contact you.",
+    WCOfferStatus.LATE: "A repayment is past due: please pay it as soon as you can.",
+    WCOfferStatus.DEFAULTED: "This credit line is in default; the lender will contact you.",
 }
 
 
 def _invoice_summary(out: FinancingInvoiceOut) -> str:
     c = out.currency
-    if out.status.value == "REJECTED":
+    if out.status == WCInvoiceStatus.REJECTED:
         return f"{money.display(out.total_amount, c)} invoice: the lender declined to finance it."
     if out.requested_amount is None:
         return f"{money.display(out.total_amount, c)} invoice, not yet confirmed."
@@ -173,7 +175,10 @@ async def servicing_step(
     rows = list(
         await session.scalars(
             select(FinancingInvoice)
-            .where(FinancingInvoice.entity_id == entity_id, FinancingInvoice.status != "DRAFT")
+            .where(
+                FinancingInvoice.entity_id == entity_id,
+                FinancingInvoice.status != WCInvoiceStatus.DRAFT,
+            )
             .order_by(FinancingInvoice.created_at.desc(), FinancingInvoice.id.desc())
             .limit(20)
         )
@@ -182,7 +187,11 @@ async def servicing_step(
     for out in await render(session, rows):
         c = out.currency
         unpaid = [i for i in out.instalments if i.paid_amount < i.amount]
-        nxt = unpaid[0] if unpaid and out.status.value in ("FUNDED", "LATE") else None
+        nxt = (
+            unpaid[0]
+            if unpaid and out.status in (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE)
+            else None
+        )
         invoices.append(
             {
                 "document_id": out.document_id,
@@ -230,9 +239,9 @@ async def current_step(session: AsyncSession, connect_session: ConnectSession) -
     state = events.user_state(business, offer)
     waiting = templates.get_template("waiting.html")
     flags = {"declined": False, "accepted": False, "expired": False, "reason": ""}
-    if business.status != "ONBOARDED":
+    if business.status != WCBusinessStatus.ONBOARDED:
         html = onboarding_form.render(business)
-    elif offer is None or offer.status in ("EXPIRED", "CLOSED"):
+    elif offer is None or offer.status in (WCOfferStatus.EXPIRED, WCOfferStatus.CLOSED):
         declined = bool(business.decision_note)
         html = waiting.render(
             **{
@@ -242,9 +251,9 @@ async def current_step(session: AsyncSession, connect_session: ConnectSession) -
                 "reason": business.decision_note or "",
             }
         )
-    elif offer.status == "NEW":
+    elif offer.status == WCOfferStatus.NEW:
         html = await offer_step(session, offer, plans)
-    elif offer.status == "ACCEPTED":
+    elif offer.status == WCOfferStatus.ACCEPTED:
         total = money.display(offer.total_amount, offer.currency)
         html = waiting.render(**{**flags, "accepted": True, "offer_total": total})
     else:  # CURRENT, LATE, DEFAULTED

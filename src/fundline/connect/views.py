@@ -27,6 +27,7 @@ from fundline.kit import money
 from fundline.kit.errors import FundlineError
 from fundline.kit.routing import TransactionalRoute
 from fundline.lending.deps import PolicyDep
+from fundline.models.financing import WCBusinessStatus
 
 router = APIRouter(prefix=f"{PREFIX}/views", tags=["Connect"], route_class=TransactionalRoute)
 
@@ -57,7 +58,7 @@ async def submit_onboarding(
     """Save the onboarding form (through `PUT /connect/v1/business`'s model and service).
     A refused field comes back as the form with its message; complete, the next step."""
     business = await service.business_of(session, connect_session)
-    if business.status == "ONBOARDED":
+    if business.status == WCBusinessStatus.ONBOARDED:
         return (await steps.current_step(session, connect_session)).response()
     typed = {name: form.fields.get(name, "") for name in onboarding_form.INPUTS}
     try:

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from fundline.kit.errors import FundlineError
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
+from fundline.models.payable import PayableStatus
+from fundline.models.receivable import ReceivablesStatus
 
-RECEIVABLE_STATUSES = frozenset({"issued", "partially_paid"})
-PAYABLE_STATUSES = frozenset({"waiting_to_be_paid", "partially_paid"})
+RECEIVABLE_STATUSES = frozenset({ReceivablesStatus.ISSUED, ReceivablesStatus.PARTIALLY_PAID})
+PAYABLE_STATUSES = frozenset({PayableStatus.WAITING_TO_BE_PAID, PayableStatus.PARTIALLY_PAID})
 ELIGIBLE_COUNTRIES = frozenset({"US"})
 
 
@@ -27,7 +30,8 @@ class InvoiceFacts:
 
     id: uuid.UUID
     type: str  # "receivable" | "payable"
-    status: str  # the document's status as a client sees it (receivables: may be "overdue")
+    # The document's status as a client sees it (a receivable's may be OVERDUE).
+    status: ReceivablesStatus | PayableStatus
     document_id: str | None
     issue_date: date | None
     due_date: date | None
@@ -76,7 +80,10 @@ class IneligibleInvoices(FundlineError):
 
 
 def entity_reasons(
-    *, country: str, business_status: str | None, offer_status: str | None
+    *,
+    country: str,
+    business_status: WCBusinessStatus | None,
+    offer_status: WCOfferStatus | None,
 ) -> list[str]:
     """Why the entity cannot finance anything (empty when it can).
 
@@ -87,13 +94,13 @@ def entity_reasons(
         reasons.append(
             f"Invoice financing is only available to US entities (this entity is in {country})"
         )
-    if business_status != "ONBOARDED":
+    if business_status != WCBusinessStatus.ONBOARDED:
         reasons.append(
-            "The business has not completed onboarding for financing "
-            f"(business_status {business_status or 'NEW'}); call POST /v1/financing_tokens "
-            "and finish onboarding in Connect"
+            "The business has not completed onboarding for financing (business_status "
+            f"{business_status or WCBusinessStatus.NEW}); call POST /v1/financing_tokens and "
+            "finish onboarding in Connect"
         )
-    elif offer_status != "CURRENT":
+    elif offer_status != WCOfferStatus.CURRENT:
         reasons.append(
             "The business has no CURRENT financing offer"
             + (f" (its latest offer is {offer_status})" if offer_status else "")
@@ -107,7 +114,7 @@ def invoice_reasons(
     today: date,
     min_days_to_due: int,
     offer_currency: str | None,
-    live_status: str | None,
+    live_status: WCInvoiceStatus | None,
 ) -> list[str]:
     """Why one found invoice cannot be financed (empty when it can); all reasons, in order."""
     reasons = []

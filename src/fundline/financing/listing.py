@@ -139,7 +139,7 @@ def _page_statement(
             .order_by(*order)
             .limit(bindparam("limit"))
         )
-        prepared = _PAGES[key] = Prepared(stmt, naive_utc=True)
+        prepared = _PAGES[key] = Prepared(stmt, for_json=True)
     return prepared, sort_column, FinancingInvoice.id
 
 
@@ -188,7 +188,7 @@ def _for_page(
     @functools.cache
     def statement(n: int) -> Prepared:
         ids = [bindparam(f"id_{i}", type_=owner.type) for i in range(n)]
-        return Prepared(select(*columns).where(owner.in_(ids)).order_by(*order), naive_utc=True)
+        return Prepared(select(*columns).where(owner.in_(ids)).order_by(*order), for_json=True)
 
     return statement
 

@@ -13,37 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.pagination import ListParams
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 
 
 class FinancingInvoiceType(StrEnum):
     PAYABLE = "payable"
     RECEIVABLE = "receivable"
-
-
-class WCInvoiceStatus(StrEnum):
-    DRAFT = "DRAFT"
-    NEW = "NEW"
-    FUNDED = "FUNDED"
-    PAID = "PAID"
-    LATE = "LATE"
-    REJECTED = "REJECTED"
-    DEFAULTED = "DEFAULTED"
-
-
-class WCBusinessStatus(StrEnum):
-    NEW = "NEW"
-    INPUT_REQUIRED = "INPUT_REQUIRED"
-    ONBOARDED = "ONBOARDED"
-
-
-class WCOfferStatus(StrEnum):
-    NEW = "NEW"
-    ACCEPTED = "ACCEPTED"
-    EXPIRED = "EXPIRED"
-    CURRENT = "CURRENT"
-    LATE = "LATE"
-    CLOSED = "CLOSED"
-    DEFAULTED = "DEFAULTED"
 
 
 class WCRepaymentType(StrEnum):

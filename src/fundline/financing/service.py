@@ -41,6 +41,7 @@ from fundline.models import (
     PricingPlan,
     Receivable,
 )
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 from fundline.receivables.service import effective_status
 
 CONNECT_TOKEN_TTL = timedelta(hours=24)
@@ -153,7 +154,7 @@ def plan_out(plan: PricingPlan) -> schemas.PricingPlan:
 def offer_out(offer: FinancingOffer, plans: Sequence[PricingPlan]) -> schemas.FinancingOffer:
     return schemas.FinancingOffer(
         id=offer.id,
-        status=schemas.WCOfferStatus(offer.status),
+        status=offer.status,
         total_amount=offer.total_amount,
         available_amount=offer.available_amount,
         currency=offer.currency,
@@ -167,11 +168,9 @@ async def financing_offers(
 ) -> schemas.FinancingOffersResponse:
     business = await get_business(session, entity.id)
     if business is None:
-        return schemas.FinancingOffersResponse(
-            business_status=schemas.WCBusinessStatus.NEW, offers=[]
-        )
+        return schemas.FinancingOffersResponse(business_status=WCBusinessStatus.NEW, offers=[])
     return schemas.FinancingOffersResponse(
-        business_status=schemas.WCBusinessStatus(business.status),
+        business_status=business.status,
         offers=[offer_out(o, p) for o, p in await offers_with_plans(session, entity.id)],
     )
 
@@ -179,7 +178,9 @@ async def financing_offers(
 async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> FinancingOffer | None:
     """The entity's newest CURRENT offer, else its newest offer of any status."""
     offers = await _offers(session, entity_id)
-    return next((o for o in offers if o.status == "CURRENT"), offers[0] if offers else None)
+    return next(
+        (o for o in offers if o.status == WCOfferStatus.CURRENT), offers[0] if offers else None
+    )
 
 
 # --- requesting financing ---------------------------------------------------------------------
@@ -287,7 +288,7 @@ async def _release_lapsed_drafts(
         .where(
             FinancingInvoice.entity_id == entity.id,
             FinancingInvoice.live_invoice_id.in_(ids),
-            FinancingInvoice.status == "DRAFT",
+            FinancingInvoice.status == WCInvoiceStatus.DRAFT,
             FinancingRequest.expires_at <= clock.now(),
         )
     )
@@ -295,7 +296,9 @@ async def _release_lapsed_drafts(
         await servicing.release_draft(session, fi, cause="its request expired")
 
 
-async def _live_statuses(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def _live_statuses(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, WCInvoiceStatus]:
     rows = await session.execute(
         select(FinancingInvoice.live_invoice_id, FinancingInvoice.status).where(
             FinancingInvoice.live_invoice_id.in_(ids)
@@ -395,7 +398,7 @@ def _draft(request: FinancingRequest, offer: FinancingOffer, f: InvoiceFacts) ->
         invoice_id=f.id,
         live_invoice_id=f.id,
         type=f.type,
-        status="DRAFT",
+        status=WCInvoiceStatus.DRAFT,
         document_id=f.document_id,
         issue_date=f.issue_date,
         due_date=f.due_date,

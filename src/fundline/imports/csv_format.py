@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from fundline.models.payable import PayableStatus
 from fundline.receivables.schemas import BasisPoints, CurrencyCode, Days
 
 # --- errors ----------------------------------------------------------------------------------
@@ -323,7 +324,27 @@ class ReceivableRow(CounterpartCells):
         return self
 
 
-PayableTarget = Literal["new", "approve_in_progress", "waiting_to_be_paid"]
+# The statuses an imported payable may be created in.
+PAYABLE_TARGETS = (
+    PayableStatus.NEW,
+    PayableStatus.APPROVE_IN_PROGRESS,
+    PayableStatus.WAITING_TO_BE_PAID,
+)
+
+
+def _payable_target(value: Any) -> Any:
+    """Refused as a ``Literal`` of the targets would refuse it, naming them."""
+    if value not in PAYABLE_TARGETS:
+        *others, last = (repr(target.value) for target in PAYABLE_TARGETS)
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}",
+            {"expected": f"{', '.join(others)} or {last}"},
+        )
+    return value
+
+
+PayableTarget = Annotated[PayableStatus, BeforeValidator(_payable_target)]
 
 
 class PayableRow(CounterpartCells):
@@ -339,7 +360,7 @@ class PayableRow(CounterpartCells):
     due_date: DateCell | None = None
     payment_terms_days: Days | None = None
     description: Text | None = None
-    status: PayableTarget = "waiting_to_be_paid"
+    status: PayableTarget = PayableStatus.WAITING_TO_BE_PAID
 
     @model_validator(mode="after")
     def _amounts_and_due(self) -> PayableRow:

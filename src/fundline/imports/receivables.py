@@ -16,6 +16,7 @@ from fundline.imports.csv_format import ReceivableRow, RowError, column_of, expl
 from fundline.kit.errors import Unprocessable
 from fundline.kit.money import from_major
 from fundline.models import Receivable
+from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.document import (
     apply_lines,
     copy_counterpart,
@@ -24,7 +25,6 @@ from fundline.receivables.document import (
     terms_document,
 )
 from fundline.receivables.schemas import InlinePaymentTerms, LineItem
-from fundline.receivables.service import ISSUED
 
 # Model error locations → file columns.
 LINE_COLUMNS = {
@@ -99,7 +99,7 @@ def plan_invoice(
         "created_at": now,
         "updated_at": now,
         "type": "invoice",
-        "status": ISSUED,
+        "status": ReceivablesStatus.ISSUED,
         "document_id": row.document_id,
         "currency": row.currency,
         "entity_user_id": None,

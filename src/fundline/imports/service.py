@@ -46,6 +46,7 @@ from fundline.kit import clock
 from fundline.kit.db import Base
 from fundline.kit.errors import Conflict, NotFound
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable, Receivable
+from fundline.models.payable import PayableStatus
 from fundline.payables.service import counterpart_snapshot
 from fundline.receivables.document import issuer_document
 from fundline.receivables.lifecycle import reserve_document_ids
@@ -243,7 +244,7 @@ class _Bill:
     values: dict[str, Any]  # the payable's columns, checked, amounts and due date derived
     counterpart: str
     address: AddressKey | None
-    status: str
+    status: PayableStatus
 
 
 async def import_payables(

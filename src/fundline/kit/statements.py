@@ -23,7 +23,7 @@ from sqlalchemy import Dialect, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from fundline.kit.db import DriverConnection, UTCDateTime
+from fundline.kit.db import DriverConnection, StrEnumColumn, UTCDateTime
 
 AnySelect = Select[*tuple[Any, ...]]
 # Where a statement runs: a driver connection (``Database.driver_reads``), or SQLAlchemy's.
@@ -65,20 +65,21 @@ class Compiled:
 class Prepared:
     """A select, compiled on first use for each dialect it runs on.
 
-    With ``naive_utc``, timestamps come back as stored: naive, in UTC. For rows rendered
-    straight to JSON with orjson's ``OPT_NAIVE_UTC``, that saves converting each of them (on
-    PostgreSQL, every conversion: asyncpg's values are then used as they come).
+    With ``for_json``, values come back as they are stored where orjson renders them the same:
+    timestamps naive, in UTC (for ``OPT_NAIVE_UTC``), and enum columns as their strings. For
+    rows rendered straight to JSON, that saves converting each of them (on PostgreSQL, every
+    conversion: asyncpg's values are then used as they come).
     """
 
-    def __init__(self, statement: AnySelect, *, naive_utc: bool = False) -> None:
+    def __init__(self, statement: AnySelect, *, for_json: bool = False) -> None:
         self.statement = statement
-        self.naive_utc = naive_utc
+        self.for_json = for_json
         self._compiled: dict[str, Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
         if found is None:
-            found = _compile(self.statement, dialect, naive_utc=self.naive_utc)
+            found = _compile(self.statement, dialect, for_json=self.for_json)
             self._compiled[dialect.name] = found
         return found
 
@@ -110,7 +111,7 @@ class Prepared:
         return compiled, compiled.convert(raw)
 
 
-def _compile(statement: AnySelect, dialect: Dialect, *, naive_utc: bool) -> Compiled:
+def _compile(statement: AnySelect, dialect: Dialect, *, for_json: bool) -> Compiled:
     compiled = statement.compile(dialect=dialect)
     order = compiled.positiontup or []
     binds = tuple(
@@ -123,7 +124,7 @@ def _compile(statement: AnySelect, dialect: Dialect, *, naive_utc: bool) -> Comp
         for bind in (compiled.binds[name],)
     )
     columns = tuple(
-        _result_type(column.type, naive_utc).dialect_impl(dialect).result_processor(dialect, None)
+        _result_type(column.type, for_json).dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.selected_columns
     )
     keys = tuple(str(column.key) for column in statement.selected_columns)
@@ -136,9 +137,9 @@ def _compile(statement: AnySelect, dialect: Dialect, *, naive_utc: bool) -> Comp
     )
 
 
-def _result_type(type_: TypeEngine[Any], naive_utc: bool) -> TypeEngine[Any]:
-    """The type whose result processing a column gets: a UTC timestamp's storage type, when the
-    caller takes naive UTC timestamps."""
-    if naive_utc and isinstance(type_, UTCDateTime):
+def _result_type(type_: TypeEngine[Any], for_json: bool) -> TypeEngine[Any]:
+    """The type whose result processing a column gets: for JSON, the storage type of a UTC
+    timestamp or an enum."""
+    if for_json and isinstance(type_, UTCDateTime | StrEnumColumn):
         return type_.impl_instance
     return type_

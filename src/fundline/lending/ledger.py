@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
+from fundline.models.financing import WCInvoiceStatus
 
 CASH = "cash"
 FINANCED_RECEIVABLE = "financed_receivable"
@@ -108,7 +109,9 @@ async def balances(
     return {(account, currency): int(total) for account, currency, total in rows}
 
 
-def _mismatch(fi_id: uuid.UUID, status: str | None, booked: int, expected: int) -> dict[str, Any]:
+def _mismatch(
+    fi_id: uuid.UUID, status: WCInvoiceStatus | None, booked: int, expected: int
+) -> dict[str, Any]:
     return {
         "kind": "outstanding_mismatch",
         "financing_invoice_id": str(fi_id),
@@ -175,7 +178,8 @@ async def _invoice_differences(
     offer_reserved: dict[uuid.UUID, int] = {}
     invoices = await session.scalars(
         select(FinancingInvoice).where(
-            FinancingInvoice.funded_at.is_not(None) | (FinancingInvoice.status == "NEW")
+            FinancingInvoice.funded_at.is_not(None)
+            | (FinancingInvoice.status == WCInvoiceStatus.NEW)
         )
     )
     for fi in invoices:
@@ -184,7 +188,7 @@ async def _invoice_differences(
         if booked != expected:
             differences.append(_mismatch(fi.id, fi.status, booked, expected))
         offer_outstanding[fi.offer_id] = offer_outstanding.get(fi.offer_id, 0) + expected
-        if fi.status == "NEW":
+        if fi.status == WCInvoiceStatus.NEW:
             reserved = fi.requested_amount or 0
             offer_reserved[fi.offer_id] = offer_reserved.get(fi.offer_id, 0) + reserved
     # What is left has receivable postings but was never funded.

@@ -45,20 +45,13 @@ from fundline.models import (
     Instalment,
     PricingPlan,
 )
-from fundline.models.financing import LIVE_STATUSES
-from fundline.webhooks import outbox
-
-DRAFT, NEW, FUNDED, PAID, LATE, REJECTED, DEFAULTED = (
-    "DRAFT",
-    "NEW",
-    "FUNDED",
-    "PAID",
-    "LATE",
-    "REJECTED",
-    "DEFAULTED",
+from fundline.models.financing import (
+    LIVE_STATUSES,
+    FinancingRequestStatus,
+    WCInvoiceStatus,
+    WCOfferStatus,
 )
-ACCEPTED, EXPIRED, CURRENT, CLOSED = "ACCEPTED", "EXPIRED", "CURRENT", "CLOSED"
-
+from fundline.webhooks import outbox
 
 # --- offers ----------------------------------------------------------------------------------
 
@@ -68,14 +61,14 @@ async def accept_offer(
 ) -> FinancingOffer:
     """``NEW`` → ``ACCEPTED``; under the auto-review policy issued at once (→ ``CURRENT``)."""
     offer = await state.lock_offer(session, offer.id)
-    if offer.status == NEW and offer.expires_at <= clock.now():
+    if offer.status == WCOfferStatus.NEW and offer.expires_at <= clock.now():
         raise Conflict(
             f"Financing offer is NEW but expired on {offer.expires_at.date().isoformat()}; "
             "it can no longer be accepted"
         )
-    state.require_offer(offer, (NEW,), "accepted")
+    state.require_offer(offer, (WCOfferStatus.NEW,), "accepted")
     offer.accepted_at = clock.now()
-    await state.move_offer(session, offer, ACCEPTED)
+    await state.move_offer(session, offer, WCOfferStatus.ACCEPTED)
     if policy.review == "auto":
         offer = await issue_offer(session, offer)
     return offer
@@ -85,9 +78,9 @@ async def issue_offer(session: AsyncSession, offer: FinancingOffer) -> Financing
     """``ACCEPTED`` → ``CURRENT``: the credit line is open (the operator's step under manual
     review)."""
     offer = await state.lock_offer(session, offer.id)
-    state.require_offer(offer, (ACCEPTED,), "issued")
+    state.require_offer(offer, (WCOfferStatus.ACCEPTED,), "issued")
     offer.issued_at = clock.now()
-    await state.move_offer(session, offer, CURRENT)
+    await state.move_offer(session, offer, WCOfferStatus.CURRENT)
     return offer
 
 
@@ -96,16 +89,20 @@ async def close_offer(
 ) -> FinancingOffer:
     """The operator withdraws the line (→ ``CLOSED``); its unconfirmed drafts are released."""
     offer = await state.lock_offer(session, offer.id)
-    state.require_offer(offer, (NEW, ACCEPTED, CURRENT, LATE), "closed")
+    state.require_offer(
+        offer,
+        (WCOfferStatus.NEW, WCOfferStatus.ACCEPTED, WCOfferStatus.CURRENT, WCOfferStatus.LATE),
+        "closed",
+    )
     invoices = list(
         await session.scalars(
             select(FinancingInvoice).where(
                 FinancingInvoice.offer_id == offer.id,
-                FinancingInvoice.status.in_((DRAFT, NEW, FUNDED, LATE)),
+                FinancingInvoice.status.in_(LIVE_STATUSES),
             )
         )
     )
-    busy = sorted({fi.status for fi in invoices if fi.status != DRAFT})
+    busy = sorted({fi.status for fi in invoices if fi.status != WCInvoiceStatus.DRAFT})
     if busy:
         raise Conflict(
             f"Financing offer is {offer.status} with invoices still {' and '.join(busy)}; "
@@ -113,7 +110,7 @@ async def close_offer(
         )
     for fi in invoices:
         await release_draft(session, fi, cause=f"offer closed: {cause}")
-    await state.move_offer(session, offer, CLOSED, cause=cause)
+    await state.move_offer(session, offer, WCOfferStatus.CLOSED, cause=cause)
     return offer
 
 
@@ -137,14 +134,14 @@ async def confirm_invoice(
     is approved (and, with ``auto_fund``, funded) at once.
     """
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (DRAFT,), "confirmed")
+    state.require(fi, (WCInvoiceStatus.DRAFT,), "confirmed")
     if plan.offer_id != fi.offer_id:
         raise Unprocessable(
             f"Pricing plan {plan.id} is not a plan of this invoice's offer",
             loc=("body", "pricing_plan_id"),
         )
     offer = await state.lock_offer(session, fi.offer_id)
-    if offer.status != CURRENT:
+    if offer.status != WCOfferStatus.CURRENT:
         raise Conflict(
             f"Financing offer is {offer.status}; invoices can be confirmed only on a CURRENT offer"
         )
@@ -170,9 +167,9 @@ async def confirm_invoice(
     fi.confirmed_at = clock.now()
     offer.reserved_amount += quote.requested_amount
     request = await session.get(FinancingRequest, fi.request_id)
-    if request is not None and request.status == "open":
-        request.status = "confirmed"
-    await state.move(session, fi, NEW, cause="confirmed by the business")
+    if request is not None and request.status == FinancingRequestStatus.OPEN:
+        request.status = FinancingRequestStatus.CONFIRMED
+    await state.move(session, fi, WCInvoiceStatus.NEW, cause="confirmed by the business")
     await state.offer_amounts_changed(session, offer)
     if policy.review == "auto":
         fi = await approve(session, fi, cause="approved by the auto-review policy", policy=policy)
@@ -182,14 +179,15 @@ async def confirm_invoice(
 async def approve(
     session: AsyncSession, fi: FinancingInvoice, *, cause: str, policy: Policy
 ) -> FinancingInvoice:
-    """Record the approval of a ``NEW`` invoice (it stays ``NEW``: Monite has no approved
+    """Approve a ``NEW`` invoice (``approved_at``; it stays ``NEW``: Monite has no approved
     status) and fund it at once when the policy has ``auto_fund``. Once only: approving an
     approved invoice is a 409."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (NEW,), "approved")
-    if await state.approved_ids(session, [fi.id]):
+    state.require(fi, (WCInvoiceStatus.NEW,), "approved")
+    if fi.approved_at is not None:
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
-    await state.note(session, fi, cause=f"{state.APPROVED}: {cause}")
+    fi.approved_at = clock.now()
+    await state.note(session, fi, cause=f"approved: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi
@@ -198,9 +196,9 @@ async def approve(
 async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``FUNDED``: fix the repayment schedule, disburse, book the fee."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (NEW,), "funded")
+    state.require(fi, (WCInvoiceStatus.NEW,), "funded")
     offer = await state.lock_offer(session, fi.offer_id)
-    if offer.status not in (CURRENT, LATE):
+    if offer.status not in (WCOfferStatus.CURRENT, WCOfferStatus.LATE):
         raise Conflict(f"Financing offer is {offer.status}; its invoices can no longer be funded")
     plan = await session.get(PricingPlan, fi.pricing_plan_id)
     assert plan is not None  # set, with the amounts, when the invoice was confirmed
@@ -233,7 +231,7 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
         await state.post(session, fi, "disbursement", "advance paid out", principal, ledger.CASH)
     if fee:
         await state.post(session, fi, "fee", "financing fee", fee, ledger.FEE_INCOME)
-    await state.move(session, fi, FUNDED, cause=cause)
+    await state.move(session, fi, WCInvoiceStatus.FUNDED, cause=cause)
     await state.offer_amounts_changed(session, offer)
     return fi
 
@@ -241,11 +239,11 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
 async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``REJECTED``: the reservation is released."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (NEW,), "rejected")
+    state.require(fi, (WCInvoiceStatus.NEW,), "rejected")
     offer = await state.lock_offer(session, fi.offer_id)
     offer.reserved_amount -= fi.requested_amount or 0
     fi.closed_at = clock.now()
-    await state.move(session, fi, REJECTED, cause=cause)
+    await state.move(session, fi, WCInvoiceStatus.REJECTED, cause=cause)
     await state.offer_amounts_changed(session, offer)
     return fi
 
@@ -260,7 +258,7 @@ async def record_repayment(
             "amount must be a positive integer of minor units", loc=("body", "amount")
         )
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (FUNDED, LATE), "repaid")
+    state.require(fi, (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE), "repaid")
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
     if amount > remaining:
         raise Unprocessable(
@@ -280,11 +278,13 @@ async def record_repayment(
     await state.post(session, fi, "repayment", cause, -amount, ledger.CASH)
     if fi.repaid_amount == fi.repayment_amount:
         fi.closed_at = clock.now()
-        await state.move(session, fi, PAID, cause=cause)
-    elif fi.status == LATE and was_overdue and not _overdue(instalments, today):
+        await state.move(session, fi, WCInvoiceStatus.PAID, cause=cause)
+    elif fi.status == WCInvoiceStatus.LATE and was_overdue and not _overdue(instalments, today):
         # Late because of the schedule, and the schedule is met again (an operator's "late"
         # with nothing overdue stays until the invoice is paid).
-        await state.move(session, fi, FUNDED, cause=f"{cause}; no instalment is overdue any more")
+        await state.move(
+            session, fi, WCInvoiceStatus.FUNDED, cause=f"{cause}; no instalment is overdue any more"
+        )
     else:
         await state.note(session, fi, cause=f"repaid {amount}: {cause}")
     await state.sync_offer_status(session, offer)
@@ -295,9 +295,9 @@ async def record_repayment(
 async def mark_late(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``FUNDED`` → ``LATE`` (its offer turns ``LATE`` too)."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (FUNDED,), "marked late")
+    state.require(fi, (WCInvoiceStatus.FUNDED,), "marked late")
     offer = await state.lock_offer(session, fi.offer_id)
-    await state.move(session, fi, LATE, cause=cause)
+    await state.move(session, fi, WCInvoiceStatus.LATE, cause=cause)
     await state.sync_offer_status(session, offer)
     return fi
 
@@ -307,9 +307,9 @@ async def mark_defaulted(
 ) -> FinancingInvoice:
     """``LATE`` → ``DEFAULTED`` (its offer becomes ``DEFAULTED``); still owed until written off."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (LATE,), "marked defaulted")
+    state.require(fi, (WCInvoiceStatus.LATE,), "marked defaulted")
     offer = await state.lock_offer(session, fi.offer_id)
-    await state.move(session, fi, DEFAULTED, cause=cause)
+    await state.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=cause)
     await state.sync_offer_status(session, offer)
     return fi
 
@@ -317,7 +317,7 @@ async def mark_defaulted(
 async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """Book what a ``LATE``/``DEFAULTED`` invoice still owes as a credit loss (→ ``DEFAULTED``)."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (LATE, DEFAULTED), "written off")
+    state.require(fi, (WCInvoiceStatus.LATE, WCInvoiceStatus.DEFAULTED), "written off")
     if fi.closed_at is not None:
         raise Conflict(f"Financing invoice is {fi.status} and already written off")
     offer = await state.lock_offer(session, fi.offer_id)
@@ -325,8 +325,8 @@ async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) 
     await state.post(session, fi, "write_off", cause, -remaining, ledger.CREDIT_LOSSES)
     offer.outstanding_amount -= remaining
     fi.closed_at = clock.now()
-    if fi.status == LATE:
-        await state.move(session, fi, DEFAULTED, cause=f"written off: {cause}")
+    if fi.status == WCInvoiceStatus.LATE:
+        await state.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=f"written off: {cause}")
     else:
         await state.note(session, fi, cause=f"written off {remaining}: {cause}")
     await state.sync_offer_status(session, offer)
@@ -337,7 +337,7 @@ async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) 
 async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
     """Delete an unconfirmed ``DRAFT`` (and its history), freeing its invoice for a new request."""
     fi = await state.lock_invoice(session, fi)
-    state.require(fi, (DRAFT,), "released")
+    state.require(fi, (WCInvoiceStatus.DRAFT,), "released")
     await session.execute(
         delete(FinancingStatusChange).where(FinancingStatusChange.financing_invoice_id == fi.id)
     )
@@ -350,7 +350,11 @@ async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: s
         object_type=state.INVOICE_EVENT,
         object_id=fi.id,
         action="deleted",
-        data={"status": DRAFT, "invoice_id": str(fi.invoice_id), "cause": cause[:255]},
+        data={
+            "status": WCInvoiceStatus.DRAFT,
+            "invoice_id": str(fi.invoice_id),
+            "cause": cause[:255],
+        },
     )
 
 
@@ -373,11 +377,11 @@ async def on_document_paid(
     if fi is None:
         return
     fi = await state.lock_invoice(session, fi)
-    if fi.status == DRAFT:
+    if fi.status == WCInvoiceStatus.DRAFT:
         await release_draft(session, fi, cause="the invoice was paid before it was confirmed")
-    elif fi.status == NEW:
+    elif fi.status == WCInvoiceStatus.NEW:
         await reject(session, fi, cause="the invoice was paid before it was funded")
-    elif fi.status in (FUNDED, LATE):
+    elif fi.status in (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE):
         remaining = (fi.repayment_amount or 0) - fi.repaid_amount
         await record_repayment(session, fi, remaining, cause=f"the {invoice_type} was paid")
 
@@ -408,17 +412,20 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
     for offer in await _claim(
         session,
         select(FinancingOffer).where(
-            FinancingOffer.status == NEW, FinancingOffer.expires_at <= now
+            FinancingOffer.status == WCOfferStatus.NEW, FinancingOffer.expires_at <= now
         ),
     ):
-        await state.move_offer(session, offer, EXPIRED, cause="not accepted within its validity")
+        await state.move_offer(
+            session, offer, WCOfferStatus.EXPIRED, cause="not accepted within its validity"
+        )
         counts["offers_expired"] += 1
 
     expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
     for fi in await _claim(
         session,
         select(FinancingInvoice).where(
-            FinancingInvoice.status == DRAFT, FinancingInvoice.request_id.in_(expired_requests)
+            FinancingInvoice.status == WCInvoiceStatus.DRAFT,
+            FinancingInvoice.request_id.in_(expired_requests),
         ),
     ):
         await release_draft(session, fi, cause="the financing request expired unconfirmed")
@@ -426,17 +433,22 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
     for request in await _claim(
         session,
         select(FinancingRequest).where(
-            FinancingRequest.status == "open", FinancingRequest.expires_at <= now
+            FinancingRequest.status == FinancingRequestStatus.OPEN,
+            FinancingRequest.expires_at <= now,
         ),
     ):
-        request.status = "expired"
+        request.status = FinancingRequestStatus.EXPIRED
         counts["requests_expired"] += 1
 
-    for fi in await _claim(session, _with_unpaid_instalment(FUNDED, due_before=today)):
+    for fi in await _claim(
+        session, _with_unpaid_instalment(WCInvoiceStatus.FUNDED, due_before=today)
+    ):
         await mark_late(session, fi, cause="an instalment fell due unpaid")
         counts["invoices_late"] += 1
     cutoff = today - timedelta(days=policy.default_after_days_late)
-    for fi in await _claim(session, _with_unpaid_instalment(LATE, due_before=cutoff)):
+    for fi in await _claim(
+        session, _with_unpaid_instalment(WCInvoiceStatus.LATE, due_before=cutoff)
+    ):
         await mark_defaulted(
             session,
             fi,
@@ -486,7 +498,7 @@ async def _claim(session: AsyncSession, stmt: Any) -> list[Any]:
     return list(rows)
 
 
-def _with_unpaid_instalment(status: str, *, due_before: date) -> Any:
+def _with_unpaid_instalment(status: WCInvoiceStatus, *, due_before: date) -> Any:
     unpaid = select(Instalment.financing_invoice_id).where(
         Instalment.due_date < due_before, Instalment.paid_amount < Instalment.amount
     )

@@ -9,7 +9,6 @@ held may be stale.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -24,14 +23,11 @@ from fundline.models import (
     FinancingOffer,
     FinancingStatusChange,
 )
-from fundline.models.financing import LIVE_STATUSES
+from fundline.models.financing import LIVE_STATUSES, WCInvoiceStatus, WCOfferStatus
 from fundline.webhooks import outbox
 
 BUSINESS_EVENT = "financing_business"
 INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
-CURRENT, LATE, DEFAULTED = "CURRENT", "LATE", "DEFAULTED"
-# The cause of the NEW → NEW history row that marks an invoice approved starts with this.
-APPROVED = "approved"
 
 
 async def lock_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
@@ -59,14 +55,14 @@ async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOff
     return locked
 
 
-def require(fi: FinancingInvoice, allowed: tuple[str, ...], doing: str) -> None:
+def require(fi: FinancingInvoice, allowed: tuple[WCInvoiceStatus, ...], doing: str) -> None:
     if fi.status not in allowed:
         raise Conflict(
             f"Financing invoice is {fi.status}; it can be {doing} only when {' or '.join(allowed)}"
         )
 
 
-def require_offer(offer: FinancingOffer, allowed: tuple[str, ...], doing: str) -> None:
+def require_offer(offer: FinancingOffer, allowed: tuple[WCOfferStatus, ...], doing: str) -> None:
     if offer.status not in allowed:
         raise Conflict(
             f"Financing offer is {offer.status}; it can be {doing} only when {' or '.join(allowed)}"
@@ -94,7 +90,9 @@ async def post(
     )
 
 
-async def move(session: AsyncSession, fi: FinancingInvoice, status: str, *, cause: str) -> None:
+async def move(
+    session: AsyncSession, fi: FinancingInvoice, status: WCInvoiceStatus, *, cause: str
+) -> None:
     """Set the status, record the transition and its event; a settled invoice is no longer
     live, so its document may be financed again."""
     before = fi.status
@@ -120,23 +118,8 @@ async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> No
     await _invoice_event(session, fi, "updated", {})
 
 
-async def approved_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these invoices carry an approval (the ``NEW`` → ``NEW`` row ``approve`` writes)."""
-    if not ids:
-        return set()
-    rows = await session.scalars(
-        select(FinancingStatusChange.financing_invoice_id).where(
-            FinancingStatusChange.financing_invoice_id.in_(ids),
-            FinancingStatusChange.from_status == "NEW",
-            FinancingStatusChange.to_status == "NEW",
-            FinancingStatusChange.cause.startswith(APPROVED),
-        )
-    )
-    return set(rows.all())
-
-
 def _change(
-    fi: FinancingInvoice, before: str | None, after: str, cause: str
+    fi: FinancingInvoice, before: WCInvoiceStatus | None, after: WCInvoiceStatus, cause: str
 ) -> FinancingStatusChange:
     return FinancingStatusChange(
         financing_invoice_id=fi.id,
@@ -168,7 +151,11 @@ async def _invoice_event(
 
 
 async def move_offer(
-    session: AsyncSession, offer: FinancingOffer, status: str, *, cause: str | None = None
+    session: AsyncSession,
+    offer: FinancingOffer,
+    status: WCOfferStatus,
+    *,
+    cause: str | None = None,
 ) -> None:
     before = offer.status
     offer.status = status
@@ -181,7 +168,7 @@ async def move_offer(
 
 async def sync_offer_status(session: AsyncSession, offer: FinancingOffer) -> None:
     """An issued offer's status follows its invoices: DEFAULTED > LATE > CURRENT."""
-    if offer.status not in (CURRENT, LATE):
+    if offer.status not in (WCOfferStatus.CURRENT, WCOfferStatus.LATE):
         return
     await session.flush()
     troubled = set(
@@ -189,12 +176,18 @@ async def sync_offer_status(session: AsyncSession, offer: FinancingOffer) -> Non
             select(FinancingInvoice.status)
             .where(
                 FinancingInvoice.offer_id == offer.id,
-                FinancingInvoice.status.in_((LATE, DEFAULTED)),
+                FinancingInvoice.status.in_((WCInvoiceStatus.LATE, WCInvoiceStatus.DEFAULTED)),
             )
             .distinct()
         )
     )
-    status = DEFAULTED if DEFAULTED in troubled else LATE if LATE in troubled else CURRENT
+    status = (
+        WCOfferStatus.DEFAULTED
+        if WCInvoiceStatus.DEFAULTED in troubled
+        else WCOfferStatus.LATE
+        if WCInvoiceStatus.LATE in troubled
+        else WCOfferStatus.CURRENT
+    )
     if status != offer.status:
         await move_offer(session, offer, status, cause="follows its invoices")
 

@@ -20,12 +20,14 @@ from fundline.kit.money import percent_of
 from fundline.lending import state
 from fundline.lending.policy import PlanPolicy, Policy
 from fundline.models import Entity, FinancingBusiness, FinancingOffer, PricingPlan, Receivable
+from fundline.models.financing import LIVE_OFFER_STATUSES, WCOfferStatus
+from fundline.models.receivable import ReceivablesStatus
 from fundline.webhooks import outbox
 
-# Offer statuses in which the business already has a usable (or pending) credit line.
-LIVE_OFFER_STATUSES = ("NEW", "ACCEPTED", "CURRENT", "LATE")
 # Receivable statuses that count as invoicing history (issued, whether paid or not).
-HISTORY_STATUSES = ("issued", "partially_paid", "paid")
+HISTORY_STATUSES = frozenset(
+    {ReceivablesStatus.ISSUED, ReceivablesStatus.PARTIALLY_PAID, ReceivablesStatus.PAID}
+)
 
 
 async def underwrite(
@@ -60,7 +62,7 @@ async def underwrite(
     offer = FinancingOffer(
         business_id=business.id,
         entity_id=business.entity_id,
-        status="NEW",
+        status=WCOfferStatus.NEW,
         currency=policy.currency,
         total_amount=limit,
         reserved_amount=0,
@@ -88,7 +90,7 @@ def _ineligible(entity: Entity, previous: list[FinancingOffer]) -> str | None:
     if entity.country != "US":
         where = entity.country or "no country"
         return f"Financing is available to US businesses only; the entity's address is in {where}"
-    if any(offer.status == "DEFAULTED" for offer in previous):
+    if any(offer.status == WCOfferStatus.DEFAULTED for offer in previous):
         return "An earlier credit line of this business defaulted"
     return None
 

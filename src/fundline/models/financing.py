@@ -2,13 +2,15 @@
 instalments and history. Connect tokens live in ``models/connect.py``, the ledger in
 ``models/ledger.py``.
 
-Amounts are integers in minor units; rates are basis points (10000 = 100 %).
+Amounts are integers in minor units; rates are basis points (10000 = 100 %). The status enums
+keep the names Monite's API gives them: the OpenAPI document names its components after them.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -24,8 +26,52 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
-from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.db import Base, IdMixin, StrEnumColumn, TimestampMixin
 from fundline.kit.tenancy import EntityOwned
+
+
+class WCBusinessStatus(StrEnum):
+    NEW = "NEW"
+    INPUT_REQUIRED = "INPUT_REQUIRED"
+    ONBOARDED = "ONBOARDED"
+
+
+class WCOfferStatus(StrEnum):
+    NEW = "NEW"
+    ACCEPTED = "ACCEPTED"
+    EXPIRED = "EXPIRED"
+    CURRENT = "CURRENT"
+    LATE = "LATE"
+    CLOSED = "CLOSED"
+    DEFAULTED = "DEFAULTED"
+
+
+# The offers in which a business already has a usable (or pending) credit line.
+LIVE_OFFER_STATUSES = frozenset(
+    {WCOfferStatus.NEW, WCOfferStatus.ACCEPTED, WCOfferStatus.CURRENT, WCOfferStatus.LATE}
+)
+
+
+class WCInvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"
+    NEW = "NEW"
+    FUNDED = "FUNDED"
+    PAID = "PAID"
+    LATE = "LATE"
+    REJECTED = "REJECTED"
+    DEFAULTED = "DEFAULTED"
+
+
+# A financing invoice in one of these holds its invoice (see ``live_invoice_id``).
+LIVE_STATUSES = frozenset(
+    {WCInvoiceStatus.DRAFT, WCInvoiceStatus.NEW, WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE}
+)
+
+
+class FinancingRequestStatus(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"  # the user confirmed in Connect
+    EXPIRED = "expired"  # its drafts released
 
 
 class FinancingBusiness(EntityOwned, IdMixin, TimestampMixin, Base):
@@ -35,7 +81,9 @@ class FinancingBusiness(EntityOwned, IdMixin, TimestampMixin, Base):
 
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), unique=True)
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
-    status: Mapped[str] = mapped_column(String(20), default="NEW")
+    status: Mapped[WCBusinessStatus] = mapped_column(
+        StrEnumColumn(WCBusinessStatus, 20), default=WCBusinessStatus.NEW
+    )
     legal_name: Mapped[str | None] = mapped_column(String(255), default=None)
     ein: Mapped[str | None] = mapped_column(String(10), default=None)
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -59,7 +107,9 @@ class FinancingOffer(EntityOwned, IdMixin, TimestampMixin, Base):
 
     business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_businesses.id"))
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
-    status: Mapped[str] = mapped_column(String(20), default="NEW")
+    status: Mapped[WCOfferStatus] = mapped_column(
+        StrEnumColumn(WCOfferStatus, 20), default=WCOfferStatus.NEW
+    )
     currency: Mapped[str] = mapped_column(String(3))
     total_amount: Mapped[int] = mapped_column(BigInteger)
     reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -96,12 +146,11 @@ class FinancingRequest(EntityOwned, IdMixin, TimestampMixin, Base):
 
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"), index=True)
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
-    # open → confirmed (the user confirmed in Connect) | expired (drafts released)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    # open → confirmed | expired
+    status: Mapped[FinancingRequestStatus] = mapped_column(
+        StrEnumColumn(FinancingRequestStatus, 20), default=FinancingRequestStatus.OPEN
+    )
     expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
-LIVE_STATUSES = frozenset({"DRAFT", "NEW", "FUNDED", "LATE"})
 
 
 class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
@@ -135,7 +184,9 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
     invoice_id: Mapped[uuid.UUID] = mapped_column(index=True)
     live_invoice_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     type: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), default="DRAFT")
+    status: Mapped[WCInvoiceStatus] = mapped_column(
+        StrEnumColumn(WCInvoiceStatus, 10), default=WCInvoiceStatus.DRAFT
+    )
     # Copied from the invoice when requested: what the lender agreed to finance.
     document_id: Mapped[str] = mapped_column(String(100))
     issue_date: Mapped[date] = mapped_column()
@@ -157,6 +208,9 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
     repayment_date: Mapped[date | None] = mapped_column(default=None)
     repaid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set once, when the lender approves it (NEW, waiting to be funded): Monite has no status
+    # for that.
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
     funded_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -191,7 +245,7 @@ class FinancingStatusChange(IdMixin, Base):
     __table_args__ = (Index("ix_financing_status_history_invoice", "financing_invoice_id", "at"),)
 
     financing_invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("financing_invoices.id"))
-    from_status: Mapped[str | None] = mapped_column(String(10))
-    to_status: Mapped[str] = mapped_column(String(10))
+    from_status: Mapped[WCInvoiceStatus | None] = mapped_column(StrEnumColumn(WCInvoiceStatus, 10))
+    to_status: Mapped[WCInvoiceStatus] = mapped_column(StrEnumColumn(WCInvoiceStatus, 10))
     cause: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fundline.kit.db import Base, IdMixin, TimestampMixin
+from fundline.kit.db import Base, IdMixin, StrEnumColumn, TimestampMixin
 from fundline.kit.tenancy import EntityOwned
 
 # Keyset pagination cannot page over NULLs, so sorting by `issued_at` uses this stand-in for
 # a payable without an issue date: such payables come first in ascending order.
 NO_ISSUE_DATE = date(1, 1, 1)
+
+
+class PayableStatus(StrEnum):
+    DRAFT = "draft"
+    NEW = "new"
+    APPROVE_IN_PROGRESS = "approve_in_progress"
+    WAITING_TO_BE_PAID = "waiting_to_be_paid"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
 
 
 class Payable(EntityOwned, IdMixin, TimestampMixin, Base):
@@ -26,7 +38,7 @@ class Payable(EntityOwned, IdMixin, TimestampMixin, Base):
     )
 
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PayableStatus] = mapped_column(StrEnumColumn(PayableStatus, 32))
     counterpart_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("counterparts.id"), default=None, index=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,8 +21,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from fundline.kit.db import Base, IdMixin, TimestampMixin, UTCDateTime
+from fundline.kit.db import Base, IdMixin, StrEnumColumn, TimestampMixin, UTCDateTime
 from fundline.kit.tenancy import EntityOwned
+
+
+class ReceivablesStatus(StrEnum):
+    DRAFT = "draft"
+    ISSUING = "issuing"
+    ISSUED = "issued"
+    FAILED = "failed"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    DECLINED = "declined"
+    RECURRING = "recurring"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    OVERDUE = "overdue"
+    UNCOLLECTIBLE = "uncollectible"
+    CANCELED = "canceled"
+    DELETED = "deleted"
+
+
+# Stored statuses of an open invoice: OVERDUE, once its due date has passed.
+OPEN_STATUSES = frozenset({ReceivablesStatus.ISSUED, ReceivablesStatus.PARTIALLY_PAID})
 
 
 class Receivable(EntityOwned, IdMixin, TimestampMixin, Base):
@@ -43,9 +65,11 @@ class Receivable(EntityOwned, IdMixin, TimestampMixin, Base):
 
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id"))
     type: Mapped[str] = mapped_column(String(20), default="invoice")
-    # The stored lifecycle status. "overdue" is never stored: it is read from the clock
+    # The stored lifecycle status. OVERDUE is never stored: it is read from the clock
     # (an issued or partially paid invoice past its due date), see receivables.service.
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[ReceivablesStatus] = mapped_column(
+        StrEnumColumn(ReceivablesStatus, 20), default=ReceivablesStatus.DRAFT
+    )
     document_id: Mapped[str | None] = mapped_column(String(100), default=None)
     currency: Mapped[str] = mapped_column(String(3))
     entity_user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

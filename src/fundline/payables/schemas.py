@@ -19,6 +19,7 @@ from pydantic import (
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.money import Amount, BasisPoints, CurrencyCode
 from fundline.kit.pagination import ListParams
+from fundline.models.payable import PayableStatus
 
 Days = Annotated[int, Field(ge=0, le=10000)]
 
@@ -27,17 +28,6 @@ UNSUPPORTED = "Not supported by Fundline: a request that sets it is refused with
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class PayableStatus(StrEnum):
-    DRAFT = "draft"
-    NEW = "new"
-    APPROVE_IN_PROGRESS = "approve_in_progress"
-    WAITING_TO_BE_PAID = "waiting_to_be_paid"
-    PARTIALLY_PAID = "partially_paid"
-    PAID = "paid"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
 
 
 class PayableCursorFields(StrEnum):

@@ -33,14 +33,13 @@ from fundline.kit.money import percent_of
 from fundline.kit.pagination import ListParams, Page, Paginator
 from fundline.lending import servicing
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable
-from fundline.models.payable import NO_ISSUE_DATE
+from fundline.models.payable import NO_ISSUE_DATE, PayableStatus
 from fundline.payables.schemas import (
     CreatePayableRequest,
     PayableCursorFields,
     PayableFields,
     PayableListParams,
     PayableOrigin,
-    PayableStatus,
     SourceOfPayableData,
     UpdatePayableRequest,
 )
@@ -165,7 +164,7 @@ async def build_payable(
     payable = Payable(
         id=uuid.uuid4(),
         entity_id=entity.id,
-        status=S.DRAFT.value,
+        status=S.DRAFT,
         amount_paid=0,
         was_created_by_user_id=created_by,
     )
@@ -255,7 +254,7 @@ async def _apply(
 
     payable.issued_at_sort = payable.issued_at or NO_ISSUE_DATE
     complete = all(getattr(payable, name) is not None for name in ESSENTIAL_FIELDS)
-    payable.status = (S.NEW if complete else S.DRAFT).value
+    payable.status = S.NEW if complete else S.DRAFT
 
 
 async def _check_address(session: AsyncSession, payable: Payable) -> None:
@@ -322,7 +321,7 @@ async def transition(
         payable.paid_at = clock.now()
         payable.marked_as_paid_by_entity_user_id = caller.entity_user_id
         payable.marked_as_paid_with_comment = comment
-    payable.status = target.value
+    payable.status = target
     await session.flush()
     if payable.status == before:  # another partial payment: same status, new amount
         await _event(session, entity, payable, "updated")
@@ -381,8 +380,8 @@ async def _event(
     payable: Payable,
     action: str,
     *,
-    status: str | None = None,
-    previous: str | None = None,
+    status: PayableStatus | None = None,
+    previous: PayableStatus | None = None,
 ) -> None:
     data = {"status": str(status)} if status is not None else {}
     if previous is not None:

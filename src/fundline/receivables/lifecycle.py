@@ -18,24 +18,14 @@ from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
 from fundline.lending import servicing
 from fundline.models import Entity, Receivable, ReceivableCounter
+from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.document import due_date_under
 from fundline.receivables.schemas import (
     ReceivablePaidPayload,
     ReceivablePartiallyPaidPayload,
     ReceivableUncollectiblePayload,
 )
-from fundline.receivables.service import (
-    CANCELED,
-    DRAFT,
-    ISSUED,
-    OVERDUE,
-    PAID,
-    PARTIALLY_PAID,
-    UNCOLLECTIBLE,
-    effective_status,
-    get_receivable,
-    record_event,
-)
+from fundline.receivables.service import effective_status, get_receivable, record_event
 
 DOCUMENT_PREFIX = "INV-"
 
@@ -46,8 +36,8 @@ async def _for_transition(
     receivable_id: uuid.UUID,
     *,
     doing: str,
-    allowed: tuple[str, ...],
-) -> tuple[Receivable, str]:
+    allowed: tuple[ReceivablesStatus, ...],
+) -> tuple[Receivable, ReceivablesStatus]:
     """The locked receivable and its effective status, or a 409 naming that status."""
     receivable = await get_receivable(session, entity, receivable_id, lock=True)
     status = effective_status(receivable, clock.today())
@@ -65,7 +55,7 @@ async def issue_receivable(
     """Issue a draft: it gets the next document number (unless it has one), the clock's time
     as its issue date, and its due date from its payment terms."""
     receivable, before = await _for_transition(
-        session, entity, receivable_id, doing="issued", allowed=(DRAFT,)
+        session, entity, receivable_id, doing="issued", allowed=(ReceivablesStatus.DRAFT,)
     )
     if not receivable.line_items:
         raise Unprocessable(
@@ -87,7 +77,7 @@ async def issue_receivable(
         receivable.document_id = await _next_document_id(session, entity.id)
     receivable.issue_date = now
     receivable.due_date = due
-    return await _move(session, entity, receivable, before, ISSUED)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.ISSUED)
 
 
 async def mark_as_partially_paid(
@@ -102,7 +92,11 @@ async def mark_as_partially_paid(
         entity,
         receivable_id,
         doing="marked as partially paid",
-        allowed=(ISSUED, OVERDUE, PARTIALLY_PAID),
+        allowed=(
+            ReceivablesStatus.ISSUED,
+            ReceivablesStatus.OVERDUE,
+            ReceivablesStatus.PARTIALLY_PAID,
+        ),
     )
     if payload.amount_paid >= receivable.total_amount:
         raise Unprocessable(
@@ -119,7 +113,7 @@ async def mark_as_partially_paid(
     receivable.amount_paid = payload.amount_paid
     if payload.comment is not None:
         receivable.comment = payload.comment
-    return await _move(session, entity, receivable, before, PARTIALLY_PAID)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
 
 
 async def mark_as_paid(
@@ -133,13 +127,17 @@ async def mark_as_paid(
         entity,
         receivable_id,
         doing="marked as paid",
-        allowed=(ISSUED, OVERDUE, PARTIALLY_PAID),
+        allowed=(
+            ReceivablesStatus.ISSUED,
+            ReceivablesStatus.OVERDUE,
+            ReceivablesStatus.PARTIALLY_PAID,
+        ),
     )
     receivable.amount_paid = receivable.total_amount
     receivable.paid_at = (payload.paid_at if payload else None) or clock.now()
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
-    paid = await _move(session, entity, receivable, before, PAID)
+    paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID)
     await servicing.on_document_paid(session, invoice_type="receivable", invoice_id=paid.id)
     return paid
 
@@ -149,9 +147,13 @@ async def cancel_receivable(
 ) -> Receivable:
     """Cancel an issued invoice nothing has been paid on (a paid part needs a credit note)."""
     receivable, before = await _for_transition(
-        session, entity, receivable_id, doing="canceled", allowed=(ISSUED, OVERDUE)
+        session,
+        entity,
+        receivable_id,
+        doing="canceled",
+        allowed=(ReceivablesStatus.ISSUED, ReceivablesStatus.OVERDUE),
     )
-    return await _move(session, entity, receivable, before, CANCELED)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
 
 
 async def mark_as_uncollectible(
@@ -162,15 +164,23 @@ async def mark_as_uncollectible(
 ) -> Receivable:
     """Write off an overdue invoice as not expected to be paid."""
     receivable, before = await _for_transition(
-        session, entity, receivable_id, doing="marked as uncollectible", allowed=(OVERDUE,)
+        session,
+        entity,
+        receivable_id,
+        doing="marked as uncollectible",
+        allowed=(ReceivablesStatus.OVERDUE,),
     )
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
-    return await _move(session, entity, receivable, before, UNCOLLECTIBLE)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
 
 
 async def _move(
-    session: AsyncSession, entity: Entity, receivable: Receivable, before: str, status: str
+    session: AsyncSession,
+    entity: Entity,
+    receivable: Receivable,
+    before: ReceivablesStatus,
+    status: ReceivablesStatus,
 ) -> Receivable:
     """Store the new status and record its event; a repeated partial payment is an update."""
     receivable.status = status

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from fundline.receivables.schemas import ProductServiceType, Quantity, ReceivablesStatus
+from fundline.models.receivable import ReceivablesStatus
+from fundline.receivables.schemas import ProductServiceType, Quantity
 
 
 class PriceResponse(BaseModel):

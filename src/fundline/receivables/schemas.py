@@ -27,6 +27,7 @@ from fundline.kit.money import MAX_AMOUNT, Amount
 from fundline.kit.money import BasisPoints as BasisPoints  # re-exported: the CSV import uses it
 from fundline.kit.money import CurrencyCode as CurrencyCode  # re-exported: the CSV import uses it
 from fundline.kit.pagination import ListParams
+from fundline.models.receivable import ReceivablesStatus
 
 Days = Annotated[int, Field(ge=0, le=10000)]
 UpTo50 = Annotated[str, StringConstraints(max_length=50)]
@@ -342,24 +343,7 @@ class ReceivableUncollectiblePayload(Strict):
     comment: str | None = None
 
 
-# --- statuses and list parameters ------------------------------------------------------------
-
-
-class ReceivablesStatus(StrEnum):
-    DRAFT = "draft"
-    ISSUING = "issuing"
-    ISSUED = "issued"
-    FAILED = "failed"
-    ACCEPTED = "accepted"
-    EXPIRED = "expired"
-    DECLINED = "declined"
-    RECURRING = "recurring"
-    PARTIALLY_PAID = "partially_paid"
-    PAID = "paid"
-    OVERDUE = "overdue"
-    UNCOLLECTIBLE = "uncollectible"
-    CANCELED = "canceled"
-    DELETED = "deleted"
+# --- list parameters -------------------------------------------------------------------------
 
 
 class ReceivableCursorFields(StrEnum):

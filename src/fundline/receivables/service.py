@@ -23,6 +23,7 @@ from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Page, Paginator
 from fundline.models import Entity, Receivable
+from fundline.models.receivable import OPEN_STATUSES, ReceivablesStatus
 from fundline.receivables.document import (
     apply_lines,
     due_date_under,
@@ -35,32 +36,20 @@ from fundline.receivables.document import (
 from fundline.receivables.schemas import (
     CreateInvoiceRequest,
     ReceivableListParams,
-    ReceivablesStatus,
     UpdateInvoice,
     UpdateReceivableRequest,
 )
 from fundline.webhooks import outbox
 
-DRAFT = ReceivablesStatus.DRAFT.value
-ISSUED = ReceivablesStatus.ISSUED.value
-PARTIALLY_PAID = ReceivablesStatus.PARTIALLY_PAID.value
-PAID = ReceivablesStatus.PAID.value
-OVERDUE = ReceivablesStatus.OVERDUE.value
-CANCELED = ReceivablesStatus.CANCELED.value
-UNCOLLECTIBLE = ReceivablesStatus.UNCOLLECTIBLE.value
 
-# Stored statuses that turn into "overdue" once the due date has passed.
-OPEN = (ISSUED, PARTIALLY_PAID)
-
-
-def effective_status(receivable: Receivable, today: date) -> str:
+def effective_status(receivable: Receivable, today: date) -> ReceivablesStatus:
     """The status a client sees: ``overdue`` for an open invoice past its due date."""
     if (
-        receivable.status in OPEN
+        receivable.status in OPEN_STATUSES
         and receivable.due_date is not None
         and receivable.due_date < today
     ):
-        return OVERDUE
+        return ReceivablesStatus.OVERDUE
     return receivable.status
 
 
@@ -127,12 +116,12 @@ NEVER_MATCH = (
 CUSTOM_FILTERS = ("status", "status__in", *NEVER_MATCH)
 
 
-def _status_is(status: str, today: date) -> ColumnElement[bool]:
+def _status_is(status: ReceivablesStatus, today: date) -> ColumnElement[bool]:
     """SQL for "the effective status is ``status``", agreeing with ``effective_status``."""
     past_due = and_(Receivable.due_date.is_not(None), Receivable.due_date < today)
-    if status == OVERDUE:
-        return and_(Receivable.status.in_(OPEN), past_due)
-    if status in OPEN:
+    if status == ReceivablesStatus.OVERDUE:
+        return and_(Receivable.status.in_(OPEN_STATUSES), past_due)
+    if status in OPEN_STATUSES:
         return and_(Receivable.status == status, ~past_due)
     return Receivable.status == status
 
@@ -144,9 +133,9 @@ async def list_receivables(
     today = clock.today()
     stmt = select(Receivable).where(Receivable.entity_id == entity.id)
     if params.status is not None:
-        stmt = stmt.where(_status_is(params.status.value, today))
+        stmt = stmt.where(_status_is(params.status, today))
     if params.status__in:
-        stmt = stmt.where(or_(*(_status_is(s.value, today) for s in params.status__in)))
+        stmt = stmt.where(or_(*(_status_is(s, today) for s in params.status__in)))
     if any(getattr(params, name) is not None for name in NEVER_MATCH):
         stmt = stmt.where(false())
     plain = params.model_copy(update=dict.fromkeys(CUSTOM_FILTERS))
@@ -186,7 +175,7 @@ async def create_receivable(
     receivable = Receivable(
         entity_id=entity.id,
         type="invoice",
-        status=DRAFT,
+        status=ReceivablesStatus.DRAFT,
         currency=payload.currency,
         document_id=payload.document_id,
         entity_user_id=caller.entity_user_id,
@@ -225,7 +214,7 @@ async def update_receivable(
     """Change a draft. Line items are changed by position; the totals are recomputed."""
     receivable = await get_receivable(session, entity, receivable_id, lock=True)
     status = effective_status(receivable, clock.today())
-    if status != DRAFT:
+    if status != ReceivablesStatus.DRAFT:
         raise Conflict(f"Only draft receivables can be updated; this one is {status}")
     changes = payload.invoice
     if changes is None:
@@ -311,7 +300,7 @@ async def delete_receivable(
     """Delete a draft. Issued invoices are documents of record: they can only be canceled."""
     receivable = await get_receivable(session, entity, receivable_id, lock=True)
     status = effective_status(receivable, clock.today())
-    if status != DRAFT:
+    if status != ReceivablesStatus.DRAFT:
         raise Conflict(f"Only draft receivables can be deleted; this one is {status}")
     await record_event(session, entity, receivable, "deleted")
     await session.delete(receivable)

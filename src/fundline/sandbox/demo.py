@@ -22,6 +22,7 @@ from fundline.auth.service import create_partner
 from fundline.config import Settings
 from fundline.kit import clock, money, pages
 from fundline.kit.versions import CURRENT_VERSION
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus
 from fundline.sandbox.demo_seed import (
     ADDRESS,
     DEMO_PARTNER,
@@ -53,7 +54,7 @@ class DemoResult:
     invoice_ids: list[str] = field(default_factory=list)
     financings: list[dict[str, Any]] = field(default_factory=list)  # as GET /v1/financing_invoices
 
-    def financing(self, status: str) -> dict[str, Any]:
+    def financing(self, status: WCInvoiceStatus) -> dict[str, Any]:
         return next(f for f in self.financings if f["status"] == status)
 
 
@@ -148,7 +149,7 @@ async def _onboard(http: httpx.AsyncClient, connect_token: str, step: str) -> di
     business = expect(
         await http.put("/connect/v1/business", headers=connect, json=BUSINESS), 200, step
     )
-    if business["business_status"] != "ONBOARDED":
+    if business["business_status"] != WCBusinessStatus.ONBOARDED:
         raise DemoError(f"{step}: business is {business['business_status']}")
     return connect
 
@@ -200,7 +201,7 @@ async def _finance(
         step,
     )
     status = confirmed["invoices"][0]["status"]
-    if status != "FUNDED":
+    if status != WCInvoiceStatus.FUNDED:
         raise DemoError(f"{step}: the financing is {status}, not FUNDED (is the policy manual?)")
 
 
@@ -208,7 +209,7 @@ def walkthrough(result: DemoResult, *, base_url: str) -> str:
     """The commands to carry on by hand, as one shell script: pasted in order into a shell
     (with ``fundline serve`` on ``base_url``), they show the unpaid financing go LATE, then
     DEFAULTED. Comments say what each step prints."""
-    p, unpaid = result.partner, result.financing("FUNDED")
+    p, unpaid = result.partner, result.financing(WCInvoiceStatus.FUNDED)
     due = date.fromisoformat(unpaid["repayment_schedule"]["repayment_date"])
     to_late = (due - result.today).days + 1  # LATE the day after an instalment falls due
     token_body = json.dumps(
@@ -220,7 +221,7 @@ def walkthrough(result: DemoResult, *, base_url: str) -> str:
         separators=(",", ":"),
     )
 
-    def listing(status_of: dict[str, str]) -> str:
+    def listing(status_of: dict[str, WCInvoiceStatus]) -> str:
         return "\n".join(
             f"#   {f['document_id']} {status_of.get(f['status'], f['status'])}"
             for f in result.financings
@@ -243,12 +244,12 @@ curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
 
 # {unpaid["document_id"]}'s repayment of {owed} falls due on {pages.day(due)}. Move the clock
 # {to_late} days on, past it: the financing is LATE. Prints the clock, then:
-{listing({"FUNDED": "LATE"})}
+{listing({WCInvoiceStatus.FUNDED: WCInvoiceStatus.LATE})}
 curl -s "${{H[@]}}" "${{ADVANCE[@]}}" -d '{{"days":{to_late}}}'; echo
 curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
 
 # {result.days_late} days more unpaid, and it defaults. Prints the clock, then:
-{listing({"FUNDED": "DEFAULTED"})}
+{listing({WCInvoiceStatus.FUNDED: WCInvoiceStatus.DEFAULTED})}
 curl -s "${{H[@]}}" "${{ADVANCE[@]}}" -d '{{"days":{result.days_late}}}'; echo
 curl -s "${{H[@]}}" $BASE/v1/financing_invoices | python3 -c "$STATUS"
 

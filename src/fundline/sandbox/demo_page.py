@@ -21,13 +21,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from fundline.financing.eligibility import RECEIVABLE_STATUSES
 from fundline.kit import clock, money, pages
 from fundline.kit.pages import Assets, environment, page
 from fundline.models import SandboxDemo
+from fundline.models.financing import WCInvoiceStatus
 from fundline.sandbox.demo_seed import demo_client, setup_demo
 
 PREFIX = "/demo"
-ELIGIBLE = frozenset({"issued", "partially_paid"})
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 assets = Assets("fundline.sandbox", url_prefix=f"{PREFIX}/static")
@@ -112,7 +113,7 @@ async def _invoices(backend: Backend) -> list[dict[str, Any]]:
         if inv.get("type") != "invoice":
             continue
         financing = status_of.get(inv["id"])
-        if financing in ("DRAFT", "REJECTED"):
+        if financing in (WCInvoiceStatus.DRAFT, WCInvoiceStatus.REJECTED):
             financing = None  # not (or no longer) financed: it can be asked again
         rows.append(
             {
@@ -123,7 +124,7 @@ async def _invoices(backend: Backend) -> list[dict[str, Any]]:
                 "due_date": _day(inv.get("due_date")),
                 "status": inv["status"].replace("_", " "),
                 "financing": financing,
-                "eligible": inv["status"] in ELIGIBLE,
+                "eligible": inv["status"] in RECEIVABLE_STATUSES,
             }
         )
     return rows

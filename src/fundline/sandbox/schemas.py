@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fundline.models.financing import WCInvoiceStatus
+
 MAX_ADVANCE_DAYS = 3650
 
 
@@ -57,7 +59,7 @@ class SimulationResponse(BaseModel):
     entity_id: uuid.UUID
     invoice_id: uuid.UUID
     type: str
-    status: str
+    status: WCInvoiceStatus
     currency: str
     repayment_amount: int | None
     repaid_amount: int

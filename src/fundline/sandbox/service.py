@@ -40,6 +40,7 @@ from fundline.models import (
     PricingPlan,
     SandboxClock,
 )
+from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus
 from fundline.sandbox.schemas import SimulatedEvent
 from fundline.webhooks import outbox
 
@@ -134,7 +135,7 @@ async def simulate(
         return await servicing.mark_late(session, fi, cause=cause)
     if event is SimulatedEvent.DEFAULT:
         return await servicing.mark_defaulted(session, fi, cause=cause)
-    if fi.status not in {"FUNDED", "LATE"}:
+    if fi.status not in (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE):
         raise Conflict(f"Financing invoice is {fi.status}; only a FUNDED or LATE one can be repaid")
     owed = (fi.repayment_amount or 0) - fi.repaid_amount
     return await servicing.record_repayment(session, fi, owed, cause=cause)
@@ -257,7 +258,10 @@ async def _announce_reset(
     if business is not None:
         session.expunge(business)
         await state.business_event(
-            session, business, "deleted", {"status": "NEW", "reason": "sandbox reset"}
+            session,
+            business,
+            "deleted",
+            {"status": WCBusinessStatus.NEW, "reason": "sandbox reset"},
         )
 
 
