@@ -398,30 +398,19 @@ async def _insert(
     counterparts = [_values(c) for c in found.new_counterparts]
     addresses = [_values(a) for a in found.new_addresses]
     events = 0
-    for kind, target, rows, data in (
-        ("counterpart", _table(Counterpart), counterparts, lambda _: None),
+    for kind, rows, data in (
+        (Counterpart, counterparts, lambda _: None),
         (
-            "counterpart_address",
-            _table(CounterpartAddress),
+            CounterpartAddress,
             addresses,
             lambda row: {"counterpart_id": str(row["counterpart_id"])},
         ),
-        (
-            "receivable" if model is Receivable else "payable",
-            table,
-            documents,
-            lambda row: {"status": row["status"]},
-        ),
+        (model, documents, lambda row: {"status": row["status"]}),
     ):
         for batch in chunks(rows, BATCH):
-            await session.execute(insert(target), batch)
-            events += await outbox.record_many(
-                session,
-                partner_id=entity.partner_id,
-                entity_id=entity.id,
-                object_type=kind,
-                action="created",
-                objects=((row["id"], data(row)) for row in batch),
+            await session.execute(insert(_table(kind)), batch)
+            events += await outbox.record_events(
+                session, entity, kind, "created", ((row["id"], data(row)) for row in batch)
             )
             if rows is documents:
                 progress.advance(len(batch))
