@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fundline.financing.schemas import FinancingInvoiceType
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
 
@@ -104,10 +104,8 @@ class FinancingInvoiceDetail(FinancingInvoiceView):
     history: list[StatusChangeView]
 
 
-class FinancingInvoiceListResponse(BaseModel):
-    data: list[FinancingInvoiceView]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class FinancingInvoiceListResponse(PaginationResponse[FinancingInvoiceView]):
+    pass
 
 
 class FinancingOfferListParams(ListParams):
@@ -142,10 +140,8 @@ class FinancingOfferView(BaseModel):
     updated_at: datetime
 
 
-class FinancingOfferListResponse(BaseModel):
-    data: list[FinancingOfferView]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class FinancingOfferListResponse(PaginationResponse[FinancingOfferView]):
+    pass
 
 
 class RepaymentRequest(BaseModel):
@@ -188,10 +184,8 @@ class JournalEntryView(BaseModel):
     postings: list[PostingView]
 
 
-class LedgerListResponse(BaseModel):
-    data: list[JournalEntryView]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class LedgerListResponse(PaginationResponse[JournalEntryView]):
+    pass
 
 
 class AccountTotal(BaseModel):

@@ -132,11 +132,7 @@ async def list_financing_invoices(
     session: AsyncSession, paginator: Paginator, params: FinancingInvoiceListParams
 ) -> FinancingInvoiceListResponse:
     page = await _page(session, paginator, params, FinancingInvoice, INVOICE_COLUMNS)
-    return FinancingInvoiceListResponse(
-        data=describe(page.data),
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return FinancingInvoiceListResponse.of(page, describe(page.data))
 
 
 async def approve(
@@ -190,10 +186,8 @@ async def list_offers(
     session: AsyncSession, paginator: Paginator, params: FinancingOfferListParams
 ) -> FinancingOfferListResponse:
     page = await _page(session, paginator, params, FinancingOffer, OFFER_COLUMNS)
-    return FinancingOfferListResponse(
-        data=[FinancingOfferView.model_validate(offer) for offer in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
+    return FinancingOfferListResponse.of(
+        page, [FinancingOfferView.model_validate(offer) for offer in page.data]
     )
 
 
@@ -224,23 +218,16 @@ async def list_ledger(
         )
         for posting in rows:
             postings[posting.entry_id].append(PostingView.model_validate(posting))
-    return LedgerListResponse(
-        data=[
-            JournalEntryView.model_validate(
-                {
-                    **{
-                        k: getattr(entry, k)
-                        for k in JournalEntryView.model_fields
-                        if k != "postings"
-                    },
-                    "postings": postings[entry.id],
-                }
-            )
-            for entry in page.data
-        ],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    entries = [
+        JournalEntryView.model_validate(
+            {
+                **{k: getattr(entry, k) for k in JournalEntryView.model_fields if k != "postings"},
+                "postings": postings[entry.id],
+            }
+        )
+        for entry in page.data
+    ]
+    return LedgerListResponse.of(page, entries)
 
 
 async def reconciliation(session: AsyncSession) -> ReconciliationResponse:

@@ -95,11 +95,7 @@ async def list_counterparts(
     """List the entity's counterparts, filtered, sorted and paginated."""
     paginator = Paginator(request.app.state.signer, "counterparts")
     page = await service.list_counterparts(session, entity, paginator, params)
-    return CounterpartPaginationResponse(
-        data=[counterpart_out(c) for c in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return CounterpartPaginationResponse.of(page, [counterpart_out(c) for c in page.data])
 
 
 @router.get(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from fundline.kit.countries import CountryCode
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.languages import LanguageCode
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 
 Text20 = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -212,10 +212,8 @@ CounterpartResponse = Annotated[
 ]
 
 
-class CounterpartPaginationResponse(BaseModel):
-    data: list[CounterpartResponse]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class CounterpartPaginationResponse(PaginationResponse[CounterpartResponse]):
+    pass
 
 
 class CounterpartAddressResponseWithCounterpartID(BaseModel):

@@ -58,7 +58,7 @@ async def create_counterpart(
     counterpart, address = build_counterpart(entity, payload, created_by=caller.entity_user_id)
     session.add(counterpart)
     await session.flush()
-    await _event(session, entity, "counterpart", counterpart.id, "created")
+    await outbox.record_event(session, entity, counterpart, "created")
     await _add_address(session, entity, counterpart, address)
     return counterpart
 
@@ -138,7 +138,7 @@ async def update_counterpart(
     for field, value in {**changes, **details}.items():
         setattr(counterpart, field, value)
     await session.flush()
-    await _event(session, entity, "counterpart", counterpart.id, "updated")
+    await outbox.record_event(session, entity, counterpart, "updated")
     return counterpart
 
 
@@ -149,7 +149,7 @@ async def delete_counterpart(
     counterpart = await get_counterpart(session, entity, counterpart_id)
     counterpart.deleted_at = clock.now()
     await session.flush()
-    await _event(session, entity, "counterpart", counterpart.id, "deleted")
+    await outbox.record_event(session, entity, counterpart, "deleted")
 
 
 async def list_counterparts(
@@ -207,13 +207,8 @@ async def _add_address(
 ) -> Address:
     session.add(address)
     await session.flush()
-    await _event(
-        session,
-        entity,
-        "counterpart_address",
-        address.id,
-        "created",
-        data={"counterpart_id": str(counterpart.id)},
+    await outbox.record_event(
+        session, entity, address, "created", data={"counterpart_id": str(counterpart.id)}
     )
     return address
 
@@ -231,23 +226,3 @@ async def _own_address_id(
             f"Address {address_id} is not an address of this counterpart", loc=("body", field)
         )
     return found
-
-
-async def _event(
-    session: AsyncSession,
-    entity: Entity,
-    object_type: str,
-    object_id: uuid.UUID,
-    action: str,
-    *,
-    data: dict[str, Any] | None = None,
-) -> None:
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type=object_type,
-        object_id=object_id,
-        action=action,
-        data=data,
-    )

@@ -74,11 +74,7 @@ async def list_entities(
     """List the partner's entities (an entity-user token sees only its own)."""
     paginator = Paginator(request.app.state.signer, "entities")
     page = await service.list_entities(session, caller, paginator, params)
-    return EntityPaginationResponse(
-        data=[entity_out(e) for e in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return EntityPaginationResponse.of(page, [entity_out(e) for e in page.data])
 
 
 @entities.get("/{entity_id}", response_model=EntityResponse, operation_id="get_entities_id")
@@ -115,10 +111,8 @@ async def list_entity_users(
     """List the entity's users."""
     paginator = Paginator(request.app.state.signer, "entity_users")
     page = await service.list_entity_users(session, entity, paginator, params)
-    return EntityUserPaginationResponse(
-        data=[EntityUserResponse.model_validate(u) for u in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
+    return EntityUserPaginationResponse.of(
+        page, [EntityUserResponse.model_validate(u) for u in page.data]
     )
 
 

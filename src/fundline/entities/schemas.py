@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from fundline.kit.countries import CountryCode
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -152,10 +152,8 @@ EntityResponse = Annotated[
 ]
 
 
-class EntityPaginationResponse(BaseModel):
-    data: list[EntityResponse]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class EntityPaginationResponse(PaginationResponse[EntityResponse]):
+    pass
 
 
 class EntityCursorFields(StrEnum):
@@ -219,10 +217,8 @@ class EntityUserResponse(BaseModel):
     userpic_file_id: uuid.UUID | None = None
 
 
-class EntityUserPaginationResponse(BaseModel):
-    data: list[EntityUserResponse]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class EntityUserPaginationResponse(PaginationResponse[EntityUserResponse]):
+    pass
 
 
 class EntityUserCursorFields(StrEnum):

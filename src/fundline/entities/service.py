@@ -86,14 +86,7 @@ async def create_entity(
     )
     session.add(entity)
     await session.flush()
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type="entity",
-        object_id=entity.id,
-        action="created",
-    )
+    await outbox.record_event(session, entity, entity, "created")
     return entity
 
 
@@ -115,14 +108,7 @@ async def update_entity(
     for field, value in changes.items():
         setattr(entity, field, value)
     await session.flush()
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type="entity",
-        object_id=entity.id,
-        action="updated",
-    )
+    await outbox.record_event(session, entity, entity, "updated")
     return entity
 
 
@@ -198,7 +184,7 @@ async def create_entity_user(
         await session.flush()
     except IntegrityError as exc:  # a concurrent create with the same login won the race
         raise Conflict(f"An entity user with login {payload.login!r} already exists") from exc
-    await _user_event(session, entity, user, "created")
+    await outbox.record_event(session, entity, user, "created")
     return user
 
 
@@ -229,7 +215,7 @@ async def update_entity_user(
             value = uuid.UUID(value) if value else default_role_id(entity.id)
         setattr(user, field, value)
     await session.flush()
-    await _user_event(session, entity, user, "updated")
+    await outbox.record_event(session, entity, user, "updated")
     return user
 
 
@@ -240,7 +226,7 @@ async def delete_entity_user(session: AsyncSession, entity: Entity, user_id: uui
     user.login = f"{user.login}#deleted:{user.id}"[:255]
     await session.flush()
     await announce_change(session)
-    await _user_event(session, entity, user, "deleted")
+    await outbox.record_event(session, entity, user, "deleted")
 
 
 async def list_entity_users(
@@ -260,15 +246,4 @@ async def list_entity_users(
         cursor=cursor,
         sort_column=EntityUser.updated_at if params.sort else EntityUser.created_at,
         id_column=EntityUser.id,
-    )
-
-
-async def _user_event(session: AsyncSession, entity: Entity, user: EntityUser, action: str) -> None:
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type="entity_user",
-        object_id=user.id,
-        action=action,
     )

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 
 
@@ -147,11 +147,9 @@ class FinancingInvoice(BaseModel):
     status_history: list[StatusChangeOut] = Field(default_factory=list)
 
 
-class FinancingInvoiceListResponse(BaseModel):
+class FinancingInvoiceListResponse(PaginationResponse[FinancingInvoice]):
     # Monite declares both tokens a plain string: at the ends the keys are left out.
-    data: list[FinancingInvoice]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+    pass
 
 
 class FinancingInvoiceListParams(ListParams):

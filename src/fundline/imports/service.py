@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table, insert, inspect
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +56,9 @@ from fundline.webhooks import outbox
 BATCH = 1000
 # Validation progress is reported every this many rows.
 TICK = 500
+
+RowT = TypeVar("RowT", ReceivableRow, PayableRow)
+PlannedT = TypeVar("PlannedT")
 
 
 class Progress(Protocol):
@@ -98,6 +101,43 @@ async def get_entity(session: AsyncSession, entity_id: uuid.UUID) -> Entity:
     return entity
 
 
+# --- checking rows ---------------------------------------------------------------------------
+
+
+async def _check_rows(
+    rows: list[tuple[int, Cells]],
+    model: type[RowT],
+    plan: Callable[[int, RowT, AddressKey | None, list[str]], Awaitable[PlannedT | None]],
+    errors: list[RowError],
+    book: CounterpartBook,
+    progress: Progress,
+) -> list[PlannedT]:
+    """Check each row on its own: parsed as ``model``, its counterpart noted in ``book``, then
+    planned (``plan`` adds the row's problems to the list it is given). A row with problems
+    is added to ``errors``; the good rows' plans are returned, in order."""
+    planned: list[PlannedT] = []
+    progress.phase("Validating", len(rows))
+    for done, (line, cells) in enumerate(rows, 1):
+        row = parse_row(model, cells)
+        if isinstance(row, str):
+            errors.append(RowError(line, row))
+        else:
+            problems, address = book.add(line, row)
+            document = await plan(line, row, address, problems)
+            if problems:
+                errors.append(RowError(line, "; ".join(problems)))
+            elif document is not None:
+                planned.append(document)
+        _advance(progress, done, len(rows))
+    return planned
+
+
+def _advance(progress: Progress, done: int, total: int) -> None:
+    """Report validation every ``TICK`` rows, and the remainder at the last row."""
+    if done % TICK == 0 or done == total:
+        progress.advance(TICK if done % TICK == 0 else done % TICK)
+
+
 # --- receivables -----------------------------------------------------------------------------
 
 
@@ -124,7 +164,7 @@ async def import_receivables(
     rows, errors = read_file(path, RECEIVABLES)
     book = CounterpartBook(customer=True)
     scratch = Receivable(details={})  # apply_lines works on a receivable: reused for each row
-    invoices, numbered_by_hand = _plan_invoices(rows, errors, book, now, scratch, progress)
+    invoices, numbered_by_hand = await _plan_invoices(rows, errors, book, now, scratch, progress)
 
     found = await resolve(session, entity, book, now=now)
     errors += found.errors
@@ -145,13 +185,7 @@ async def import_receivables(
     return summary
 
 
-def _advance(progress: Progress, done: int, total: int) -> None:
-    """Report validation every ``TICK`` rows, and the remainder at the last row."""
-    if done % TICK == 0 or done == total:
-        progress.advance(TICK if done % TICK == 0 else done % TICK)
-
-
-def _plan_invoices(
+async def _plan_invoices(
     rows: list[tuple[int, Cells]],
     errors: list[RowError],
     book: CounterpartBook,
@@ -159,27 +193,20 @@ def _plan_invoices(
     scratch: Receivable,
     progress: Progress,
 ) -> tuple[list[_Invoice], dict[str, int]]:
-    """Check each row on its own (adding its problems to ``errors``, its counterpart to
-    ``book``): the good rows' invoices, and each document_id the file gives → its line."""
-    invoices: list[_Invoice] = []
+    """The good rows' invoices, and each document_id the file gives → its line."""
     numbered_by_hand: dict[str, int] = {}
-    progress.phase("Validating", len(rows))
-    for done, (line, cells) in enumerate(rows, 1):
-        row = parse_row(ReceivableRow, cells)
-        if isinstance(row, str):
-            errors.append(RowError(line, row))
-        else:
-            problems, address = book.add(line, row)
-            planned = plan_invoice(row, now, scratch, problems)
-            if row.document_id is not None:
-                first = numbered_by_hand.setdefault(row.document_id, line)
-                if first != line:
-                    problems.append(f"document_id: {row.document_id!r} is also on line {first}")
-            if problems:
-                errors.append(RowError(line, "; ".join(problems)))
-            elif planned is not None:
-                invoices.append(_Invoice(line, planned, row.counterpart_name, address))
-        _advance(progress, done, len(rows))
+
+    async def plan(
+        line: int, row: ReceivableRow, address: AddressKey | None, problems: list[str]
+    ) -> _Invoice | None:
+        planned = plan_invoice(row, now, scratch, problems)
+        if row.document_id is not None:
+            first = numbered_by_hand.setdefault(row.document_id, line)
+            if first != line:
+                problems.append(f"document_id: {row.document_id!r} is also on line {first}")
+        return None if planned is None else _Invoice(line, planned, row.counterpart_name, address)
+
+    invoices = await _check_rows(rows, ReceivableRow, plan, errors, book, progress)
     return invoices, numbered_by_hand
 
 
@@ -288,30 +315,24 @@ async def _plan_bills(
     now: datetime,
     progress: Progress,
 ) -> tuple[list[_Bill], dict[tuple[str, str], int]]:
-    """Check each row on its own (adding its problems to ``errors``, its vendor to ``book``):
-    the good rows' bills, and each (counterpart, document_id) → its first line."""
-    bills: list[_Bill] = []
+    """The good rows' bills, and each (counterpart, document_id) → its first line."""
     seen: dict[tuple[str, str], int] = {}
-    progress.phase("Validating", len(rows))
-    for done, (line, cells) in enumerate(rows, 1):
-        row = parse_row(PayableRow, cells)
-        if isinstance(row, str):
-            errors.append(RowError(line, row))
-        else:
-            problems, address = book.add(line, row)
-            payable = await plan_payable(session, entity, row, now, problems)
-            first = seen.setdefault((row.counterpart_name, row.document_id), line)
-            if first != line:
-                problems.append(
-                    f"document_id: {row.document_id!r} of {row.counterpart_name!r} is also "
-                    f"on line {first}"
-                )
-            if problems:
-                errors.append(RowError(line, "; ".join(problems)))
-            elif payable is not None:
-                bill = _Bill(line, _values(payable), row.counterpart_name, address, row.status)
-                bills.append(bill)
-        _advance(progress, done, len(rows))
+
+    async def plan(
+        line: int, row: PayableRow, address: AddressKey | None, problems: list[str]
+    ) -> _Bill | None:
+        payable = await plan_payable(session, entity, row, now, problems)
+        first = seen.setdefault((row.counterpart_name, row.document_id), line)
+        if first != line:
+            problems.append(
+                f"document_id: {row.document_id!r} of {row.counterpart_name!r} is also "
+                f"on line {first}"
+            )
+        if payable is None:
+            return None
+        return _Bill(line, _values(payable), row.counterpart_name, address, row.status)
+
+    bills = await _check_rows(rows, PayableRow, plan, errors, book, progress)
     return bills, seen
 
 
@@ -399,30 +420,19 @@ async def _insert(
     counterparts = [_values(c) for c in found.new_counterparts]
     addresses = [_values(a) for a in found.new_addresses]
     events = 0
-    for kind, target, rows, data in (
-        ("counterpart", _table(Counterpart), counterparts, lambda _: None),
+    for kind, rows, data in (
+        (Counterpart, counterparts, lambda _: None),
         (
-            "counterpart_address",
-            _table(CounterpartAddress),
+            CounterpartAddress,
             addresses,
             lambda row: {"counterpart_id": str(row["counterpart_id"])},
         ),
-        (
-            "receivable" if model is Receivable else "payable",
-            table,
-            documents,
-            lambda row: {"status": row["status"]},
-        ),
+        (model, documents, lambda row: {"status": row["status"]}),
     ):
         for batch in chunks(rows, BATCH):
-            await session.execute(insert(target), batch)
-            events += await outbox.record_many(
-                session,
-                partner_id=entity.partner_id,
-                entity_id=entity.id,
-                object_type=kind,
-                action="created",
-                objects=((row["id"], data(row)) for row in batch),
+            await session.execute(insert(_table(kind)), batch)
+            events += await outbox.record_events(
+                session, entity, kind, "created", ((row["id"], data(row)) for row in batch)
             )
             if rows is documents:
                 progress.advance(len(batch))

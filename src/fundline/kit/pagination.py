@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, bindparam, tuple_
@@ -66,6 +66,27 @@ class Page(Generic[T]):
     data: Sequence[T]
     next_pagination_token: str | None
     prev_pagination_token: str | None
+
+
+class PaginationResponse(BaseModel, Generic[T]):
+    """A list endpoint's response: one page of ``data`` and the tokens of its neighbours.
+
+    Each list subclasses it under Monite's name for its schema (``CounterpartPaginationResponse``
+    and so on), which is the name the OpenAPI document shows.
+    """
+
+    data: list[T]
+    next_pagination_token: str | None = None
+    prev_pagination_token: str | None = None
+
+    @classmethod
+    def of(cls, page: Page[Any], data: list[T]) -> Self:
+        """The response of ``page``, its rows rendered as ``data``."""
+        return cls(
+            data=data,
+            next_pagination_token=page.next_pagination_token,
+            prev_pagination_token=page.prev_pagination_token,
+        )
 
 
 class Paginator:

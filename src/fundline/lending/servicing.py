@@ -343,13 +343,11 @@ async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: s
     )
     await session.delete(fi)
     await session.flush()
-    await outbox.record(
+    await outbox.record_event(
         session,
-        partner_id=fi.partner_id,
-        entity_id=fi.entity_id,
-        object_type=state.INVOICE_EVENT,
-        object_id=fi.id,
-        action="deleted",
+        fi,
+        fi,
+        "deleted",
         data={
             "status": WCInvoiceStatus.DRAFT,
             "invoice_id": str(fi.invoice_id),

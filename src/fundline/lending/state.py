@@ -26,9 +26,6 @@ from fundline.models import (
 from fundline.models.financing import LIVE_STATUSES, WCInvoiceStatus, WCOfferStatus
 from fundline.webhooks import outbox
 
-BUSINESS_EVENT = "financing_business"
-INVOICE_EVENT, OFFER_EVENT = "financing_invoice", "financing_offer"
-
 
 async def lock_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
     """The invoice re-read under a row lock (fresh values, whatever the caller held)."""
@@ -133,13 +130,11 @@ def _change(
 async def _invoice_event(
     session: AsyncSession, fi: FinancingInvoice, action: str, data: dict[str, Any]
 ) -> None:
-    await outbox.record(
+    await outbox.record_event(
         session,
-        partner_id=fi.partner_id,
-        entity_id=fi.entity_id,
-        object_type=INVOICE_EVENT,
-        object_id=fi.id,
-        action=action,
+        fi,
+        fi,
+        action,
         data={
             "status": fi.status,
             "invoice_id": str(fi.invoice_id),
@@ -213,27 +208,12 @@ async def _offer_event(
         select(FinancingBusiness.partner_id).where(FinancingBusiness.id == offer.business_id)
     )
     assert partner_id is not None
-    await outbox.record(
-        session,
-        partner_id=partner_id,
-        entity_id=offer.entity_id,
-        object_type=OFFER_EVENT,
-        object_id=offer.id,
-        action=action,
-        data=data,
-    )
+    owner = outbox.Owner(partner_id, offer.entity_id)
+    await outbox.record_event(session, owner, offer, action, data=data)
 
 
 async def business_event(
     session: AsyncSession, business: FinancingBusiness, action: str, data: dict[str, Any]
 ) -> None:
     """The outbox event of a change to a financing business (onboarding, a decision)."""
-    await outbox.record(
-        session,
-        partner_id=business.partner_id,
-        entity_id=business.entity_id,
-        object_type=BUSINESS_EVENT,
-        object_id=business.id,
-        action=action,
-        data=data,
-    )
+    await outbox.record_event(session, business, business, action, data=data)

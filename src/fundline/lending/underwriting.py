@@ -74,13 +74,11 @@ async def underwrite(
     session.add_all(pricing_plans(offer, policy.plans))
     business.decision_note = None
     await session.flush()
-    await outbox.record(
+    await outbox.record_event(
         session,
-        partner_id=business.partner_id,
-        entity_id=business.entity_id,
-        object_type=state.OFFER_EVENT,
-        object_id=offer.id,
-        action="created",
+        business,
+        offer,
+        "created",
         data={"status": offer.status, "total_amount": limit, "currency": offer.currency},
     )
     return offer

@@ -105,11 +105,7 @@ async def list_payables(
     """List the entity's payables, with Monite's filters, sort and cursor pagination."""
     paginator = Paginator(request.app.state.signer, "payables")
     page = await service.list_payables(session, entity, paginator, params)
-    return PayablePaginationResponse(
-        data=[payable_out(p) for p in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return PayablePaginationResponse.of(page, [payable_out(p) for p in page.data])
 
 
 @router.get(

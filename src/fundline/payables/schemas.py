@@ -18,7 +18,7 @@ from pydantic import (
 
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.money import Amount, BasisPoints, CurrencyCode
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.payable import PayableStatus
 
 Days = Annotated[int, Field(ge=0, le=10000)]
@@ -208,10 +208,8 @@ class PayableResponse(BaseModel):
     was_created_by_user_id: uuid.UUID | None = None
 
 
-class PayablePaginationResponse(BaseModel):
-    data: list[PayableResponse]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class PayablePaginationResponse(PaginationResponse[PayableResponse]):
+    pass
 
 
 class PayableListParams(ListParams):

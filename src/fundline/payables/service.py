@@ -148,7 +148,7 @@ async def create_payable(
     payable = await build_payable(session, entity, payload, created_by=caller.entity_user_id)
     session.add(payable)
     await session.flush()
-    await _event(session, entity, payable, "created", status=payable.status)
+    await outbox.record_event(session, entity, payable, "created", data={"status": payable.status})
     return payable
 
 
@@ -182,11 +182,9 @@ async def update_payable(
     before = payable.status
     await _apply(session, entity, payable, _changes(payload))
     await session.flush()
-    await _event(session, entity, payable, "updated")
+    await outbox.record_event(session, entity, payable, "updated")
     if payable.status != before:
-        await _event(
-            session, entity, payable, "status_changed", status=payable.status, previous=before
-        )
+        await outbox.record_transition(session, entity, payable, before)
     return payable
 
 
@@ -196,7 +194,7 @@ async def delete_payable(session: AsyncSession, entity: Entity, payable_id: uuid
         raise Conflict(_state_message(payable, "only draft and new payables can be deleted"))
     await session.delete(payable)
     await session.flush()
-    await _event(session, entity, payable, "deleted")
+    await outbox.record_event(session, entity, payable, "deleted")
 
 
 def _changes(payload: PayableFields) -> dict[str, Any]:
@@ -323,10 +321,7 @@ async def transition(
         payable.marked_as_paid_with_comment = comment
     payable.status = target
     await session.flush()
-    if payable.status == before:  # another partial payment: same status, new amount
-        await _event(session, entity, payable, "updated")
-    else:
-        await _event(session, entity, payable, "status_changed", status=target, previous=before)
+    await outbox.record_transition(session, entity, payable, before)
     if action is Action.MARK_AS_PAID:
         await servicing.on_document_paid(session, invoice_type="payable", invoice_id=payable.id)
     return payable
@@ -372,29 +367,6 @@ def counterpart_snapshot(counterpart: Counterpart) -> dict[str, Any]:
 
 def _state_message(payable: Payable, detail: str) -> str:
     return f"Payable couldn't be updated due to current state: {payable.status} ({detail})"
-
-
-async def _event(
-    session: AsyncSession,
-    entity: Entity,
-    payable: Payable,
-    action: str,
-    *,
-    status: PayableStatus | None = None,
-    previous: PayableStatus | None = None,
-) -> None:
-    data = {"status": str(status)} if status is not None else {}
-    if previous is not None:
-        data["previous_status"] = previous
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type="payable",
-        object_id=payable.id,
-        action=action,
-        data=data,
-    )
 
 
 # --- listing ---------------------------------------------------------------------------------

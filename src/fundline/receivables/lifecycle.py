@@ -25,7 +25,8 @@ from fundline.receivables.schemas import (
     ReceivablePartiallyPaidPayload,
     ReceivableUncollectiblePayload,
 )
-from fundline.receivables.service import effective_status, get_receivable, record_event
+from fundline.receivables.service import effective_status, get_receivable
+from fundline.webhooks import outbox
 
 DOCUMENT_PREFIX = "INV-"
 
@@ -185,16 +186,7 @@ async def _move(
     """Store the new status and record its event; a repeated partial payment is an update."""
     receivable.status = status
     await session.flush()
-    if before == status:
-        await record_event(session, entity, receivable, "updated")
-    else:
-        await record_event(
-            session,
-            entity,
-            receivable,
-            "status_changed",
-            data={"status": status, "previous_status": before},
-        )
+    await outbox.record_transition(session, entity, receivable, before)
     return receivable
 
 

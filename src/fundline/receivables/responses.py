@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from fundline.kit.pagination import PaginationResponse
 from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.schemas import ProductServiceType, Quantity
 
@@ -164,7 +165,5 @@ class InvoiceResponse(BaseModel):
     is_einvoice: bool = False
 
 
-class ReceivablePaginationResponse(BaseModel):
-    data: list[InvoiceResponse]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class ReceivablePaginationResponse(PaginationResponse[InvoiceResponse]):
+    pass

@@ -153,11 +153,7 @@ async def list_receivables(
     paginator = Paginator(request.app.state.signer, "receivables")
     page = await service.list_receivables(session, entity, paginator, params)
     today = clock.today()
-    return ReceivablePaginationResponse(
-        data=[invoice_out(r, today) for r in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return ReceivablePaginationResponse.of(page, [invoice_out(r, today) for r in page.data])
 
 
 @router.get(

@@ -201,7 +201,7 @@ async def create_receivable(
         await session.flush()
     except IntegrityError as exc:  # a concurrent request took the same document_id
         raise Conflict(taken) from exc
-    await record_event(session, entity, receivable, "created")
+    await outbox.record_event(session, entity, receivable, "created")
     return receivable
 
 
@@ -235,7 +235,7 @@ async def update_receivable(
     apply_lines(receivable, _changed_lines(receivable, changes), loc=("body", "invoice"))
 
     await session.flush()
-    await record_event(session, entity, receivable, "updated")
+    await outbox.record_event(session, entity, receivable, "updated")
     return receivable
 
 
@@ -302,25 +302,6 @@ async def delete_receivable(
     status = effective_status(receivable, clock.today())
     if status != ReceivablesStatus.DRAFT:
         raise Conflict(f"Only draft receivables can be deleted; this one is {status}")
-    await record_event(session, entity, receivable, "deleted")
+    await outbox.record_event(session, entity, receivable, "deleted")
     await session.delete(receivable)
     await session.flush()
-
-
-async def record_event(
-    session: AsyncSession,
-    entity: Entity,
-    receivable: Receivable,
-    action: str,
-    *,
-    data: dict[str, Any] | None = None,
-) -> None:
-    await outbox.record(
-        session,
-        partner_id=entity.partner_id,
-        entity_id=entity.id,
-        object_type="receivable",
-        object_id=receivable.id,
-        action=action,
-        data=data,
-    )

@@ -158,9 +158,11 @@ async def reset_business(
     entity = await entity_for(session, caller, entity_id)
     business = await _lock_financing(session, entity)
     # What goes, for the "deleted" events: every offer and financing invoice change has one.
-    gone = [
-        *((state.OFFER_EVENT, offer_id) for offer_id in await session.scalars(_offer_ids(entity))),
-        *((state.INVOICE_EVENT, fi_id) for fi_id in await session.scalars(_invoice_ids(entity))),
+    gone: list[FinancingOffer | FinancingInvoice] = [
+        *await session.scalars(select(FinancingOffer).where(FinancingOffer.entity_id == entity.id)),
+        *await session.scalars(
+            select(FinancingInvoice).where(FinancingInvoice.entity_id == entity.id)
+        ),
     ]
     deleted = await _delete_financing(session, entity)
     await _announce_reset(session, entity, business, gone)
@@ -242,19 +244,12 @@ async def _announce_reset(
     session: AsyncSession,
     entity: Entity,
     business: FinancingBusiness | None,
-    gone: list[tuple[str, uuid.UUID]],
+    gone: list[FinancingOffer | FinancingInvoice],
 ) -> None:
     """A ``deleted`` event for each offer and financing invoice removed, and for the business."""
-    for object_type, object_id in gone:
-        await outbox.record(
-            session,
-            partner_id=entity.partner_id,
-            entity_id=entity.id,
-            object_type=object_type,
-            object_id=object_id,
-            action="deleted",
-            data={"reason": "sandbox reset"},
-        )
+    for obj in gone:
+        session.expunge(obj)  # its row is gone: the session must not keep it
+        await outbox.record_event(session, entity, obj, "deleted", data={"reason": "sandbox reset"})
     if business is not None:
         session.expunge(business)
         await state.business_event(

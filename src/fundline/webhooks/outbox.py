@@ -1,17 +1,170 @@
-"""Writing events. Call ``record`` in the same session as the change it describes."""
+"""Writing events. Call ``record_event`` in the same session as the change it describes.
+
+An event names its partner and entity, and the type and id of its object: ``record_event``
+reads them from the entity (or a row that names both) and the object, so every domain writes
+the same row for the same kind of change.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
+from fundline.kit.db import IdMixin
 from fundline.kit.versions import CURRENT_VERSION
-from fundline.models import Event
+from fundline.models import (
+    Counterpart,
+    CounterpartAddress,
+    Entity,
+    EntityUser,
+    Event,
+    FinancingBusiness,
+    FinancingInvoice,
+    FinancingOffer,
+    Payable,
+    Receivable,
+)
+
+# The ``object_type`` of each model's events: Monite's names, and Fundline's own for financing.
+OBJECT_TYPES: dict[type[IdMixin], str] = {
+    Counterpart: "counterpart",
+    CounterpartAddress: "counterpart_address",
+    Entity: "entity",
+    EntityUser: "entity_user",
+    Payable: "payable",
+    Receivable: "receivable",
+    FinancingBusiness: "financing_business",
+    FinancingInvoice: "financing_invoice",
+    FinancingOffer: "financing_offer",
+}
+
+
+class Owned(Protocol):
+    """A row that names its partner and entity: a financing business or invoice, an ``Owner``."""
+
+    @property
+    def partner_id(self) -> uuid.UUID: ...
+
+    @property
+    def entity_id(self) -> uuid.UUID: ...
+
+
+class Owner(NamedTuple):
+    """The partner and entity of an object that names only its entity (an offer)."""
+
+    partner_id: uuid.UUID
+    entity_id: uuid.UUID
+
+
+def _owner(entity: Entity | Owned) -> Owner:
+    if isinstance(entity, Entity):
+        return Owner(entity.partner_id, entity.id)
+    return Owner(entity.partner_id, entity.entity_id)
+
+
+async def record_event(
+    session: AsyncSession,
+    entity: Entity | Owned,
+    obj: IdMixin,
+    action: str,
+    *,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Add the outbox row of ``<object_type>.<action>`` on ``obj`` (a model of
+    ``OBJECT_TYPES``); ``data`` joins the object's id in the event's object.
+
+    ``entity`` is the ``Entity``, or a row that names its partner and entity: a financing
+    business or invoice is its own (``record_event(session, fi, fi, …)``).
+    """
+    partner_id, entity_id = _owner(entity)
+    return await record(
+        session,
+        partner_id=partner_id,
+        entity_id=entity_id,
+        object_type=OBJECT_TYPES[type(obj)],
+        object_id=obj.id,
+        action=action,
+        data=data,
+    )
+
+
+async def record_transition(
+    session: AsyncSession, entity: Entity, document: Receivable | Payable, before: str
+) -> Event:
+    """The event of a document's move from ``before`` to the status it has now:
+    ``status_changed`` with both statuses, or ``updated`` when the status stayed (another
+    partial payment)."""
+    if document.status == before:
+        return await record_event(session, entity, document, "updated")
+    data = {"status": str(document.status), "previous_status": before}
+    return await record_event(session, entity, document, "status_changed", data=data)
+
+
+async def record_events(
+    session: AsyncSession,
+    entity: Entity,
+    model: type[IdMixin],
+    action: str,
+    objects: Iterable[tuple[uuid.UUID, dict[str, Any] | None]],
+) -> int:
+    """``record_event`` for many objects of one model at once: batched INSERTs, no ORM objects.
+
+    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written.
+    """
+    now = clock.now()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "created_at": now,
+            "dispatched_at": None,
+            **_fields(
+                partner_id=entity.partner_id,
+                entity_id=entity.id,
+                object_type=OBJECT_TYPES[model],
+                object_id=object_id,
+                action=action,
+                data=data,
+            ),
+        }
+        for object_id, data in objects
+    ]
+    if rows:
+        table = Event.__table__
+        assert isinstance(table, Table)
+        # A Core INSERT (not the ORM's bulk path): executemany in multi-row batches.
+        await session.execute(insert(table), rows)
+    return len(rows)
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    partner_id: uuid.UUID,
+    entity_id: uuid.UUID,
+    object_type: str,
+    object_id: uuid.UUID,
+    action: str,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """The outbox row itself, every field given; domains call ``record_event``."""
+    event = Event(
+        **_fields(
+            partner_id=partner_id,
+            entity_id=entity_id,
+            object_type=object_type,
+            object_id=object_id,
+            action=action,
+            data=data,
+        )
+    )
+    session.add(event)
+    await session.flush()
+    return event
 
 
 def _fields(
@@ -33,67 +186,3 @@ def _fields(
         "api_version": CURRENT_VERSION,
         "object": {"id": str(object_id), **(data or {})},
     }
-
-
-async def record(
-    session: AsyncSession,
-    *,
-    partner_id: uuid.UUID,
-    entity_id: uuid.UUID,
-    object_type: str,
-    object_id: uuid.UUID,
-    action: str,
-    data: dict[str, Any] | None = None,
-) -> Event:
-    """Add an outbox row for ``<object_type>.<action>``; it commits with the change or not."""
-    event = Event(
-        **_fields(
-            partner_id=partner_id,
-            entity_id=entity_id,
-            object_type=object_type,
-            object_id=object_id,
-            action=action,
-            data=data,
-        )
-    )
-    session.add(event)
-    await session.flush()
-    return event
-
-
-async def record_many(
-    session: AsyncSession,
-    *,
-    partner_id: uuid.UUID,
-    entity_id: uuid.UUID,
-    object_type: str,
-    action: str,
-    objects: Iterable[tuple[uuid.UUID, dict[str, Any] | None]],
-) -> int:
-    """``record`` for many objects of one type at once: batched INSERTs, no ORM objects.
-
-    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written.
-    """
-    now = clock.now()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "created_at": now,
-            "dispatched_at": None,
-            **_fields(
-                partner_id=partner_id,
-                entity_id=entity_id,
-                object_type=object_type,
-                object_id=object_id,
-                action=action,
-                data=data,
-            ),
-        }
-        for object_id, data in objects
-    ]
-    if rows:
-        table = Event.__table__
-        assert isinstance(table, Table)
-        # A Core INSERT (not the ORM's bulk path): executemany in multi-row batches.
-        await session.execute(insert(table), rows)
-    return len(rows)

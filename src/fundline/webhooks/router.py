@@ -55,11 +55,7 @@ async def list_events(
         sort_column=Event.created_at,
         id_column=Event.id,
     )
-    return EventPaginationResource(
-        data=[_out(event) for event in page.data],
-        next_pagination_token=page.next_pagination_token,
-        prev_pagination_token=page.prev_pagination_token,
-    )
+    return EventPaginationResource.of(page, [_out(event) for event in page.data])
 
 
 @router.get("/{event_id}", response_model=EventResource, operation_id="get_events_id")

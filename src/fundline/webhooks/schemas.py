@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from fundline.kit.filters import UTCDatetime
-from fundline.kit.pagination import ListParams
+from fundline.kit.pagination import ListParams, PaginationResponse
 
 
 class WebhookObjectType(StrEnum):
@@ -77,10 +77,8 @@ class EventResource(BaseModel):
     object_type: str
 
 
-class EventPaginationResource(BaseModel):
-    data: list[EventResource]
-    next_pagination_token: str | None = None
-    prev_pagination_token: str | None = None
+class EventPaginationResource(PaginationResponse[EventResource]):
+    pass
 
 
 class EventListParams(ListParams):
