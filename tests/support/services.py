@@ -1,0 +1,23 @@
+"""The real servers some tests need: PostgreSQL and Redis, where to find them, and what a test
+does when one is down (skip on a developer machine; fail with ``FUNDLINE_REQUIRE_SERVICES=1``,
+as ``.ci/run`` sets).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FUNDLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("FUNDLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("FUNDLINE_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + "; FUNDLINE_REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message + "; skipped on this developer machine")
