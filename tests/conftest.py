@@ -1,5 +1,8 @@
-"""Fixtures: a migrated database per backend (SQLite and PostgreSQL), the app, and a client
-whose every ``/v1`` response is checked against Monite's OpenAPI.
+"""Fixtures every test may use: a migrated database per backend (SQLite and PostgreSQL), the
+app, a client whose every ``/v1`` response is checked against Monite's OpenAPI, tenants, the
+app's policy and an operator. Helpers that are not fixtures (settings, clients, factories, the
+spec check, the tenancy guard) are in ``tests/support/``; a fixture only one package's tests use
+is in that package's ``conftest.py``.
 
 PostgreSQL and Redis are real servers. On a developer machine without them those tests skip,
 saying so; with ``FUNDLINE_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail instead.
@@ -7,11 +10,8 @@ saying so; with ``FUNDLINE_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -21,49 +21,19 @@ from fastapi import FastAPI
 from sqlalchemy import inspect, text
 
 from fundline.app import create_app, shutdown
-from fundline.config import Settings
 from fundline.kit import clock
 from fundline.kit.db import Base, Database
+from fundline.lending.policy import Policy
 from fundline.operations.migrations import upgrade
-from tests import tenancy_guard
-from tests.factories import Tenant, make_tenant
-from tests.spec import check_response
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "FUNDLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from tests.support import tenancy_guard
+from tests.support.apps import make_client, make_settings
+from tests.support.factories import Tenant, make_operator_key, make_tenant
+from tests.support.services import (
+    REDIS_URL,
+    create_postgres_database,
+    drop_postgres_database,
+    service_missing,
 )
-REDIS_URL = os.environ.get("FUNDLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REQUIRE_SERVICES = os.environ.get("FUNDLINE_REQUIRE_SERVICES") == "1"
-VERSION = "2024-05-25"
-
-
-def service_missing(what: str, exc: BaseException) -> None:
-    message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
-    if REQUIRE_SERVICES:
-        pytest.fail(message + "; FUNDLINE_REQUIRE_SERVICES=1 makes this a failure")
-    pytest.skip(message + "; skipped on this developer machine")
-
-
-async def _postgres_database() -> str:
-    """Create a fresh database for this test run; returns its SQLAlchemy URL."""
-    name = f"fundline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
-
-
-async def _drop_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
 
 _postgres_url: str | None = None
 
@@ -72,13 +42,13 @@ _postgres_url: str | None = None
 async def postgres_url() -> AsyncIterator[str]:
     global _postgres_url
     try:
-        url = await _postgres_database()
+        url = await create_postgres_database()
     except (OSError, asyncpg.PostgresError) as exc:
         service_missing("PostgreSQL", exc)
     await upgrade(url)
     _postgres_url = url
     yield url
-    await _drop_postgres_database(url)
+    await drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -100,18 +70,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def postgres_only(database_url: str) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("this test is about PostgreSQL alone; its SQLite run is the other id")
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "secret_key": "test-secret-key-" + "x" * 32,
-        "rate_limit_per_second": 100_000,
-        "auth_rate_limit_per_second": 100_000,
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 async def _truncate(db: Database) -> None:
@@ -139,7 +97,7 @@ async def app(database_url: str, _apps: dict[str, FastAPI]) -> AsyncIterator[Fas
     """The app on a clean database (one app per backend, tables emptied before each test).
 
     Its requests are watched: a test whose requests read or change an entity-owned table
-    without an ``entity_id`` condition fails (``tests/tenancy_guard.py``)."""
+    without an ``entity_id`` condition fails (``tests/support/tenancy_guard.py``)."""
     if database_url not in _apps:
         created = create_app(make_settings(database_url))
         created.state.tenancy_guard = tenancy_guard.watch(created)
@@ -160,21 +118,6 @@ def db(app: FastAPI) -> Database:
     return database
 
 
-async def _check(response: httpx.Response) -> None:
-    await response.aread()
-    check_response(response)
-
-
-def make_client(app: FastAPI, **headers: str) -> httpx.AsyncClient:
-    """A client on the app; every ``/v1`` response it sees must conform to Monite's spec."""
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://fundline.test",
-        headers={"x-monite-version": VERSION, **headers},
-        event_hooks={"response": [_check]},
-    )
-
-
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(app) as c:
@@ -190,6 +133,19 @@ async def tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
 @pytest.fixture
 async def other_tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
     return await make_tenant(app, client, name="Tenant B")
+
+
+@pytest.fixture
+def policy(app: FastAPI) -> Policy:
+    """The credit policy the app serves."""
+    loaded: Policy = app.state.policy
+    return loaded
+
+
+@pytest.fixture
+async def operator(db: Database) -> dict[str, str]:
+    """The headers of an operator on ``/lender/v1``."""
+    return {"authorization": f"Bearer {await make_operator_key(db)}"}
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from fundline.app import create_app, shutdown
 from fundline.cli import app as cli_app
 from fundline.kit.security import token_digest
 from fundline.operations.migrations import head_revision
-from tests.conftest import make_client, make_settings
-from tests.factories import token_for
+from tests.support.apps import make_client, make_settings
+from tests.support.factories import token_for
 
 
 def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

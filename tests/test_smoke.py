@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import Tenant
+from tests.support.factories import Tenant
 
 
 async def test_entity_round_trip(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -25,8 +25,9 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Frame, Page, async_playwright
 
-from tests.conftest import REQUIRE_SERVICES, VERSION
-from tests.live import FUNDLINE, serving
+from tests.support.apps import VERSION
+from tests.support.live import FUNDLINE, serving
+from tests.support.services import REQUIRE_SERVICES
 
 CHROMIUM = os.environ.get("FUNDLINE_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"

@@ -9,8 +9,8 @@ aliases and relationship loads included (SQLAlchemy's ``with_loader_criteria``).
 entity's row is therefore not found, which the endpoints answer with a 404.
 
 Statements that bypass the ORM (``kit.statements.Prepared`` on a driver connection) state the
-entity themselves; ``tests/tenancy_guard.py`` checks every statement a request sends, so one
-that forgets fails a test. A statement that must cross entities inside a scoped session (none
+entity themselves; ``tests/support/tenancy_guard.py`` checks every statement a request sends,
+so one that forgets fails a test. A statement that must cross entities inside a scoped session (none
 does today) says so with ``execution_options(**ACROSS_ENTITIES)``.
 """
 

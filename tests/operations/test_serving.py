@@ -1,0 +1,160 @@
+"""``fundline serve`` speaks: one start line (where, on what, how), and every line of its output
+JSON (Alembic's, uvicorn's and Fundline's own), or readable lines with ``--log-format console``.
+
+The live tests run the real command on a free port with a SQLite database of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+
+from fundline.config import Mode, Settings
+from fundline.operations.serving import (
+    displayed_database_url,
+    docs_path,
+    listening_url,
+    start_fields,
+)
+from tests.support.live import FUNDLINE, serving
+
+
+def test_start_fields_hide_the_database_password() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://fundline:s3cr%40t-pw@db.internal:5432/fundline",
+        mode=Mode.PRODUCTION,
+        secret_key="k" * 40,
+    )
+    fields = start_fields(settings, url="http://0.0.0.0:8000", worker=False)
+    assert fields == {
+        "url": "http://0.0.0.0:8000",
+        "database": "postgresql+asyncpg://fundline:***@db.internal:5432/fundline",
+        "mode": "production",
+        "lender": "builtin",
+        "worker": False,
+        "docs": "http://0.0.0.0:8000/docs",
+    }
+    assert "s3cr" not in json.dumps(fields)
+
+
+def test_a_password_in_the_query_is_hidden_too() -> None:
+    shown = displayed_database_url("postgresql+asyncpg://fundline@db/fundline?password=hunter2")
+    assert "hunter2" not in shown
+    assert shown.startswith("postgresql+asyncpg://fundline@db/fundline?password=")
+
+
+def test_sqlite_url_is_shown_as_configured() -> None:
+    assert displayed_database_url("sqlite+aiosqlite:///./fundline.db") == (
+        "sqlite+aiosqlite:///./fundline.db"
+    )
+
+
+def test_docs_link_follows_the_app() -> None:
+    assert docs_path(FastAPI()) == "/docs"
+    assert docs_path(FastAPI(docs_url="/reference")) == "/reference"
+    assert docs_path(FastAPI(docs_url=None)) is None
+    own = APIRouter()
+    own.add_api_route("/docs", lambda: "reference")
+    served_apart = FastAPI(docs_url=None)
+    served_apart.include_router(own)
+    assert docs_path(served_apart) == "/docs"
+    settings = Settings(database_url="sqlite+aiosqlite:///./fundline.db")
+    assert start_fields(settings, url="http://h:1", worker=True, docs=None)["docs"] is None
+
+
+def test_listening_url() -> None:
+    assert listening_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert listening_url("::1", 9000) == "http://[::1]:9000"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FUNDLINE_")}
+    return {**clean, "FUNDLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
+
+
+def _exercise(url: str) -> None:
+    """The first /ready (Alembic's revision check), a /v1 request, a refused one."""
+    assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
+    version = {"x-monite-version": "2024-05-25"}
+    assert httpx.get(f"{url}/v1/entities", headers=version, timeout=30).status_code == 401
+    token = httpx.post(f"{url}/v1/auth/token", headers=version, content=b"{}", timeout=30)
+    assert token.status_code == 422
+
+
+def test_every_line_is_json(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving(env, log=log) as url:
+        _exercise(url)
+    lines = log.read_text().splitlines()
+    events: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON line: {line!r}\n(whole output: {lines})")
+    assert all({"event", "level", "timestamp"} <= set(e) for e in events)
+
+    [started] = [e for e in events if e["event"] == "fundline_started"]
+    assert started["url"] == url
+    assert started["docs"] == f"{url}/docs"
+    assert started["database"] == env["FUNDLINE_DATABASE_URL"]
+    assert (started["mode"], started["lender"], started["worker"]) == ("sandbox", "builtin", True)
+    assert started["level"] == "info"
+
+    # Alembic spoke at start (the migrations) and again at the first /ready, as JSON.
+    alembic = [i for i, e in enumerate(events) if e.get("logger") == "alembic.runtime.migration"]
+    begun = events.index(started)
+    assert alembic[0] < begun < alembic[-1]
+    requests = [(e["path"], e["status"]) for e in events if e["event"] == "request"]
+    assert ("/ready", 200) in requests
+    assert ("/v1/auth/token", 422) in requests
+
+
+def test_console_format_is_for_humans(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving(env, log=log, args=["--log-format", "console"]) as url:
+        _exercise(url)
+    lines = log.read_text().splitlines()
+    [started] = [line for line in lines if "fundline_started" in line]
+    assert f"url={url} " in started
+    assert "lender=builtin" in started
+    assert "\x1b[" not in started  # no colours into a file
+    for line in lines:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(line)
+
+
+def test_the_setting_picks_the_format_too(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving({**env, "FUNDLINE_LOG_FORMAT": "console"}, log=log):
+        pass
+    [started] = [line for line in log.read_text().splitlines() if "fundline_started" in line]
+    assert "mode=sandbox" in started
+
+
+def test_no_start_line_when_the_port_is_taken(env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 3
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert not [e for e in events if e["event"] == "fundline_started"]
+    assert events[-1]["logger"] == "uvicorn.error"
+    assert "address already in use" in events[-1]["event"]

@@ -1,0 +1,46 @@
+"""The real servers some tests need: PostgreSQL and Redis, where to find them, and what a test
+does when one is down (skip on a developer machine; fail with ``FUNDLINE_REQUIRE_SERVICES=1``,
+as ``.ci/run`` sets).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import asyncpg
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FUNDLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("FUNDLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("FUNDLINE_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + "; FUNDLINE_REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message + "; skipped on this developer machine")
+
+
+async def create_postgres_database() -> str:
+    """Create a fresh database (one per test process); returns its SQLAlchemy URL."""
+    name = f"fundline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
