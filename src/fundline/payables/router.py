@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
@@ -146,60 +147,36 @@ async def delete_payable(session: Session, entity: EntityDep, payable_id: uuid.U
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/{payable_id}/submit_for_approval",
-    operation_id="post_payables_id_submit_for_approval",
-    response_model=PayableResponse,
-    response_model_exclude_none=True,
-)
-async def submit_for_approval(
-    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
-) -> PayableResponse:
-    """Start the approval of a `new` payable: it becomes `approve_in_progress`."""
-    action = Action.SUBMIT_FOR_APPROVAL
-    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+# The transitions that take nothing but the payable: one endpoint each, made alike.
+_PLAIN_TRANSITIONS = {
+    Action.SUBMIT_FOR_APPROVAL: "Start the approval of a `new` payable: it becomes "
+    "`approve_in_progress`.",
+    Action.APPROVE_PAYMENT_OPERATION: "Confirm a `new` or `approve_in_progress` payable for "
+    "payment: `waiting_to_be_paid`.",
+    Action.REJECT: "Decline a payable under approval (`approve_in_progress`): it becomes "
+    "`rejected`.",
+    Action.CANCEL: "Cancel a `draft` or `new` payable: it becomes `canceled`.",
+}
 
 
-@router.post(
-    "/{payable_id}/approve_payment_operation",
-    operation_id="post_payables_id_approve_payment_operation",
-    response_model=PayableResponse,
-    response_model_exclude_none=True,
-)
-async def approve_payment_operation(
-    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
-) -> PayableResponse:
-    """Confirm a `new` or `approve_in_progress` payable for payment: `waiting_to_be_paid`."""
-    action = Action.APPROVE_PAYMENT_OPERATION
-    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+def _plain_transition(action: Action) -> Callable[..., Awaitable[PayableResponse]]:
+    async def endpoint(
+        session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+    ) -> PayableResponse:
+        return payable_out(await service.transition(session, entity, caller, payable_id, action))
+
+    endpoint.__name__ = action.value
+    endpoint.__doc__ = _PLAIN_TRANSITIONS[action]
+    return endpoint
 
 
-@router.post(
-    "/{payable_id}/reject",
-    operation_id="post_payables_id_reject",
-    response_model=PayableResponse,
-    response_model_exclude_none=True,
-)
-async def reject(
-    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
-) -> PayableResponse:
-    """Decline a payable under approval (`approve_in_progress`): it becomes `rejected`."""
-    action = Action.REJECT
-    return payable_out(await service.transition(session, entity, caller, payable_id, action))
-
-
-@router.post(
-    "/{payable_id}/cancel",
-    operation_id="post_payables_id_cancel",
-    response_model=PayableResponse,
-    response_model_exclude_none=True,
-)
-async def cancel(
-    session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
-) -> PayableResponse:
-    """Cancel a `draft` or `new` payable: it becomes `canceled`."""
-    action = Action.CANCEL
-    return payable_out(await service.transition(session, entity, caller, payable_id, action))
+for _action in _PLAIN_TRANSITIONS:
+    router.post(
+        f"/{{payable_id}}/{_action.value}",
+        operation_id=f"post_payables_id_{_action.value}",
+        response_model=PayableResponse,
+        response_model_exclude_none=True,
+    )(_plain_transition(_action))
 
 
 @router.post(
