@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -397,64 +397,64 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
     ``SKIP LOCKED``); the next tick takes them.
     """
     now, today = clock.now(), clock.today()
-    counts = dict.fromkeys(
-        (
-            "offers_expired",
-            "requests_expired",
-            "drafts_released",
-            "invoices_late",
-            "invoices_defaulted",
-        ),
-        0,
-    )
-    for offer in await _claim(
+    counts = {
+        "offers_expired": await _expire_offers(session, now),
+        **await _expire_requests(session, now),
+        **await _mark_overdue(session, today, policy),
+    }
+    await session.flush()
+    return counts
+
+
+async def _expire_offers(session: AsyncSession, now: datetime) -> int:
+    expired = await _claim(
         session,
         select(FinancingOffer).where(
             FinancingOffer.status == WCOfferStatus.NEW, FinancingOffer.expires_at <= now
         ),
-    ):
+    )
+    for offer in expired:
         await state.move_offer(
             session, offer, WCOfferStatus.EXPIRED, cause="not accepted within its validity"
         )
-        counts["offers_expired"] += 1
+    return len(expired)
 
+
+async def _expire_requests(session: AsyncSession, now: datetime) -> dict[str, int]:
     expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
-    for fi in await _claim(
+    drafts = await _claim(
         session,
         select(FinancingInvoice).where(
             FinancingInvoice.status == WCInvoiceStatus.DRAFT,
             FinancingInvoice.request_id.in_(expired_requests),
         ),
-    ):
+    )
+    for fi in drafts:
         await release_draft(session, fi, cause="the financing request expired unconfirmed")
-        counts["drafts_released"] += 1
-    for request in await _claim(
+    requests = await _claim(
         session,
         select(FinancingRequest).where(
             FinancingRequest.status == FinancingRequestStatus.OPEN,
             FinancingRequest.expires_at <= now,
         ),
-    ):
+    )
+    for request in requests:
         request.status = FinancingRequestStatus.EXPIRED
-        counts["requests_expired"] += 1
+    return {"requests_expired": len(requests), "drafts_released": len(drafts)}
 
-    for fi in await _claim(
-        session, _with_unpaid_instalment(WCInvoiceStatus.FUNDED, due_before=today)
-    ):
+
+async def _mark_overdue(session: AsyncSession, today: date, policy: Policy) -> dict[str, int]:
+    late = await _claim(session, _with_unpaid_instalment(WCInvoiceStatus.FUNDED, due_before=today))
+    for fi in late:
         await mark_late(session, fi, cause="an instalment fell due unpaid")
-        counts["invoices_late"] += 1
-    cutoff = today - timedelta(days=policy.default_after_days_late)
-    for fi in await _claim(
+    days = policy.default_after_days_late
+    cutoff = today - timedelta(days=days)
+    defaulted = await _claim(
         session, _with_unpaid_instalment(WCInvoiceStatus.LATE, due_before=cutoff)
-    ):
-        await mark_defaulted(
-            session,
-            fi,
-            cause=f"an instalment unpaid more than {policy.default_after_days_late} days",
-        )
-        counts["invoices_defaulted"] += 1
-    await session.flush()
-    return counts
+    )
+    for fi in defaulted:
+        await mark_defaulted(session, fi, cause=f"an instalment unpaid more than {days} days")
+    return {"invoices_late": len(late), "invoices_defaulted": len(defaulted)}
 
 
 # --- reading ---------------------------------------------------------------------------------
