@@ -216,7 +216,7 @@ async def replay_delivery(
     event = await session.scalar(
         select(Event).where(Event.id == delivery.event_id, Event.entity_id == entity.id)
     )
-    # Both exist: a delivery goes with its subscription, and events are never deleted.
+    # Both exist: a delivery is deleted with its subscription, and with its entity's events.
     assert subscription is not None
     assert event is not None
     if subscription.status is not WebhookSubscriptionStatus.ENABLED:
