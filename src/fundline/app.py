@@ -41,7 +41,9 @@ from fundline.receivables.router import router as receivables_router
 from fundline.sandbox import router as sandbox
 from fundline.sandbox.demo_page import router as demo_page
 from fundline.sandbox.service import restore_clock
+from fundline.webhooks.deliveries import router as webhook_deliveries_router
 from fundline.webhooks.router import router as events_router
+from fundline.webhooks.subscriptions import router as webhook_subscriptions_router
 
 Lifespan = AbstractAsyncContextManager[None]
 
@@ -114,6 +116,8 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
         payables_router,
         receivables_router,
         events_router,
+        webhook_subscriptions_router,
+        webhook_deliveries_router,
     ):
         v1.include_router(router)
     app.include_router(v1)

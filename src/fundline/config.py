@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = Field(default=30.0, gt=0)
     # The credit policy (TOML); unset: the mode's default shipped in fundline/lending/policies.
     policy_file: Path | None = None
+    # Hostnames and addresses (comma-separated) webhooks may reach although they are private or
+    # loopback, and over http: a local receiver in development and tests (webhooks/addresses.py).
+    webhook_allow_private: str = ""
 
     @model_validator(mode="after")
     def _secret_key_in_production(self) -> Settings:

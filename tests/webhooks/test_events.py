@@ -55,12 +55,13 @@ async def test_other_tenants_event_is_404(
     assert unknown.status_code == 404
 
 
-async def test_only_monite_object_types_are_listed(
+async def test_financing_events_are_listed(
     client: httpx.AsyncClient, app: FastAPI, tenant: Tenant
 ) -> None:
-    """Fundline's own event types (financing) are written, but Monite's schema admits none."""
+    """Fundline's own object types (financing) are listed beside Monite's: the spec check
+    admits them as the documented extension of ``WebhookObjectType``."""
     async with app.state.db.session() as session, session.begin():
-        hidden = await outbox.record(
+        financing = await outbox.record(
             session,
             partner_id=tenant.partner_id,
             entity_id=uuid.UUID(tenant.entity_id),
@@ -69,8 +70,11 @@ async def test_only_monite_object_types_are_listed(
             action="created",
         )
     listed = (await client.get("/v1/events", headers=tenant.headers)).json()["data"]
-    assert [e["object_type"] for e in listed] == ["entity"]
-    one = await client.get(f"/v1/events/{hidden.id}", headers=tenant.headers)
-    assert one.status_code == 404
-    bogus = await client.get("/v1/events?object_type=financing_invoice", headers=tenant.headers)
+    assert [e["object_type"] for e in listed] == ["entity", "financing_invoice"]
+    one = await client.get(f"/v1/events/{financing.id}", headers=tenant.headers)
+    assert one.status_code == 200
+    assert one.json()["action"] == "financing_invoice.created"
+    only = await client.get("/v1/events?object_type=financing_invoice", headers=tenant.headers)
+    assert [e["id"] for e in only.json()["data"]] == [str(financing.id)]
+    bogus = await client.get("/v1/events?object_type=invoice", headers=tenant.headers)
     assert bogus.status_code == 422

@@ -23,6 +23,7 @@ from fundline.models.partner import AccessToken, ApiClient, OperatorKey, Partner
 from fundline.models.payable import Payable
 from fundline.models.receivable import Receivable, ReceivableCounter
 from fundline.models.sandbox import SandboxClock, SandboxDemo
+from fundline.models.webhook import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AccessToken",
@@ -52,4 +53,6 @@ __all__ = [
     "ReceivableCounter",
     "SandboxClock",
     "SandboxDemo",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -13,7 +13,6 @@ from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
 from fundline.models import Event
 from fundline.webhooks.schemas import (
-    MONITE_OBJECT_TYPES,
     EventListParams,
     EventPaginationResource,
     EventResource,
@@ -24,11 +23,9 @@ router = APIRouter(prefix="/events", tags=["Events"], route_class=TransactionalR
 FILTER_COLUMNS = {"object_type": Event.object_type, "created_at": Event.created_at}
 
 
-def _monite_events(entity_id: uuid.UUID) -> Select[Event]:
-    """The entity's events of Monite's object types: Monite's schema admits no others."""
-    return select(Event).where(
-        Event.entity_id == entity_id, Event.object_type.in_(MONITE_OBJECT_TYPES)
-    )
+def _entity_events(entity_id: uuid.UUID) -> Select[Event]:
+    """The entity's events, of every object type (financing ones included)."""
+    return select(Event).where(Event.entity_id == entity_id)
 
 
 def _out(event: Event) -> EventResource:
@@ -45,7 +42,7 @@ async def list_events(
     """Get events: every state change of the entity's objects, oldest first by default."""
     paginator = Paginator(request.app.state.signer, "events")
     params, cursor = paginator.resolve(params)
-    stmt = apply_filters(_monite_events(entity.id), params, FILTER_COLUMNS)
+    stmt = apply_filters(_entity_events(entity.id), params, FILTER_COLUMNS)
     # Events never change, so "updated_at" orders as "created_at".
     page = await paginator.fetch(
         session,
@@ -61,7 +58,7 @@ async def list_events(
 @router.get("/{event_id}", response_model=EventResource, operation_id="get_events_id")
 async def get_event(session: Session, entity: EntityDep, event_id: uuid.UUID) -> EventResource:
     """Get an event by ID."""
-    event = await session.scalar(_monite_events(entity.id).where(Event.id == event_id))
+    event = await session.scalar(_entity_events(entity.id).where(Event.id == event_id))
     if event is None:
         raise NotFound("Event not found")
     return _out(event)

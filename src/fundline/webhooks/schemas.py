@@ -12,7 +12,7 @@ from fundline.kit.pagination import ListParams, PaginationResponse
 
 
 class WebhookObjectType(StrEnum):
-    """Monite's object types; events of Fundline's own types (financing) are not listed."""
+    """Monite's object types, and Fundline's own three for financing (an extension)."""
 
     ACCOUNT = "account"
     ACCOUNTING_CONNECTION = "accounting_connection"
@@ -56,9 +56,10 @@ class WebhookObjectType(StrEnum):
     DELIVERY_NOTE = "delivery_note"
     RECEIPT = "receipt"
     TRANSACTION = "transaction"
-
-
-MONITE_OBJECT_TYPES = frozenset(t.value for t in WebhookObjectType)
+    # Fundline's, not Monite's: the financing objects.
+    FINANCING_BUSINESS = "financing_business"
+    FINANCING_INVOICE = "financing_invoice"
+    FINANCING_OFFER = "financing_offer"
 
 
 class EventCursorFields(StrEnum):
