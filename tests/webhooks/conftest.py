@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.webhooks.factories import PUBLIC_ADDRESS, PUBLIC_HOST, use_resolver
+from tests.support.webhooks import PUBLIC_ADDRESS, PUBLIC_HOST, use_resolver
 
 
 @pytest.fixture(autouse=True)

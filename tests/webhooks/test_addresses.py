@@ -8,7 +8,7 @@ import pytest
 from fundline.kit.errors import Unprocessable
 from fundline.webhooks import addresses
 from fundline.webhooks.addresses import check_url, parse_allow_list, refused
-from tests.webhooks.factories import PUBLIC_URL, use_resolver
+from tests.support.webhooks import PUBLIC_URL, use_resolver
 
 REAL_RESOLVER = addresses.system_resolver  # before the autouse fixture replaces it
 

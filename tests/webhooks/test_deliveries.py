@@ -13,8 +13,8 @@ from fundline.kit import clock
 from fundline.kit.db import Database
 from fundline.models import WebhookDelivery
 from fundline.models.webhook import WebhookDeliveryStatus
-from tests.factories import Tenant, create_entity, token_for
-from tests.webhooks.factories import PUBLIC_URL, deliveries_of, record_event, subscribe
+from tests.support.factories import Tenant, create_entity, token_for
+from tests.support.webhooks import PUBLIC_URL, deliveries_of, record_event, subscribe
 
 BASE = "/v1/webhook_deliveries"
 

@@ -11,8 +11,8 @@ import pytest
 from fundline.kit.db import Database
 from fundline.models.webhook import WebhookDeliveryStatus
 from fundline.webhooks.fanout import wants
-from tests.factories import Tenant
-from tests.webhooks.factories import PUBLIC_URL, deliveries_of, record_event, subscribe
+from tests.support.factories import Tenant
+from tests.support.webhooks import PUBLIC_URL, deliveries_of, record_event, subscribe
 
 
 @pytest.mark.parametrize(

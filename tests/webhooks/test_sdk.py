@@ -18,7 +18,7 @@ import pytest
 from monite import EntityAddressSchema, Monite, OrganizationSchema
 from monite.core.api_error import ApiError
 
-from tests.live import FUNDLINE, serving
+from tests.support.live import FUNDLINE, serving
 
 VERSION = "2024-05-25"
 # Public, or not resolvable at all where the tests run: accepted either way.

@@ -18,9 +18,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from fundline.kit import clock
 from fundline.models import Event
 from fundline.webhooks.signing import new_secret, payload, signature_headers
-from tests.factories import Tenant
-from tests.spec import check_schema
-from tests.webhooks.factories import subscribe
+from tests.support.factories import Tenant
+from tests.support.spec import check_schema
+from tests.support.webhooks import subscribe
 
 SUBSCRIPTION_ID = uuid.UUID("5b7e0b8e-9a43-4f4e-9a55-0f4c0e0a3c11")
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.spec import FUNDLINE_OBJECT_TYPES, SpecViolation, check_response, check_schema
+from tests.support.spec import FUNDLINE_OBJECT_TYPES, SpecViolation, check_response, check_schema
 
 BASE = "http://fundline.test"
 SUBSCRIPTION_PATH = f"/v1/webhook_subscriptions/{uuid.uuid4()}"

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from fundline.app import create_app, shutdown
 from fundline.kit import clock
-from tests.conftest import make_client, make_settings
-from tests.factories import Tenant, create_entity_user, make_tenant, token_for
-from tests.webhooks.factories import PUBLIC_URL, subscribe, use_resolver
+from tests.support.apps import make_client, make_settings
+from tests.support.factories import Tenant, create_entity_user, make_tenant, token_for
+from tests.support.webhooks import PUBLIC_URL, subscribe, use_resolver
 
 BASE = "/v1/webhook_subscriptions"
 FIELDS = {"id", "event_types", "object_type", "status", "url"}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from fundline.kit.db import Database
 from fundline.models import Event, WebhookDelivery
 from fundline.webhooks import addresses, fanout, outbox
-from tests.factories import Tenant
+from tests.support.factories import Tenant
 
 # A host the tests' resolver (``public_dns`` in conftest.py) gives a public address.
 PUBLIC_HOST = "hooks.partner.example"
