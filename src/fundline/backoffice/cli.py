@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fundline.backoffice.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
-    FinancingInvoiceListResponse,
     FinancingInvoiceView,
     FinancingOfferListParams,
     FinancingOfferListResponse,
     FinancingOfferView,
     LedgerListParams,
     LedgerListResponse,
+    LenderFinancingInvoiceList,
 )
 from fundline.cli_support import JsonOption, run, settings_or_exit
 from fundline.config import Settings
@@ -36,9 +36,7 @@ from fundline.kit.money import to_major
 from fundline.kit.pagination import Paginator
 from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
-PageT = TypeVar(
-    "PageT", FinancingInvoiceListResponse, FinancingOfferListResponse, LedgerListResponse
-)
+PageT = TypeVar("PageT", LenderFinancingInvoiceList, FinancingOfferListResponse, LedgerListResponse)
 
 app = typer.Typer(
     help="Operate the built-in lender: review, fund, record repayments, read the ledger.",

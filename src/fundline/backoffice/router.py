@@ -17,12 +17,12 @@ from fundline.backoffice.deps import Operator, current_operator
 from fundline.backoffice.schemas import (
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
-    FinancingInvoiceListResponse,
     FinancingOfferListParams,
     FinancingOfferListResponse,
     FinancingOfferView,
     LedgerListParams,
     LedgerListResponse,
+    LenderFinancingInvoiceList,
     PartnerOriginCreate,
     PartnerOriginListResponse,
     PartnerOriginView,
@@ -43,12 +43,12 @@ router = APIRouter(
 )
 
 
-@router.get("/financing_invoices", response_model=FinancingInvoiceListResponse)
+@router.get("/financing_invoices", response_model=LenderFinancingInvoiceList)
 async def list_financing_invoices(
     request: Request,
     session: Session,
     params: Annotated[FinancingInvoiceListParams, Query()],
-) -> FinancingInvoiceListResponse:
+) -> LenderFinancingInvoiceList:
     """List financing invoices of every entity, newest last by default; filter and page."""
     paginator = Paginator(request.app.state.signer, "lender_financing_invoices")
     return await service.list_financing_invoices(session, paginator, params)

@@ -104,7 +104,7 @@ class FinancingInvoiceDetail(FinancingInvoiceView):
     history: list[StatusChangeView]
 
 
-class FinancingInvoiceListResponse(PaginationResponse[FinancingInvoiceView]):
+class LenderFinancingInvoiceList(PaginationResponse[FinancingInvoiceView]):
     pass
 
 

@@ -23,7 +23,6 @@ from fundline.backoffice.schemas import (
     AccountTotal,
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
-    FinancingInvoiceListResponse,
     FinancingInvoiceView,
     FinancingOfferListParams,
     FinancingOfferListResponse,
@@ -32,6 +31,7 @@ from fundline.backoffice.schemas import (
     JournalEntryView,
     LedgerListParams,
     LedgerListResponse,
+    LenderFinancingInvoiceList,
     PostingView,
     ReconciliationResponse,
     StatusChangeView,
@@ -130,9 +130,9 @@ async def _page(
 
 async def list_financing_invoices(
     session: AsyncSession, paginator: Paginator, params: FinancingInvoiceListParams
-) -> FinancingInvoiceListResponse:
+) -> LenderFinancingInvoiceList:
     page = await _page(session, paginator, params, FinancingInvoice, INVOICE_COLUMNS)
-    return FinancingInvoiceListResponse.of(page, describe(page.data))
+    return LenderFinancingInvoiceList.of(page, describe(page.data))
 
 
 async def approve(
