@@ -41,6 +41,7 @@ from fundline.receivables.router import router as receivables_router
 from fundline.sandbox import router as sandbox
 from fundline.sandbox.demo_page import router as demo_page
 from fundline.sandbox.service import restore_clock
+from fundline.webhooks.addresses import UrlRules
 from fundline.webhooks.deliveries import router as webhook_deliveries_router
 from fundline.webhooks.router import router as events_router
 from fundline.webhooks.subscriptions import router as webhook_subscriptions_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.state.limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
     app.state.tokens = TokenCache(app.state.db.driver_dsn)
     app.state.policy = load_policy(settings)
+    app.state.webhook_urls = UrlRules.of(settings)
     _include_routes(app, settings)
     install_api_reference(app)
     install_error_handlers(app)

@@ -17,8 +17,10 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fundline.config import Settings
 from fundline.kit.errors import Unprocessable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -49,6 +51,19 @@ def parse_allow_list(value: str) -> frozenset[str]:
     """``FUNDLINE_WEBHOOK_ALLOW_PRIVATE`` (comma-separated hostnames and addresses),
     normalized as ``refused`` and ``check_url`` compare them."""
     return frozenset(_normal_host(item) for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRules:
+    """Where an app lets subscriptions point: sandbox mode, and the allow-list, read once."""
+
+    sandbox: bool
+    allow: frozenset[str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> UrlRules:
+        allow = parse_allow_list(settings.webhook_allow_private)
+        return cls(sandbox=settings.is_sandbox, allow=allow)
 
 
 def _normal_host(host: str) -> str:

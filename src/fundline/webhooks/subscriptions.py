@@ -17,7 +17,7 @@ from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
 from fundline.models import WebhookSubscription
 from fundline.webhooks import service
-from fundline.webhooks.addresses import parse_allow_list
+from fundline.webhooks.addresses import UrlRules
 from fundline.webhooks.subscription_schemas import (
     CreateWebhookSubscriptionRequest,
     UpdateWebhookSubscriptionRequest,
@@ -47,16 +47,12 @@ async def partner_caller(caller: CallerDep) -> Caller:
 Partner = Annotated[Caller, Depends(partner_caller)]
 
 
-class UrlRules:
-    """Where the app lets subscriptions point (sandbox mode, the allow-list)."""
-
-    def __init__(self, request: Request) -> None:
-        settings = request.app.state.settings
-        self.sandbox: bool = settings.is_sandbox
-        self.allow = parse_allow_list(settings.webhook_allow_private)
+async def url_rules(request: Request) -> UrlRules:
+    rules: UrlRules = request.app.state.webhook_urls
+    return rules
 
 
-Rules = Annotated[UrlRules, Depends()]
+Rules = Annotated[UrlRules, Depends(url_rules)]
 
 
 def subscription_out(subscription: WebhookSubscription) -> WebhookSubscriptionResource:
