@@ -91,14 +91,7 @@ def _lifespan(
         await app.state.tokens.start()
         async with AsyncExitStack() as stack:
             if worker:
-                await stack.enter_async_context(
-                    background.running(
-                        db,
-                        app.state.policy,
-                        interval_seconds=settings.worker_interval_seconds,
-                        sandbox=settings.is_sandbox,
-                    )
-                )
+                await stack.enter_async_context(background.running(db, app.state.policy, settings))
             yield
         await shutdown(app)
 

@@ -96,29 +96,44 @@ def serve(
 
 @app.command("worker")
 def worker_command(
-    once: Annotated[bool, typer.Option(help="Do one round of work and exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(help="Do one beat, send the webhooks due, print what was done, and exit."),
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics (webhook deliveries, the queue) on this port.",
+            min=1,
+            max=65535,
+            show_default=False,
+        ),
+    ] = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Run the background worker: offer and request expiry, lateness, defaults, housekeeping."""
+    """Run the background worker: offer and request expiry, lateness, defaults, housekeeping,
+    and webhook delivery. Any number may run, on any hosts, against one PostgreSQL database.
+    SIGTERM or Ctrl-C stops it gracefully: attempts in flight finish, the rest is released."""
     from fundline.kit.db import Database
     from fundline.lending.policy import load_policy
-    from fundline.operations import worker
+    from fundline.operations import metrics, worker
     from fundline.operations.migrations import upgrade_sync
 
     settings = _logging_settings(log_format)
     upgrade_sync(settings.database_url)
     policy = load_policy(settings)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=metrics.registry)
 
     async def main() -> None:
         db = Database(settings.database_url)
         try:
-            sandbox = settings.is_sandbox
             if once:
-                print(json.dumps(await worker.beat(db, policy, sandbox=sandbox)))
+                print(json.dumps(await worker.once(db, policy, settings)))
             else:
-                await worker.run(
-                    db, policy, interval_seconds=settings.worker_interval_seconds, sandbox=sandbox
-                )
+                await worker.until_signalled(db, policy, settings)
         finally:
             await db.dispose()
 

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     # Hostnames and addresses (comma-separated) webhooks may reach although they are private or
     # loopback, and over http: a local receiver in development and tests (webhooks/addresses.py).
     webhook_allow_private: str = ""
+    # The delivery worker (webhooks/worker.py): attempts in flight per worker, and per
+    # subscription; how long a claim is held before another worker may take it; how often an
+    # idle worker looks for work; how long a receiver has to answer.
+    webhook_concurrency: int = Field(default=32, ge=1, le=1024)
+    webhook_concurrency_per_subscription: int = Field(default=4, ge=1, le=1024)
+    webhook_lease_seconds: float = Field(default=60.0, ge=1)
+    webhook_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _secret_key_in_production(self) -> Settings:
@@ -55,6 +63,15 @@ class Settings(BaseSettings):
                     "FUNDLINE_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production mode"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "FUNDLINE_WEBHOOK_LEASE_SECONDS must be longer than "
+                "FUNDLINE_WEBHOOK_TIMEOUT_SECONDS: a claim must outlast the attempt it covers"
+            )
         return self
 
     @property

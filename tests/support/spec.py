@@ -60,7 +60,12 @@ class Operation:
 # Fundline's object types beyond Monite's (docs/webhooks.md): its subscriptions and events
 # name the financing objects, which Monite's ``WebhookObjectType`` enum lacks. The enum is
 # extended by these three values and nothing else is loosened.
-FUNDLINE_OBJECT_TYPES = ("financing_business", "financing_invoice", "financing_offer")
+FUNDLINE_OBJECT_TYPES = (
+    "financing_business",
+    "financing_invoice",
+    "financing_offer",
+    "webhook_subscription",
+)
 # Operations Fundline adds under /v1 (docs/api.md), described as the spec would, with Monite's
 # schemas: their responses are checked like the rest (errors: the usual shapes).
 FUNDLINE_OPERATIONS: dict[str, dict[str, Any]] = {

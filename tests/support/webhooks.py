@@ -19,6 +19,10 @@ from tests.support.factories import Tenant
 PUBLIC_HOST = "hooks.partner.example"
 PUBLIC_URL = f"https://{PUBLIC_HOST}/fundline"
 PUBLIC_ADDRESS = "93.184.215.14"
+# What the delivery tests let webhooks reach (FUNDLINE_WEBHOOK_ALLOW_PRIVATE), and how long
+# their receivers have to answer.
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+TEST_TIMEOUT_SECONDS = 1.0
 
 
 def use_resolver(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
@@ -57,7 +61,8 @@ async def record_event(
     action: str = "created",
     object_id: uuid.UUID | None = None,
 ) -> Event:
-    """An event of the tenant's entity, and its deliveries (the worker's fan-out)."""
+    """An event of the tenant's entity, and its deliveries: the worker's fan-out of it and of
+    any event still waiting before it."""
     async with db.session() as session, session.begin():
         event = await outbox.record(
             session,
@@ -67,7 +72,7 @@ async def record_event(
             object_id=object_id or uuid.uuid4(),
             action=action,
         )
-        await fanout.deliveries_for(session, event)
+        await fanout.fan_out(session)
     return event
 
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator, Iterator
 
-from tests.support.webhooks import PUBLIC_ADDRESS, PUBLIC_HOST, use_resolver
+import pytest
+from fastapi import FastAPI
+
+from fundline.kit.db import Database
+from fundline.webhooks.addresses import UrlRules
+from fundline.webhooks.sender import Sender
+from fundline.webhooks.worker import DeliveryWorker, Limits
+from tests.support.webhooks import (
+    LOOPBACK,
+    PUBLIC_ADDRESS,
+    PUBLIC_HOST,
+    TEST_TIMEOUT_SECONDS,
+    use_resolver,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +25,20 @@ def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test depends on the machine's DNS: the partner's host resolves to a public address,
     other names do not resolve (``localhost`` as well: tests of it resolve it themselves)."""
     use_resolver(monkeypatch, {PUBLIC_HOST: [PUBLIC_ADDRESS]})
+
+
+@pytest.fixture
+def loopback(app: FastAPI) -> Iterator[None]:
+    """Subscriptions may point at loopback receivers (``FUNDLINE_WEBHOOK_ALLOW_PRIVATE``)."""
+    kept = app.state.webhook_urls
+    app.state.webhook_urls = UrlRules(sandbox=True, allow=LOOPBACK)
+    yield
+    app.state.webhook_urls = kept
+
+
+@pytest.fixture
+async def worker(db: Database) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker allowed to reach loopback, with a short timeout and no jitter; the
+    test drives it (``run_until_idle``)."""
+    async with Sender(allow=LOOPBACK, timeout_seconds=TEST_TIMEOUT_SECONDS) as sender:
+        yield DeliveryWorker(db, sender, Limits(lease_seconds=30), jitter=lambda: 1.0)

@@ -1,23 +1,29 @@
-"""The background worker: clock-driven lending work and housekeeping, on a fixed beat.
+"""The background worker: clock-driven lending work and housekeeping on a fixed beat, and the
+webhook delivery worker (``webhooks/worker.py``) beside it.
 
 ``fundline serve`` runs it inside the server process (the embedded default); production runs
 ``fundline worker`` processes beside stateless API processes. Several may run at once: on
 PostgreSQL each beat takes a transaction-level advisory lock, so one worker does the work and the
-others skip that beat; on SQLite transactions are serialized anyway.
+others skip that beat (on SQLite transactions are serialized anyway), while webhook deliveries
+are shared out between all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from sqlalchemy import text
 
+from fundline.config import Settings
 from fundline.kit import idempotency
 from fundline.kit.db import Database
 from fundline.lending.policy import Policy
+from fundline.webhooks import worker as webhooks
 
 log = structlog.get_logger("fundline.worker")
 
@@ -65,14 +71,41 @@ async def run(
 
 
 @contextlib.asynccontextmanager
-async def running(
-    db: Database, policy: Policy, *, interval_seconds: float, sandbox: bool = False
-) -> Any:
-    """Run the worker as a task for the duration of the block (the server's lifespan)."""
-    task = asyncio.create_task(run(db, policy, interval_seconds=interval_seconds, sandbox=sandbox))
+async def running(db: Database, policy: Policy, settings: Settings) -> AsyncIterator[None]:
+    """The beat and the delivery worker, for the duration of the block (the server's lifespan,
+    ``fundline worker``); at its end the delivery worker stops gracefully."""
+    beats = asyncio.create_task(
+        run(
+            db,
+            policy,
+            interval_seconds=settings.worker_interval_seconds,
+            sandbox=settings.is_sandbox,
+        )
+    )
     try:
-        yield task
+        async with webhooks.running(db, settings):
+            yield
     finally:
-        task.cancel()
+        beats.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await beats
+
+
+async def once(db: Database, policy: Policy, settings: Settings) -> dict[str, Any]:
+    """One beat, then the webhooks due sent (``fundline worker --once``); what was done."""
+    done = await beat(db, policy, sandbox=settings.is_sandbox)
+    done["webhook_attempts"] = await webhooks.deliver_due(db, settings)
+    return done
+
+
+async def until_signalled(db: Database, policy: Policy, settings: Settings) -> None:
+    """``running`` until SIGTERM or SIGINT (``fundline worker``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker_started")
+    async with running(db, policy, settings):
+        await stop.wait()
+        log.info("worker_stopping")
+    log.info("worker_stopped")

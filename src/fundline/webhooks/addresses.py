@@ -33,6 +33,7 @@ METADATA_ADDRESSES = frozenset(
         ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
     }
 )
+METADATA_REASON = "a cloud metadata address"
 RESOLVE_TIMEOUT_SECONDS = 5.0
 URL_LOC = ("body", "url")
 
@@ -50,7 +51,7 @@ _RANGES = (
 def parse_allow_list(value: str) -> frozenset[str]:
     """``FUNDLINE_WEBHOOK_ALLOW_PRIVATE`` (comma-separated hostnames and addresses),
     normalized as ``refused`` and ``check_url`` compare them."""
-    return frozenset(_normal_host(item) for item in value.split(",") if item.strip())
+    return frozenset(normal_host(item) for item in value.split(",") if item.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class UrlRules:
         return cls(sandbox=settings.is_sandbox, allow=allow)
 
 
-def _normal_host(host: str) -> str:
+def normal_host(host: str) -> str:
     host = host.strip().strip("[]").rstrip(".").lower()
     try:
         return str(ipaddress.ip_address(host))
@@ -82,7 +83,7 @@ def refused(ip: IPAddress | str, allow: Collection[str]) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
+        return METADATA_REASON
     if str(address) in allow:
         return None
     for attribute, reason in _RANGES:
@@ -118,14 +119,15 @@ async def check_url(
         raise _refusal("The URL's port is not valid") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise _refusal("The URL must be an absolute https URL")
-    host = _normal_host(parts.hostname)
+    host = normal_host(parts.hostname)
     listed = host in allow
     if parts.scheme == "http" and not (sandbox or listed):
         raise _refusal("The URL must use https (http is allowed in sandbox mode only)")
     if listed:
         return
     default_port = 443 if parts.scheme == "https" else 80
-    found = await _addresses(host, port or default_port, resolve or system_resolver)
+    # A name that does not resolve points nowhere yet: the sender checks when it connects.
+    found = await resolve_host(host, port or default_port, resolve)
     # An IPv6 result can carry its zone ("fe80::1%eth0").
     reasons = (refused(address.split("%", 1)[0], allow) for address in found)
     reason = next((r for r in reasons if r is not None), None)
@@ -133,15 +135,15 @@ async def check_url(
         raise _refusal(f"The URL's host resolves to {reason}, where webhooks are not sent")
 
 
-async def _addresses(host: str, port: int, resolve: Resolver) -> list[str]:
-    """What ``host`` stands for: itself if an address, else what it resolves to; nothing
-    if it does not resolve (it points nowhere yet: the sender checks when it connects)."""
+async def resolve_host(host: str, port: int, resolve: Resolver | None = None) -> list[str]:
+    """What ``host`` stands for: itself if an address, else what it resolves to
+    (``resolve``, by default ``system_resolver``); nothing if it does not resolve."""
     try:
-        return [str(ipaddress.ip_address(host))]
+        return [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         pass
     try:
-        return await resolve(host, port)
+        return await (resolve or system_resolver)(host, port)
     except (OSError, TimeoutError):
         return []
 

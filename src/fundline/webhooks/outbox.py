@@ -42,6 +42,8 @@ OBJECT_TYPES: dict[type[IdMixin], str] = {
     FinancingInvoice: "financing_invoice",
     FinancingOffer: "financing_offer",
 }
+# The events of a subscription itself (its disabling by the sender): a Fundline extension.
+WEBHOOK_SUBSCRIPTION = "webhook_subscription"
 
 
 class Owned(Protocol):

@@ -56,10 +56,11 @@ class WebhookObjectType(StrEnum):
     DELIVERY_NOTE = "delivery_note"
     RECEIPT = "receipt"
     TRANSACTION = "transaction"
-    # Fundline's, not Monite's: the financing objects.
+    # Fundline's, not Monite's: the financing objects, and a subscription the sender disabled.
     FINANCING_BUSINESS = "financing_business"
     FINANCING_INVOICE = "financing_invoice"
     FINANCING_OFFER = "financing_offer"
+    WEBHOOK_SUBSCRIPTION = "webhook_subscription"
 
 
 class EventCursorFields(StrEnum):

@@ -1,0 +1,151 @@
+"""A webhook receiver on loopback for the delivery tests: a real HTTP server (uvicorn, in the
+test's event loop, or in a thread for tests that block) that records every request and answers
+as the test says.
+
+``Receiver.answer`` decides each answer from the request: a status, headers, a delay (a slow or
+hanging receiver), or ``None`` to drop the connection without answering. ``stop`` and ``start``
+take it down and bring it back on the same port (a receiver that is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+
+from tests.support.live import free_port
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    at: float  # time.monotonic()
+
+    @property
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.body)
+        return data
+
+    @property
+    def event_id(self) -> str:
+        return self.headers["webhook-id"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
+    delay: float = 0.0
+
+
+Answer = Callable[[Received], Reply]
+
+
+def always(status: int = 200, **headers: str) -> Answer:
+    return lambda _: Reply(status, headers)
+
+
+class Receiver:
+    def __init__(self, answer: Answer | None = None, *, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.answer: Answer = answer or always(200)
+        self.received: list[Received] = []
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def url_for(self, host: str) -> str:
+        return f"http://{host}:{self.port}/hooks"
+
+    def event_ids(self) -> list[str]:
+        return [r.event_id for r in self.received]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request = Received(scope["path"], headers, body, time.monotonic())
+        self.received.append(request)
+        reply = self.answer(request)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        raw_headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises why it could not start
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        self._server.force_exit = True  # do not wait for slow answers in flight
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._server = None
+        self._task = None
+
+
+@contextlib.asynccontextmanager
+async def receiving(answer: Answer | None = None) -> AsyncIterator[Receiver]:
+    """A started receiver for the block, in this event loop."""
+    receiver = Receiver(answer)
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+@contextlib.contextmanager
+def receiving_in_thread(answer: Answer | None = None) -> Iterator[Receiver]:
+    """A started receiver in a thread of its own, for tests that block on processes."""
+    receiver = Receiver(answer)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(receiver.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("the receiver did not start")
+    try:
+        yield receiver
+    finally:
+        asyncio.run_coroutine_threadsafe(receiver.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
