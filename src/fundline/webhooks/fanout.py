@@ -69,11 +69,6 @@ def on_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def deliveries_for(session: AsyncSession, event: Event) -> list[WebhookDelivery]:
-    """Add (and flush) the pending deliveries of one ``event``, due now; returns them."""
-    return await deliveries_for_events(session, [event])
-
-
 async def deliveries_for_events(
     session: AsyncSession, events: Sequence[Event]
 ) -> list[WebhookDelivery]:

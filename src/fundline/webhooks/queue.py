@@ -127,7 +127,7 @@ async def claim(
             WebhookSubscription.id.in_({d.subscription_id for d in chosen})
         )
     )
-    secrets = {subscription_id: secret for subscription_id, secret in rows}
+    secrets = {row.id: row.secret for row in rows}
     return [
         Claimed(
             id=d.id,
