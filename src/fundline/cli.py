@@ -115,8 +115,9 @@ def worker_command(
     and webhook delivery. Any number may run, on any hosts, against one PostgreSQL database.
     SIGTERM or Ctrl-C stops it gracefully: attempts in flight finish, the rest is released."""
     from fundline.kit.db import Database
+    from fundline.kit.metrics import registry
     from fundline.lending.policy import load_policy
-    from fundline.operations import metrics, worker
+    from fundline.operations import worker
     from fundline.operations.migrations import upgrade_sync
 
     settings = _logging_settings(log_format)
@@ -125,7 +126,7 @@ def worker_command(
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, registry=metrics.registry)
+        start_http_server(metrics_port, registry=registry)
 
     async def main() -> None:
         db = Database(settings.database_url)

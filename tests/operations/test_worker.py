@@ -50,8 +50,13 @@ async def test_concurrent_beats_on_postgres_do_the_work_once(
 
 
 async def test_running_worker_stops_cleanly(app: FastAPI) -> None:
+    """The beat runs inside ``running`` (here: purging an expired key), and leaving the block
+    stops it and the delivery worker, leaving no task behind."""
     await _expired_key(app)
-    async with worker.running(app.state.db, app.state.policy, interval_seconds=0.01) as task:
+    settings = app.state.settings.model_copy(update={"worker_interval_seconds": 0.01})
+    before = asyncio.all_tasks()
+    async with worker.running(app.state.db, app.state.policy, settings):
+        assert len(asyncio.all_tasks() - before) == 2  # the beat and the delivery worker
         for _ in range(200):
             async with app.state.db.session() as session:
                 left = await session.scalar(select(func.count()).select_from(IdempotencyKey))
@@ -59,7 +64,7 @@ async def test_running_worker_stops_cleanly(app: FastAPI) -> None:
                 break
             await asyncio.sleep(0.01)
     assert left == 0
-    assert task.cancelled()
+    assert asyncio.all_tasks() - before == set()
 
 
 async def test_sandbox_beat_reads_the_shared_clock(app: FastAPI) -> None:

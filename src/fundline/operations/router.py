@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from fundline.kit.db import Database
-from fundline.operations import metrics
+from fundline.kit.metrics import registry
 from fundline.operations.migrations import current_revision, head_revision
 
 router = APIRouter(tags=["Operations"])
@@ -45,4 +45,4 @@ async def ready(request: Request) -> JSONResponse | dict[str, str]:
 @router.get("/metrics")
 async def prometheus_metrics() -> Response:
     """Public. Prometheus text exposition."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

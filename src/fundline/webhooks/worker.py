@@ -29,8 +29,7 @@ import structlog
 from fundline.config import Settings
 from fundline.kit import clock
 from fundline.kit.db import Database
-from fundline.operations import metrics
-from fundline.webhooks import fanout, queue, schedule, signing
+from fundline.webhooks import fanout, metrics, queue, schedule, signing
 from fundline.webhooks.addresses import Resolver, parse_allow_list
 from fundline.webhooks.queue import Claimed
 from fundline.webhooks.sender import Answer, Sender
