@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fundline.kit import clock
-from fundline.webhooks.outbox import OBJECT_TYPES
+from fundline.webhooks.outbox import OBJECT_TYPES, WEBHOOK_SUBSCRIPTION
 from fundline.webhooks.schemas import WebhookObjectType
 from fundline.webhooks.signing import new_secret, signature_headers
 
@@ -49,6 +49,6 @@ def test_the_verification_example_works(guide: str) -> None:
 
 
 def test_every_object_type_with_events_is_listed(guide: str) -> None:
-    for object_type in OBJECT_TYPES.values():
+    for object_type in [*OBJECT_TYPES.values(), WEBHOOK_SUBSCRIPTION]:
         assert WebhookObjectType(object_type)
         assert f"| `{object_type}` |" in guide, object_type
