@@ -162,11 +162,13 @@ async def record(
     jitter: schedule.Jitter = schedule.random_jitter,
 ) -> Outcome:
     """Write down what an attempt of ``claimed`` got, and what follows from it: the next
-    attempt, the end of the delivery, the subscription's failure streak or its disabling."""
+    attempt, the end of the delivery, the subscription's failure streak or its disabling.
+
+    The delivery is locked; the subscription is not (many deliveries share it, and the API
+    may be changing it): it is written only when its streak starts or ends, and disabled by
+    a conditional ``UPDATE`` so that one worker only records the event."""
     delivery = await session.get(WebhookDelivery, claimed.id, with_for_update=True)
-    subscription = await session.get(
-        WebhookSubscription, claimed.subscription_id, with_for_update=True
-    )
+    subscription = await session.get(WebhookSubscription, claimed.subscription_id)
     if delivery is None or subscription is None or delivery.status is not PENDING:
         return Outcome.DROPPED  # deleted, or finished by a worker whose lease overlapped
     delivery.requests_made_count += 1
@@ -206,11 +208,20 @@ async def _disable(
     reason: str,
 ) -> None:
     """Disable ``subscription`` for ``reason``, with the event that says so (recorded for the
-    entity of the delivery that settled it: a subscription is the partner's)."""
-    if subscription.status is WebhookSubscriptionStatus.DISABLED:
+    entity of the delivery that settled it: a subscription is the partner's), unless it is
+    disabled already."""
+    disabled = await session.execute(
+        update(WebhookSubscription)
+        .where(
+            WebhookSubscription.id == subscription.id,
+            WebhookSubscription.status == WebhookSubscriptionStatus.ENABLED,
+        )
+        .values(status=WebhookSubscriptionStatus.DISABLED, disabled_reason=reason)
+        .returning(WebhookSubscription.id)
+        .execution_options(synchronize_session=False)
+    )
+    if disabled.first() is None:
         return
-    subscription.status = WebhookSubscriptionStatus.DISABLED
-    subscription.disabled_reason = reason
     await outbox.record(
         session,
         partner_id=subscription.partner_id,

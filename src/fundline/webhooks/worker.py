@@ -109,6 +109,7 @@ class DeliveryWorker:
 
     async def round(self) -> bool:
         """One round; whether it did anything (wrote results, fanned out or claimed)."""
+        self._wake.clear()  # an attempt finishing from here on wakes the next pause
         wrote = await self._write_down()
         now = self._now()
         if not wrote and not self._tasks:
@@ -171,6 +172,7 @@ class DeliveryWorker:
         if not self._done:
             return 0
         done, self._done = self._done, []
+        done.sort(key=lambda item: item[0].id)  # rows locked in one order by every worker
         outcomes: list[queue.Outcome] = []
         try:
             async with self.db.session() as session, session.begin():
@@ -216,7 +218,6 @@ class DeliveryWorker:
             metrics.WEBHOOK_OLDEST_PENDING.set(found.oldest_pending_seconds)
 
     async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
