@@ -1,7 +1,8 @@
-"""Checks responses against Monite's own OpenAPI: ``tests/contract/monite-openapi-subset.json``, a
-copy of ``../shared/spec/monite-openapi-subset.json`` kept in the repository so that a clone
-with nothing beside it runs every test (``tests/contract/test_spec_checker.py`` tells when the
-two differ). ``FUNDLINE_MONITE_SPEC`` names another file to check against.
+"""Checks responses against Monite's own OpenAPI: ``tests/contract/monite-openapi-subset.json``,
+the schema facts of ``../shared/spec/monite-openapi-subset.json`` (no prose) that
+``scripts/refresh-spec`` keeps in the repository, so that a clone with nothing beside it runs
+every test (``tests/contract/test_spec_checker.py`` tells when they are stale).
+``FUNDLINE_MONITE_SPEC`` names another file to check against.
 
 Where Monite declares a schema for the status, the body must match it. Where it does not (most
 401/404/409/429), the body must have Monite's error shape.
