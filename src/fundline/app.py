@@ -11,8 +11,10 @@ from fundline import models  # noqa: F401  (registers every table)
 from fundline.auth.cache import TokenCache
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
+from fundline.backoffice.router import LENDER_PREFIX
 from fundline.backoffice.router import router as lender_router
 from fundline.config import Settings
+from fundline.connect.router import CONNECT_PREFIX
 from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
 from fundline.connect.widget import router as connect_widget
@@ -25,10 +27,9 @@ from fundline.kit.headers import (
     API_PREFIX,
     ApiVersionMiddleware,
     RequestContextMiddleware,
-    is_api_path,
 )
 from fundline.kit.logging import configure_logging
-from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
+from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware, Rule
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.lending.policy import load_policy
@@ -131,19 +132,35 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added innermost first: a request passes context → auth → rate limit → version → routes.
     app.add_middleware(ApiVersionMiddleware)
-    app.add_middleware(
-        RateLimitMiddleware,
-        store=app.state.limits,
-        per_second=settings.rate_limit_per_second,
-        auth_per_second=settings.auth_rate_limit_per_second,
-        applies=is_api_path,
-        auth_paths=frozenset({f"{API_PREFIX}/auth/token"}),
-    )
+    app.add_middleware(RateLimitMiddleware, store=app.state.limits, rules=rate_limits(settings))
     authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
     app.add_middleware(
         AuthenticationMiddleware, db=app.state.db, cache=app.state.tokens, prefixes=authenticated
     )
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
+
+
+def rate_limits(settings: Settings) -> tuple[Rule, ...]:
+    """Who may send how much where (the first rule that matches a path applies): per API
+    client on ``/v1`` and the sandbox API, per address on the token exchanges (which also
+    count failed credentials), the Connect API and the lender API (whose every request is an
+    operator key check)."""
+    per_second, anonymous = settings.rate_limit_per_second, settings.auth_rate_limit_per_second
+    failures = settings.credential_failures_per_minute
+    return (
+        Rule("token", f"{API_PREFIX}/auth/token", anonymous, exact=True),
+        Rule(
+            "connect-token",
+            f"{CONNECT_PREFIX}/sessions",
+            anonymous,
+            exact=True,
+            failures_per_minute=failures,
+        ),
+        Rule("api", API_PREFIX, per_second, per_client=True),
+        Rule("sandbox", sandbox.PREFIX, per_second, per_client=True),
+        Rule("connect", CONNECT_PREFIX, per_second),
+        Rule("lender", LENDER_PREFIX, per_second, failures_per_minute=failures),
+    )
 
 
 async def shutdown(app: FastAPI) -> None:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=86400, ge=60)
     rate_limit_per_second: int = Field(default=30, ge=1)
     auth_rate_limit_per_second: int = Field(default=10, ge=1)
+    # Failed credentials (401/403) per client address and minute on the Connect token exchange
+    # and the lender API, before that address is refused for the rest of the minute.
+    credential_failures_per_minute: int = Field(default=20, ge=1)
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     idempotency_lock_seconds: int = Field(default=90, ge=1)
     log_level: str = "INFO"

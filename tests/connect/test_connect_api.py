@@ -231,7 +231,7 @@ async def test_the_bearer_must_be_a_connect_session(
         assert "message" in response.json()["error"]
 
 
-async def test_connect_needs_no_monite_headers_and_has_no_rate_limit(
+async def test_connect_needs_no_monite_headers_and_is_limited_per_address(
     app: FastAPI, tenant: Tenant, client: httpx.AsyncClient
 ) -> None:
     token = await connect_token(client, tenant)
@@ -245,7 +245,7 @@ async def test_connect_needs_no_monite_headers_and_has_no_rate_limit(
     assert response.status_code == 200
     assert "x-request-id" in response.headers
     assert "x-monite-version" not in response.headers
-    assert "ratelimit-limit" not in response.headers
+    assert response.headers["ratelimit-limit"] == str(app.state.settings.rate_limit_per_second)
 
 
 # --- the business ----------------------------------------------------------------------------

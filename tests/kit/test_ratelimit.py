@@ -17,10 +17,12 @@ import pytest
 from fastapi import FastAPI
 
 from fundline.app import create_app, shutdown
-from fundline.kit.ratelimit import LocalWindows
+from fundline.kit.metrics import registry
+from fundline.kit.ratelimit import LimitStore, LocalWindows
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import make_tenant
 from tests.support.live import free_port, wait_until_up
+from tests.support.services import RedisProcess
 
 LIMIT = 5
 HEADERS = (
@@ -239,3 +241,164 @@ def test_local_windows_drop_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     now[0] = 1.2  # a and b are idle; c was hit 0.7 s ago
     windows.acquire_entry("d", 5, 1)
     assert set(windows.windows) == {"c", "d"}
+
+
+# --- the other APIs, and failed credentials -------------------------------------------------
+
+
+def _from(app: FastAPI, address: str) -> httpx.AsyncClient:
+    """A client on ``app`` whose requests come from ``address``."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 4711)),
+        base_url="http://fundline.test",
+    )
+
+
+@pytest.mark.parametrize("path", ["/connect/v1/business", "/lender/v1/financing_invoices"])
+async def test_connect_and_lender_apis_are_limited_per_address(
+    limited_app: FastAPI, path: str
+) -> None:
+    async with _from(limited_app, "203.0.113.7") as client:
+        statuses = [(await client.get(path)).status_code for _ in range(LIMIT + 1)]
+    async with _from(limited_app, "203.0.113.8") as other:
+        elsewhere = (await other.get(path)).status_code
+    assert statuses == [401] * LIMIT + [429]
+    assert elsewhere == 401
+
+
+async def test_failed_operator_keys_lock_out_the_address(
+    app: FastAPI, operator: dict[str, str]
+) -> None:
+    """Guessing operator keys: after ``credential_failures_per_minute`` failures an address
+    is refused for the minute, even with a right key; other addresses are not."""
+    failures = 4
+    guarded = create_app(
+        make_settings(
+            app.state.settings.database_url,
+            rate_limit_per_second=1_000,
+            credential_failures_per_minute=failures,
+            redis_key_prefix=f"fundline-test-{uuid.uuid4().hex}",
+        )
+    )
+    wrong = {"authorization": "Bearer fko_not-a-key"}
+    try:
+        async with _from(guarded, "198.51.100.20") as guesser:
+            guesses = [
+                (await guesser.get("/lender/v1/financing_invoices", headers=wrong)).status_code
+                for _ in range(failures)
+            ]
+            locked = await guesser.get("/lender/v1/financing_invoices", headers=operator)
+        async with _from(guarded, "198.51.100.21") as colleague:
+            allowed = await colleague.get("/lender/v1/financing_invoices", headers=operator)
+    finally:
+        await shutdown(guarded)
+    assert guesses == [401] * failures
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "60"
+    assert "failed attempts" in locked.json()["message"]
+    assert allowed.status_code == 200
+
+
+async def test_failed_connect_tokens_lock_out_the_address(app: FastAPI) -> None:
+    guarded = create_app(
+        make_settings(app.state.settings.database_url, credential_failures_per_minute=3)
+    )
+    try:
+        async with _from(guarded, "198.51.100.30") as guesser:
+            statuses = [
+                (
+                    await guesser.post("/connect/v1/sessions", json={"token": f"guess-{i}"})
+                ).status_code
+                for i in range(4)
+            ]
+    finally:
+        await shutdown(guarded)
+    assert statuses[:3] == [401, 401, 401]
+    assert statuses[3] == 429
+
+
+# --- Redis goes away, and comes back --------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A Redis server of this test's own, which it may stop and start again."""
+    server = RedisProcess(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _entities(app: FastAPI, tenant_auth: dict[str, str], n: int) -> list[int]:
+    async with make_client(app) as client:
+        return [
+            (await client.get("/v1/entities", headers=tenant_auth)).status_code for _ in range(n)
+        ]
+
+
+async def test_without_redis_the_limit_falls_back_to_the_process_and_comes_back(
+    app: FastAPI,
+    private_redis: RedisProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(LimitStore, "RETRY_SECONDS", 0.2)
+    async with make_client(app) as setup:
+        tenant = await make_tenant(app, setup, name="Resilient")
+    limited = create_app(
+        make_settings(
+            app.state.settings.database_url,
+            rate_limit_per_second=LIMIT,
+            redis_url=private_redis.url,
+            redis_key_prefix=f"fundline-test-{uuid.uuid4().hex}",
+            log_level="INFO",
+        )
+    )
+    store: LimitStore = limited.state.limits
+    try:
+        assert await _entities(limited, tenant.auth, 1) == [200]
+        assert store.shared
+        fallbacks = _metric("fundline_rate_limit_fallbacks_total")
+
+        private_redis.stop()
+        started = time.monotonic()
+        statuses = await _entities(limited, tenant.auth, LIMIT + 1)
+        assert time.monotonic() - started < 5  # no request waits long on a Redis that is gone
+        assert statuses == [200] * LIMIT + [429]  # still limited: by this process's windows
+        assert not store.shared
+        assert _metric("fundline_rate_limit_redis_up") == 0
+        assert _metric("fundline_rate_limit_fallbacks_total") >= fallbacks + LIMIT + 1
+        logged = capsys.readouterr()
+        assert "rate_limit_redis_unavailable" in logged.out + logged.err
+
+        private_redis.start()
+        await asyncio.sleep(1.1)  # past the retry delay, and a fresh one-second window
+        assert await _entities(limited, tenant.auth, 1) == [200]
+        assert store.shared
+        assert _metric("fundline_rate_limit_redis_up") == 1
+        logged = capsys.readouterr()
+        assert "rate_limit_redis_back" in logged.out + logged.err
+    finally:
+        await shutdown(limited)
+
+
+async def test_a_redis_that_never_answers_does_not_stop_the_api(app: FastAPI) -> None:
+    async with make_client(app) as setup:
+        tenant = await make_tenant(app, setup, name="No Redis")
+    limited = create_app(
+        make_settings(
+            app.state.settings.database_url,
+            rate_limit_per_second=LIMIT,
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        )
+    )
+    try:
+        assert await _entities(limited, tenant.auth, LIMIT + 1) == [200] * LIMIT + [429]
+    finally:
+        await shutdown(limited)
+
+
+def _metric(name: str) -> float:
+    value = registry.get_sample_value(name)
+    assert value is not None, name
+    return value

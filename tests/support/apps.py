@@ -20,6 +20,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-" + "x" * 32,
         "rate_limit_per_second": 100_000,
         "auth_rate_limit_per_second": 100_000,
+        "credential_failures_per_minute": 100_000,
         "log_level": "WARNING",
     }
     values.update(overrides)

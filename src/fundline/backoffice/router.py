@@ -35,8 +35,10 @@ from fundline.kit.routing import TransactionalRoute
 from fundline.lending.deps import PolicyDep
 from fundline.lending.policy import Policy
 
+LENDER_PREFIX = "/lender/v1"
+
 router = APIRouter(
-    prefix="/lender/v1",
+    prefix=LENDER_PREFIX,
     tags=["Lender"],
     route_class=TransactionalRoute,
     dependencies=[Depends(current_operator)],  # authenticated by default: every route
