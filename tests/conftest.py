@@ -25,7 +25,7 @@ from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.lending.policy import Policy
 from fundline.operations.migrations import upgrade
-from tests.support import tenancy_guard
+from tests.support import secrets_in_logs, tenancy_guard
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import Tenant, make_operator_key, make_tenant
 from tests.support.services import (
@@ -36,6 +36,19 @@ from tests.support.services import (
 )
 
 _postgres_url: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    secrets_in_logs.install()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """At the end of the session (of each xdist worker), no log written during it holds a
+    token or secret minted during it (``tests/support/secrets_in_logs.py``)."""
+    yield
+    leaks = secrets_in_logs.leaks()
+    assert not leaks, f"secrets in logs ({secrets_in_logs.summary()}): {leaks[:20]}"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import secrets_in_logs
+
 FUNDLINE = str(Path(sys.executable).with_name("fundline"))
 
 
@@ -41,6 +43,7 @@ def serving(env: dict[str, str], *, log: Path, args: Sequence[str] = ()) -> Iter
     """``fundline serve [args]`` on a free local port with ``env``, its output in ``log``;
     yields its URL once it answers, and stops it after."""
     port = free_port()
+    secrets_in_logs.LOG_FILES.append(log)
     with log.open("wb") as out:
         server = subprocess.Popen(
             [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port), *args],

@@ -23,6 +23,14 @@ import uvicorn
 from tests.support.live import free_port
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server, leaving the test process's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     path: str
@@ -96,8 +104,7 @@ class Receiver:
         config = uvicorn.Config(
             self, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
         )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._task.done():
