@@ -7,6 +7,8 @@ begins IMMEDIATE, so writers queue on the database lock instead of failing half 
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -107,7 +110,72 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         return engine
     # No pre-ping: it costs a round trip (or three) on every checkout, on every request. A
     # connection the server dropped fails one statement and is discarded; the pool refills.
-    return create_async_engine(url, pool_size=20, max_overflow=10, pool_recycle=3600, **options)
+    # A database that does not answer fails a request within seconds rather than hold it:
+    # connecting gives up after CONNECT_TIMEOUT_SECONDS, waiting for a pooled connection after
+    # POOL_TIMEOUT_SECONDS (``unavailable`` below tells the error handler it is an outage).
+    return create_async_engine(
+        url,
+        pool_size=20,
+        max_overflow=10,
+        pool_recycle=3600,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        **options,
+    )
+
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 10.0
+# errno values of a server that is not there, or went away.
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database cannot be reached right now: a
+    refused, reset or timed-out connection, a connection lost mid-statement, a server that
+    is starting or shutting down or full, a pool with no connection to give. Such a request
+    is answered 503, not 500: nothing is wrong with it, and it may be sent again."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        orig = getattr(current, "orig", None)
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+    return False
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool had no connection within its timeout
+        return True
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.ConnectionDoesNotExistError,
+    ):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -212,6 +280,7 @@ class Database:
                     self.driver_dsn,
                     min_size=0,
                     max_size=DRIVER_POOL_SIZE,
+                    timeout=CONNECT_TIMEOUT_SECONDS,
                     reset=_plain_reads_leave_nothing,
                 )
             return self._driver_pool

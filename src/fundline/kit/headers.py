@@ -16,8 +16,12 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundline.kit import versions
+from fundline.kit.db import unavailable
 
 log = structlog.get_logger("fundline.http")
+
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable: please retry shortly"
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 API_PREFIX = "/v1"
 
@@ -108,6 +112,23 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
+            if unavailable(exc):
+                # An outage, not a fault of this request: one line without a trace, and a 503
+                # the client may retry.
+                log.warning(
+                    "database_unavailable",
+                    request_id=request_id,
+                    path=scope["path"],
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                if not started_response:
+                    await send_json(
+                        send_with_headers,
+                        503,
+                        {"error": {"message": UNAVAILABLE_MESSAGE}},
+                        {"retry-after": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+                    )
+                return
             # Logged here, with the request id; the client learns nothing of the cause.
             log.error("unhandled_error", request_id=request_id, path=scope["path"], exc_info=exc)
             if not started_response:

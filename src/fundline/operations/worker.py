@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from fundline.config import Settings
 from fundline.kit import idempotency
-from fundline.kit.db import Database
+from fundline.kit.db import Database, unavailable
 from fundline.lending.policy import Policy
 from fundline.webhooks import worker as webhooks
 
@@ -66,7 +66,10 @@ async def run(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # keep beating: one bad round must not stop servicing
-            log.error("worker_beat_failed", exc_info=exc)
+            if unavailable(exc):
+                log.warning("worker_beat_database_unavailable", error=str(exc))
+            else:
+                log.error("worker_beat_failed", exc_info=exc)
         await asyncio.sleep(interval_seconds)
 
 

@@ -28,7 +28,7 @@ import structlog
 
 from fundline.config import Settings
 from fundline.kit import clock
-from fundline.kit.db import Database
+from fundline.kit.db import Database, unavailable
 from fundline.webhooks import fanout, metrics, queue, schedule, signing
 from fundline.webhooks.addresses import Resolver, parse_allow_list
 from fundline.webhooks.queue import Claimed
@@ -89,17 +89,29 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Rounds until ``stop``; then the shutdown: finish, write down, release."""
         try:
+            outage = 0  # rounds failed in a row because the database could not be reached
             while not self._stopping.is_set():
                 await self._observe_depth()
                 try:
                     worked = await self.round()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # the database went away: try again next round
-                    log.error("webhook_round_failed", exc_info=exc)
+                except Exception as exc:  # keep going: the next round may succeed
                     worked = False
+                    if unavailable(exc):
+                        if outage == 0:
+                            log.warning("webhook_worker_database_unavailable", error=str(exc))
+                        outage += 1
+                    else:
+                        log.error("webhook_round_failed", exc_info=exc)
+                else:
+                    if outage:
+                        log.info("webhook_worker_database_back", rounds_missed=outage)
+                    outage = 0
                 if not worked:
-                    await self._pause(self.limits.poll_seconds)
+                    # While the database is away, look less often (up to every 5 s).
+                    wait = self.limits.poll_seconds * 2 ** min(outage, 5)
+                    await self._pause(min(wait, max(self.limits.poll_seconds, 5.0)))
         finally:
             await self._shut_down()
 
