@@ -1,16 +1,35 @@
 """The delivery worker against a real receiver on loopback: what is sent, and what each answer
-leads to."""
+leads to (success, a retry, the end of the delivery, a disabled subscription)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import timedelta
+
 import httpx
+import pytest
 
 from fundline.kit.db import Database
-from fundline.models.webhook import WebhookDeliveryStatus
+from fundline.models.webhook import WebhookDeliveryStatus, WebhookSubscriptionStatus
+from fundline.webhooks.queue import FAILING_REASON, GONE_REASON
 from fundline.webhooks.worker import DeliveryWorker
 from tests.support.factories import Tenant
-from tests.support.receiver import receiving
-from tests.support.webhooks import deliveries_of, record_event, subscribe
+from tests.support.receiver import Received, Reply, in_turn, receiving
+from tests.support.webhooks import (
+    FakeClock,
+    a_worker,
+    deliveries_counted,
+    deliveries_of,
+    delivery_of,
+    record_event,
+    subscribe,
+    subscription_row,
+)
+
+RETRY = timedelta(seconds=5)  # the first retry's wait
+ENABLED = WebhookSubscriptionStatus.ENABLED
+DISABLED = WebhookSubscriptionStatus.DISABLED
 
 
 async def test_an_event_is_delivered(
@@ -28,3 +47,260 @@ async def test_an_event_is_delivered(
     assert delivery.status is WebhookDeliveryStatus.SUCCEEDED
     assert delivery.requests_made_count == 1
     assert delivery.last_response_status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [(Reply(201, body=b"created"), "created"), (Reply(204, body=b""), None)],
+)
+async def test_any_2xx_is_a_success(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    loopback: None,
+    worker: DeliveryWorker,
+    reply: Reply,
+    shown: str | None,
+) -> None:
+    async with receiving(lambda _: reply) as receiver:
+        await subscribe(client, tenant, url=receiver.url)
+        event = await record_event(db, tenant)
+        await worker.run_until_idle()
+    assert len(receiver.received) == 1
+    delivery = await delivery_of(db, event.id)
+    assert delivery.status is WebhookDeliveryStatus.SUCCEEDED
+    assert delivery.was_successful is True
+    assert (delivery.last_response_status_code, delivery.last_response) == (reply.status, shown)
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+async def test_an_error_status_is_retried(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    loopback: None,
+    fake_clock: FakeClock,
+    timed_worker: DeliveryWorker,
+    status: int,
+) -> None:
+    """A 4xx or 5xx (but 410) is a failed attempt: the answer is logged and a retry is due
+    5 s later, when it is sent."""
+    async with receiving(in_turn(Reply(status, body=b"nope"), 200)) as receiver:
+        await subscribe(client, tenant, url=receiver.url)
+        event = await record_event(db, tenant)
+        await timed_worker.run_until_idle()
+        delivery = await delivery_of(db, event.id)
+        assert delivery.status is WebhookDeliveryStatus.PENDING
+        assert (delivery.last_response_status_code, delivery.last_response) == (status, "nope")
+        assert delivery.was_successful is False
+        assert delivery.next_attempt_at == fake_clock.now() + RETRY
+        fake_clock.advance(RETRY)
+        await timed_worker.run_until_idle()
+    assert receiver.event_ids() == [str(event.id)] * 2
+    delivery = await delivery_of(db, event.id)
+    assert (delivery.status, delivery.requests_made_count) == (WebhookDeliveryStatus.SUCCEEDED, 2)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_not_followed(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    loopback: None,
+    fake_clock: FakeClock,
+    timed_worker: DeliveryWorker,
+    status: int,
+) -> None:
+    """A redirect is a failed attempt: the receiver behind ``Location`` gets nothing (it
+    could be anywhere, and was never checked), and the delivery is retried."""
+    async with receiving() as elsewhere:
+        redirect = Reply(status, {"Location": elsewhere.url}, body=b"")
+        async with receiving(lambda _: redirect) as receiver:
+            await subscribe(client, tenant, url=receiver.url)
+            event = await record_event(db, tenant)
+            await timed_worker.run_until_idle()
+            fake_clock.advance(RETRY)
+            await timed_worker.run_until_idle()
+    assert elsewhere.received == []
+    assert len(receiver.received) == 2
+    delivery = await delivery_of(db, event.id)
+    assert delivery.status is WebhookDeliveryStatus.PENDING
+    assert (delivery.last_response_status_code, delivery.was_successful) == (status, False)
+    assert delivery.next_attempt_at == fake_clock.now() + timedelta(minutes=5)
+
+
+async def test_no_answer_in_time_is_a_failed_attempt(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, fake_clock: FakeClock
+) -> None:
+    """A receiver slower than the sender's timeout: the attempt is logged as failed, saying
+    why, and a retry is scheduled."""
+    gate = asyncio.Event()  # never opened while the worker waits
+    async with (
+        a_worker(db, timeout_seconds=0.2, now=fake_clock.now) as worker,
+        receiving(lambda _: Reply(gate=gate)) as receiver,
+    ):
+        await subscribe(client, tenant, url=receiver.url)
+        event = await record_event(db, tenant)
+        try:
+            await worker.run_until_idle()
+        finally:
+            gate.set()
+    assert len(receiver.received) == 1
+    delivery = await delivery_of(db, event.id)
+    assert delivery.status is WebhookDeliveryStatus.PENDING
+    assert (delivery.requests_made_count, delivery.was_successful) == (1, False)
+    assert delivery.last_response_status_code is None
+    assert delivery.last_response == "no answer within 0.2 s"
+    assert delivery.next_attempt_at == fake_clock.now() + RETRY
+    shown = (await client.get("/v1/webhook_deliveries", headers=tenant.headers)).json()["data"]
+    assert (shown[0]["response"], shown[0]["response_status_code"]) == (
+        "no answer within 0.2 s",
+        None,
+    )
+
+
+async def test_an_answer_with_a_nul_byte_is_logged(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
+) -> None:
+    """PostgreSQL's text cannot hold NUL: the log keeps a replacement character instead (the
+    write-down used to fail, for this attempt and every other written down with it)."""
+    async with receiving(lambda _: Reply(200, body=b"ok\x00done")) as receiver:
+        await subscribe(client, tenant, url=receiver.url)
+        event = await record_event(db, tenant)
+        await worker.run_until_idle()
+    assert len(receiver.received) == 1
+    delivery = await delivery_of(db, event.id)
+    assert delivery.status is WebhookDeliveryStatus.SUCCEEDED
+    assert delivery.last_response == "ok\ufffddone"
+
+
+async def test_410_disables_the_subscription_until_it_is_enabled(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
+) -> None:
+    """410 Gone: the delivery is failed, the subscription disabled with an event saying so,
+    and nothing more goes out to it (neither what was pending nor new events) until it is
+    enabled; then what was pending is sent."""
+    object_id = uuid.uuid4()
+    async with receiving(in_turn(410, 200)) as receiver:
+        subscription = await subscribe(client, tenant, url=receiver.url)
+        one = f"/v1/webhook_subscriptions/{subscription['id']}"
+        gone = await record_event(db, tenant, object_id=object_id)
+        # The same object's next event waits behind the first (per-object order), so it is
+        # still pending when the subscription is disabled.
+        waiting = await record_event(db, tenant, object_id=object_id, action="updated")
+        await worker.run_until_idle()
+        assert receiver.event_ids() == [str(gone.id)]
+        delivery = await delivery_of(db, gone.id)
+        assert delivery.status is WebhookDeliveryStatus.FAILED
+        assert (delivery.last_response_status_code, delivery.was_successful) == (410, False)
+
+        shown = await client.get(one, headers=tenant.auth)
+        assert shown.json()["status"] == "disabled"
+        assert (await subscription_row(db, subscription["id"])).disabled_reason == GONE_REASON
+        events = await client.get(
+            "/v1/events?object_type=webhook_subscription", headers=tenant.headers
+        )
+        assert events.status_code == 200
+        (disabled,) = events.json()["data"]
+        assert disabled["action"] == "webhook_subscription.disabled"
+        assert disabled["entity_id"] == tenant.entity_id
+        assert disabled["object"]["id"] == subscription["id"]
+        assert disabled["object"]["reason"] == GONE_REASON
+
+        later = await record_event(db, tenant)
+        await worker.run_until_idle()
+        assert receiver.event_ids() == [str(gone.id)]
+        assert await deliveries_of(db, later.id) == []  # not queued for a disabled one
+
+        enabled = await client.post(f"{one}/enable", headers=tenant.auth)
+        assert enabled.json()["status"] == "enabled"
+        await worker.run_until_idle()
+    assert receiver.event_ids() == [str(gone.id), str(waiting.id)]
+    assert (await delivery_of(db, waiting.id)).status is WebhookDeliveryStatus.SUCCEEDED
+
+
+async def test_five_days_of_failures_disable_the_subscription(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    loopback: None,
+    fake_clock: FakeClock,
+    timed_worker: DeliveryWorker,
+) -> None:
+    """A failure starts the subscription's failure streak, a success ends it; a failure 5
+    days (not a second less) into a streak disables the subscription, with the event."""
+    answer = {"status": 500}
+    async with receiving(lambda _: Reply(answer["status"])) as receiver:
+        subscription = await subscribe(client, tenant, url=receiver.url)
+        sub_id = subscription["id"]
+
+        await record_event(db, tenant)
+        await timed_worker.run_until_idle()
+        assert (await subscription_row(db, sub_id)).failing_since == fake_clock.now()
+
+        answer["status"] = 200
+        fake_clock.advance(RETRY)
+        await timed_worker.run_until_idle()
+        assert (await subscription_row(db, sub_id)).failing_since is None
+
+        answer["status"] = 500
+        streak_from = fake_clock.advance(timedelta(minutes=1))
+        await record_event(db, tenant)
+        await timed_worker.run_until_idle()
+        assert (await subscription_row(db, sub_id)).failing_since == streak_from
+
+        # The retry of that event, a second short of 5 days into the streak.
+        fake_clock.at = streak_from + timedelta(days=5) - timedelta(seconds=1)
+        await timed_worker.run_until_idle()
+        row = await subscription_row(db, sub_id)
+        assert (row.status, row.failing_since) == (ENABLED, streak_from)
+
+        fake_clock.at = streak_from + timedelta(days=5)
+        last = await record_event(db, tenant)
+        await timed_worker.run_until_idle()
+    assert len(receiver.received) == 5
+    row = await subscription_row(db, sub_id)
+    assert (row.status, row.disabled_reason) == (DISABLED, FAILING_REASON)
+    shown = await client.get(f"/v1/webhook_subscriptions/{sub_id}", headers=tenant.auth)
+    assert shown.json()["status"] == "disabled"
+    events = await client.get("/v1/events?object_type=webhook_subscription", headers=tenant.headers)
+    (disabled,) = events.json()["data"]
+    assert disabled["action"] == "webhook_subscription.disabled"
+    assert disabled["object"]["reason"] == FAILING_REASON
+    # The attempt that settled it is logged as any failed one.
+    delivery = await delivery_of(db, last.id)
+    assert (delivery.status, delivery.requests_made_count) == (WebhookDeliveryStatus.PENDING, 1)
+
+
+async def test_the_metrics_count_attempts_by_outcome(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    loopback: None,
+    worker: DeliveryWorker,
+) -> None:
+    """``fundline_webhook_deliveries_total`` on ``GET /metrics`` counts each attempt under
+    its outcome."""
+
+    def by_path(request: Received) -> Reply:
+        return Reply({"/ok": 200, "/fail": 500, "/gone": 410}[request.path])
+
+    async with receiving(by_path) as receiver:
+        for path in ("ok", "fail", "gone"):
+            await subscribe(client, tenant, url=f"http://127.0.0.1:{receiver.port}/{path}")
+        before = await deliveries_counted(client)
+        await record_event(db, tenant)
+        await worker.run_until_idle()
+    assert len(receiver.received) == 3
+    after = await deliveries_counted(client)
+
+    def grew(outcome: str) -> float:
+        return after.get(outcome, 0.0) - before.get(outcome, 0.0)
+
+    assert {o: grew(o) for o in ("succeeded", "retrying", "gone", "failed", "dropped")} == {
+        "succeeded": 1,
+        "retrying": 1,
+        "gone": 1,
+        "failed": 0,
+        "dropped": 0,
+    }
