@@ -166,8 +166,9 @@ async def test_stopping_lets_an_attempt_in_flight_finish_and_writes_it_down(
         try:
             await eventually(lambda: len(receiver.received) == 1)
             worker.stop()
-            await asyncio.sleep(0.05)
-            assert not task.done()  # waiting for the answer
+            # Time for the worker to reach its shutdown, which must wait for the answer.
+            await asyncio.sleep(0.3)
+            assert not task.done()
         finally:
             gate.set()
         await asyncio.wait_for(task, 5)
