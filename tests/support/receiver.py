@@ -57,6 +57,15 @@ def always(status: int = 200, **headers: str) -> Answer:
     return lambda _: Reply(status, headers)
 
 
+def always_reply(reply: Reply) -> Answer:
+    return lambda _: reply
+
+
+def by_path(answers: dict[str, Answer]) -> Answer:
+    """Each path (``"/gone"``) its own answer: one receiver for several subscriptions."""
+    return lambda request: answers[request.path](request)
+
+
 def in_turn(*replies: int | Reply) -> Answer:
     """The first request gets the first reply, the second the second, …; the last repeats."""
     given = [Reply(r) if isinstance(r, int) else r for r in replies]
@@ -86,6 +95,10 @@ class Receiver:
 
     def url_for(self, host: str) -> str:
         return f"http://{host}:{self.port}/hooks"
+
+    def url_at(self, path: str) -> str:
+        """A URL of this receiver with another path (``by_path`` answers each its own way)."""
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     def event_ids(self) -> list[str]:
         return [r.event_id for r in self.received]

@@ -8,14 +8,22 @@ import uuid
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from fundline.kit.db import Database
+from fundline.models import WebhookDelivery
 from fundline.models.webhook import WebhookDeliveryStatus, WebhookSubscriptionStatus
 from fundline.webhooks.queue import FAILING_REASON, GONE_REASON
 from fundline.webhooks.worker import DeliveryWorker
 from tests.support.factories import Tenant
-from tests.support.receiver import Received, Reply, in_turn, receiving
+from tests.support.receiver import (
+    Receiver,
+    Reply,
+    always,
+    always_reply,
+    by_path,
+    in_turn,
+    receiving,
+)
 from tests.support.webhooks import (
     FakeClock,
     a_worker,
@@ -49,31 +57,36 @@ async def test_an_event_is_delivered(
     assert delivery.last_response_status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("reply", "shown"),
-    [(Reply(201, body=b"created"), "created"), (Reply(204, body=b""), None)],
-)
-async def test_any_2xx_is_a_success(
-    client: httpx.AsyncClient,
-    db: Database,
-    tenant: Tenant,
-    loopback: None,
-    worker: DeliveryWorker,
-    reply: Reply,
-    shown: str | None,
+async def subscribed_at(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, paths: list[str]
 ) -> None:
-    async with receiving(lambda _: reply) as receiver:
-        await subscribe(client, tenant, url=receiver.url)
+    """A subscription for each path of ``receiver`` (a ``by_path`` receiver)."""
+    for path in paths:
+        await subscribe(client, tenant, url=receiver.url_at(path))
+
+
+async def by_url(db: Database, event_id: uuid.UUID) -> dict[str, WebhookDelivery]:
+    return {d.url.rsplit("/", 1)[1]: d for d in await deliveries_of(db, event_id)}
+
+
+async def test_any_2xx_is_a_success(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
+) -> None:
+    replies = {"201": Reply(201, body=b"created"), "204": Reply(204, body=b"")}
+    answers = {f"/{path}": always_reply(reply) for path, reply in replies.items()}
+    async with receiving(by_path(answers)) as receiver:
+        await subscribed_at(client, tenant, receiver, list(replies))
         event = await record_event(db, tenant)
         await worker.run_until_idle()
-    assert len(receiver.received) == 1
-    delivery = await delivery_of(db, event.id)
-    assert delivery.status is WebhookDeliveryStatus.SUCCEEDED
-    assert delivery.was_successful is True
-    assert (delivery.last_response_status_code, delivery.last_response) == (reply.status, shown)
+    assert len(receiver.received) == 2
+    deliveries = await by_url(db, event.id)
+    for path, shown in (("201", "created"), ("204", None)):
+        delivery = deliveries[path]
+        assert delivery.status is WebhookDeliveryStatus.SUCCEEDED, path
+        assert delivery.was_successful is True
+        assert (delivery.last_response_status_code, delivery.last_response) == (int(path), shown)
 
 
-@pytest.mark.parametrize("status", [400, 404, 500])
 async def test_an_error_status_is_retried(
     client: httpx.AsyncClient,
     db: Database,
@@ -81,27 +94,31 @@ async def test_an_error_status_is_retried(
     loopback: None,
     fake_clock: FakeClock,
     timed_worker: DeliveryWorker,
-    status: int,
 ) -> None:
     """A 4xx or 5xx (but 410) is a failed attempt: the answer is logged and a retry is due
     5 s later, when it is sent."""
-    async with receiving(in_turn(Reply(status, body=b"nope"), 200)) as receiver:
-        await subscribe(client, tenant, url=receiver.url)
+    statuses = ["400", "404", "500"]
+    answers = {f"/{s}": in_turn(Reply(int(s), body=b"nope"), 200) for s in statuses}
+    async with receiving(by_path(answers)) as receiver:
+        await subscribed_at(client, tenant, receiver, statuses)
         event = await record_event(db, tenant)
         await timed_worker.run_until_idle()
-        delivery = await delivery_of(db, event.id)
-        assert delivery.status is WebhookDeliveryStatus.PENDING
-        assert (delivery.last_response_status_code, delivery.last_response) == (status, "nope")
-        assert delivery.was_successful is False
-        assert delivery.next_attempt_at == fake_clock.now() + RETRY
+        for status, delivery in (await by_url(db, event.id)).items():
+            assert delivery.status is WebhookDeliveryStatus.PENDING, status
+            assert (delivery.last_response_status_code, delivery.last_response) == (
+                int(status),
+                "nope",
+            )
+            assert delivery.was_successful is False
+            assert delivery.next_attempt_at == fake_clock.now() + RETRY
         fake_clock.advance(RETRY)
         await timed_worker.run_until_idle()
-    assert receiver.event_ids() == [str(event.id)] * 2
-    delivery = await delivery_of(db, event.id)
-    assert (delivery.status, delivery.requests_made_count) == (WebhookDeliveryStatus.SUCCEEDED, 2)
+    assert len(receiver.received) == 6
+    for status, delivery in (await by_url(db, event.id)).items():
+        assert delivery.status is WebhookDeliveryStatus.SUCCEEDED, status
+        assert delivery.requests_made_count == 2
 
 
-@pytest.mark.parametrize("status", [301, 302, 307])
 async def test_a_redirect_is_not_followed(
     client: httpx.AsyncClient,
     db: Database,
@@ -109,24 +126,28 @@ async def test_a_redirect_is_not_followed(
     loopback: None,
     fake_clock: FakeClock,
     timed_worker: DeliveryWorker,
-    status: int,
 ) -> None:
     """A redirect is a failed attempt: the receiver behind ``Location`` gets nothing (it
     could be anywhere, and was never checked), and the delivery is retried."""
+    statuses = ["301", "302", "307"]
     async with receiving() as elsewhere:
-        redirect = Reply(status, {"Location": elsewhere.url}, body=b"")
-        async with receiving(lambda _: redirect) as receiver:
-            await subscribe(client, tenant, url=receiver.url)
+        answers = {
+            f"/{s}": always_reply(Reply(int(s), {"Location": elsewhere.url}, body=b""))
+            for s in statuses
+        }
+        async with receiving(by_path(answers)) as receiver:
+            await subscribed_at(client, tenant, receiver, statuses)
             event = await record_event(db, tenant)
             await timed_worker.run_until_idle()
             fake_clock.advance(RETRY)
             await timed_worker.run_until_idle()
     assert elsewhere.received == []
-    assert len(receiver.received) == 2
-    delivery = await delivery_of(db, event.id)
-    assert delivery.status is WebhookDeliveryStatus.PENDING
-    assert (delivery.last_response_status_code, delivery.was_successful) == (status, False)
-    assert delivery.next_attempt_at == fake_clock.now() + timedelta(minutes=5)
+    assert len(receiver.received) == 6
+    for status, delivery in (await by_url(db, event.id)).items():
+        assert delivery.status is WebhookDeliveryStatus.PENDING, status
+        assert delivery.last_response_status_code == int(status)
+        assert (delivery.requests_made_count, delivery.was_successful) == (2, False)
+        assert delivery.next_attempt_at == fake_clock.now() + timedelta(minutes=5)
 
 
 async def test_no_answer_in_time_is_a_failed_attempt(
@@ -282,12 +303,9 @@ async def test_the_metrics_count_attempts_by_outcome(
     """``fundline_webhook_deliveries_total`` on ``GET /metrics`` counts each attempt under
     its outcome."""
 
-    def by_path(request: Received) -> Reply:
-        return Reply({"/ok": 200, "/fail": 500, "/gone": 410}[request.path])
-
-    async with receiving(by_path) as receiver:
-        for path in ("ok", "fail", "gone"):
-            await subscribe(client, tenant, url=f"http://127.0.0.1:{receiver.port}/{path}")
+    answers = {"/ok": always(200), "/fail": always(500), "/gone": always(410)}
+    async with receiving(by_path(answers)) as receiver:
+        await subscribed_at(client, tenant, receiver, ["ok", "fail", "gone"])
         before = await deliveries_counted(client)
         await record_event(db, tenant)
         await worker.run_until_idle()

@@ -16,8 +16,8 @@ from fundline.webhooks import schedule
 from fundline.webhooks.schedule import MAX_RETRY_AFTER, next_attempt_at, parse_retry_after
 from fundline.webhooks.worker import DeliveryWorker
 from tests.support.factories import Tenant
-from tests.support.receiver import Reply, always, receiving
-from tests.support.webhooks import FakeClock, delivery_of, record_event, subscribe
+from tests.support.receiver import Reply, always, by_path, receiving
+from tests.support.webhooks import FakeClock, deliveries_of, delivery_of, record_event, subscribe
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 WAITS = [
@@ -158,16 +158,16 @@ async def test_the_schedule_attempt_by_attempt(
     assert (shown["response_status_code"], shown["response"]) == (500, "ok")
 
 
-@pytest.mark.parametrize(
-    ("retry_after", "wait"),
-    [
-        ("600", timedelta(minutes=10)),  # longer than 5 s: waited for
-        ("1", timedelta(seconds=5)),  # shorter: the schedule's wait stands
-        ("soon", timedelta(seconds=5)),  # unreadable: ignored
-        ("²", timedelta(seconds=5)),  # unreadable (it used to stop the worker's write-down)
-        ("9" * 30, MAX_RETRY_AFTER),  # capped at a day (it used to overflow)
-    ],
-)
+# Retry-After in seconds, as a receiver sends it, and the first retry's wait that follows.
+RETRY_AFTER_SECONDS = {
+    "/longer": ("600", timedelta(minutes=10)),  # longer than 5 s: waited for
+    "/shorter": ("1", timedelta(seconds=5)),  # shorter: the schedule's wait stands
+    "/unreadable": ("soon", timedelta(seconds=5)),  # ignored
+    "/latin-1": ("²", timedelta(seconds=5)),  # ignored (it used to stop the write-down)
+    "/huge": ("9" * 30, MAX_RETRY_AFTER),  # capped at a day (it used to overflow)
+}
+
+
 async def test_a_receivers_retry_after_seconds(
     client: httpx.AsyncClient,
     db: Database,
@@ -175,18 +175,23 @@ async def test_a_receivers_retry_after_seconds(
     loopback: None,
     fake_clock: FakeClock,
     timed_worker: DeliveryWorker,
-    retry_after: str,
-    wait: timedelta,
 ) -> None:
-    """A 503 with ``Retry-After`` in seconds moves the retry out, never in."""
-    async with receiving(always(503, **{"Retry-After": retry_after})) as receiver:
-        await subscribe(client, tenant, url=receiver.url)
+    """A 503 with ``Retry-After`` in seconds moves the retry out, never in; what is not a
+    number of seconds is ignored."""
+    answers = {
+        path: always(503, **{"Retry-After": value})
+        for path, (value, _) in RETRY_AFTER_SECONDS.items()
+    }
+    async with receiving(by_path(answers)) as receiver:
+        for path in RETRY_AFTER_SECONDS:
+            await subscribe(client, tenant, url=receiver.url_at(path))
         event = await record_event(db, tenant)
         await timed_worker.run_until_idle()
-    assert len(receiver.received) == 1
-    delivery = await delivery_of(db, event.id)
-    assert delivery.last_response_status_code == 503
-    assert delivery.next_attempt_at == fake_clock.now() + wait
+    assert len(receiver.received) == len(RETRY_AFTER_SECONDS)
+    for delivery in await deliveries_of(db, event.id):
+        path = "/" + delivery.url.rsplit("/", 1)[1]
+        assert delivery.last_response_status_code == 503
+        assert delivery.next_attempt_at == fake_clock.now() + RETRY_AFTER_SECONDS[path][1], path
 
 
 async def test_a_receivers_retry_after_date(
