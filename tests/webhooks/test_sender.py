@@ -21,7 +21,7 @@ from tests.support.webhooks import (
     PUBLIC_ADDRESS,
     FakeClock,
     a_worker,
-    delivery_of,
+    deliveries_of,
     record_event,
     subscribe,
     use_resolver,
@@ -123,14 +123,14 @@ async def test_a_metadata_address_is_refused_even_when_listed(
     )
 
 
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [
-        ("127.0.0.1", "a loopback address"),
-        ("10.0.0.1", "a private address"),
-        (METADATA, "a cloud metadata address"),
-    ],
-)
+# Where each name points by the time of the attempt, and what the refusal calls it.
+REBOUND = {
+    "loopback.partner.example": ("127.0.0.1", "a loopback address"),
+    "private.partner.example": ("10.0.0.1", "a private address"),
+    "metadata.partner.example": (METADATA, "a cloud metadata address"),
+}
+
+
 async def test_a_name_rebound_inside_after_subscribing_is_refused_at_connect_time(
     client: httpx.AsyncClient,
     db: Database,
@@ -138,21 +138,24 @@ async def test_a_name_rebound_inside_after_subscribing_is_refused_at_connect_tim
     loopback: None,
     fake_clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
-    address: str,
-    reason: str,
 ) -> None:
-    """The subscription was accepted while the name resolved to a public address; once it
-    resolves inside, the attempt is refused before connecting: nothing reaches the receiver,
-    the log says why, and the retry is scheduled."""
-    use_resolver(monkeypatch, {NAME: [PUBLIC_ADDRESS]})
+    """The subscriptions were accepted while their names resolved to a public address; once
+    they resolve inside, each attempt is refused before connecting: nothing reaches the
+    receiver, the log says why, and the retry is scheduled."""
+    use_resolver(monkeypatch, {name: [PUBLIC_ADDRESS] for name in REBOUND})
     async with receiving() as receiver, a_worker(db, allow=NONE, now=fake_clock.now) as worker:
-        await subscribe(client, tenant, url=receiver.url_for(NAME))
-        use_resolver(monkeypatch, {NAME: [address]})
+        for name in REBOUND:
+            await subscribe(client, tenant, url=receiver.url_for(name))
+        use_resolver(monkeypatch, {name: [address] for name, (address, _) in REBOUND.items()})
         event = await record_event(db, tenant)
         await worker.run_until_idle()
     assert receiver.received == []
-    delivery = await delivery_of(db, event.id)
-    assert delivery.status is WebhookDeliveryStatus.PENDING
-    assert (delivery.requests_made_count, delivery.last_response_status_code) == (1, None)
-    assert delivery.last_response == f"{NAME} resolves to {reason}, where webhooks are not sent"
-    assert delivery.next_attempt_at == fake_clock.now() + timedelta(seconds=5)
+    deliveries = await deliveries_of(db, event.id)
+    assert len(deliveries) == len(REBOUND)
+    for delivery in deliveries:
+        name = httpx.URL(delivery.url).host
+        reason = REBOUND[name][1]
+        assert delivery.status is WebhookDeliveryStatus.PENDING
+        assert (delivery.requests_made_count, delivery.last_response_status_code) == (1, None)
+        assert delivery.last_response == f"{name} resolves to {reason}, where webhooks are not sent"
+        assert delivery.next_attempt_at == fake_clock.now() + timedelta(seconds=5)
