@@ -157,7 +157,7 @@ async def test_no_answer_in_time_is_a_failed_attempt(
     why, and a retry is scheduled."""
     gate = asyncio.Event()  # never opened while the worker waits
     async with (
-        a_worker(db, timeout_seconds=0.2, now=fake_clock.now) as worker,
+        a_worker(db, timeout_seconds=0.5, now=fake_clock.now) as worker,
         receiving(lambda _: Reply(gate=gate)) as receiver,
     ):
         await subscribe(client, tenant, url=receiver.url)
@@ -171,11 +171,11 @@ async def test_no_answer_in_time_is_a_failed_attempt(
     assert delivery.status is WebhookDeliveryStatus.PENDING
     assert (delivery.requests_made_count, delivery.was_successful) == (1, False)
     assert delivery.last_response_status_code is None
-    assert delivery.last_response == "no answer within 0.2 s"
+    assert delivery.last_response == "no answer within 0.5 s"
     assert delivery.next_attempt_at == fake_clock.now() + RETRY
     shown = (await client.get("/v1/webhook_deliveries", headers=tenant.headers)).json()["data"]
     assert (shown[0]["response"], shown[0]["response_status_code"]) == (
-        "no answer within 0.2 s",
+        "no answer within 0.5 s",
         None,
     )
 

@@ -139,15 +139,24 @@ async def test_attempts_at_once_are_bounded(
     most: int,
 ) -> None:
     """At most ``concurrency`` attempts at once per worker, and ``per_subscription`` for one
-    subscription: counted at the receiver."""
+    subscription: counted at the receiver, which holds its answers until the limit is
+    reached (and a moment more, for an attempt over the limit to show)."""
+    gate = asyncio.Event()
     async with (
-        receiving(lambda _: Reply(delay=0.05)) as receiver,
+        receiving(lambda _: Reply(gate=gate)) as receiver,
         a_worker(db, concurrency=concurrency, per_subscription=per_subscription) as worker,
     ):
         await subscribe(client, tenant, url=receiver.url)
         for _ in range(7):
             await record_event(db, tenant)
-        await worker.run_until_idle()
+        sending = asyncio.create_task(worker.run_until_idle())
+        try:
+            await eventually(lambda: receiver.in_flight == most)
+            await asyncio.sleep(0.1)
+            assert receiver.in_flight == most
+        finally:
+            gate.set()
+        await asyncio.wait_for(sending, 5)
     assert len(receiver.received) == 7
     assert receiver.most_in_flight == most
 
