@@ -43,6 +43,7 @@ DISABLED = WebhookSubscriptionStatus.DISABLED
 async def test_an_event_is_delivered(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
 ) -> None:
+    """One event, one subscription: the receiver gets the event's body, the log a success."""
     async with receiving() as receiver:
         subscription = await subscribe(client, tenant, url=receiver.url)
         event = await record_event(db, tenant)
@@ -72,6 +73,7 @@ async def by_url(db: Database, event_id: uuid.UUID) -> dict[str, WebhookDelivery
 async def test_any_2xx_is_a_success(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
 ) -> None:
+    """201 and 204 are successes as 200 is; the log keeps the status and the body."""
     replies = {"201": Reply(201, body=b"created"), "204": Reply(204, body=b"")}
     answers = {f"/{path}": always_reply(reply) for path, reply in replies.items()}
     async with receiving(by_path(answers)) as receiver:

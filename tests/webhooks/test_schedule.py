@@ -47,19 +47,22 @@ def test_eight_attempts_with_the_documented_waits() -> None:
 
 @pytest.mark.parametrize("factor", [0.8, 1.2])
 def test_jitter_scales_the_wait(factor: float) -> None:
+    """The jitter factor multiplies each wait (its bounds, 0.8 and 1.2, exactly)."""
     for made, wait in enumerate(WAITS, start=1):
         assert next_attempt_at(made, NOW, jitter=lambda: factor) == NOW + wait * factor
 
 
 def test_random_jitter_stays_within_twenty_percent_and_spreads() -> None:
+    """The real jitter stays within ±20 % and does spread the retries over that range."""
     factors = [schedule.random_jitter() for _ in range(2000)]
     assert all(0.8 <= f <= 1.2 for f in factors)
-    # It does spread the retries.
     assert min(factors) < 0.85
     assert max(factors) > 1.15
 
 
 def test_retry_after_lengthens_a_wait_but_never_shortens_it() -> None:
+    """A Retry-After longer than the wait replaces it (up to a day); a shorter one changes
+    nothing."""
     first = timedelta(seconds=5)
     assert next_attempt_at(1, NOW, retry_after=timedelta(minutes=10), jitter=no_jitter) == (
         NOW + timedelta(minutes=10)
@@ -92,6 +95,7 @@ def test_retry_after_lengthens_a_wait_but_never_shortens_it() -> None:
     ],
 )
 def test_retry_after_in_seconds_or_as_an_http_date(value: str, wait: timedelta) -> None:
+    """Retry-After is read as seconds or as an HTTP date (a past date: no wait)."""
     assert parse_retry_after(value, NOW) == wait
 
 
@@ -110,6 +114,7 @@ def test_retry_after_in_seconds_or_as_an_http_date(value: str, wait: timedelta) 
     ],
 )
 def test_an_unreadable_retry_after_is_ignored(value: str | None) -> None:
+    """What is neither ASCII seconds nor an HTTP date with a zone is no Retry-After."""
     assert parse_retry_after(value, NOW) is None
 
 

@@ -46,6 +46,7 @@ async def checked(host: str, *found: str, allow: Collection[str] = NONE) -> str:
 
 
 async def test_a_public_address_is_the_one_connected_to() -> None:
+    """A name resolving to public addresses is connected to at the first of them."""
     assert await checked(NAME, PUBLIC_ADDRESS, "2606:2800:21f:cb07:6820:80da:af6b:8b2c") == (
         PUBLIC_ADDRESS
     )
@@ -64,12 +65,14 @@ async def test_a_public_address_is_the_one_connected_to() -> None:
     ],
 )
 async def test_a_name_resolving_inside_is_refused(found: list[str], reason: str) -> None:
+    """Any address inside (loopback, private, metadata, IPv4-mapped) refuses the name."""
     with pytest.raises(AddressRefused) as refused:
         await checked(NAME, *found)
     assert str(refused.value) == f"{NAME} resolves to {reason}, where webhooks are not sent"
 
 
 async def test_an_address_in_the_url_is_checked_too() -> None:
+    """An address in the URL is checked as a resolved one; metadata even when listed."""
     with pytest.raises(AddressRefused, match=r"^127\.0\.0\.1 resolves to a loopback address"):
         await checked("127.0.0.1")
     with pytest.raises(AddressRefused, match="a cloud metadata address"):
@@ -77,11 +80,13 @@ async def test_an_address_in_the_url_is_checked_too() -> None:
 
 
 async def test_a_name_that_does_not_resolve_is_refused() -> None:
+    """No address, no connection: the refusal says so."""
     with pytest.raises(AddressRefused, match=f"^{re.escape(NAME)} does not resolve$"):
         await checked(NAME)
 
 
 async def test_the_allow_list_admits_a_listed_name_or_address_but_never_metadata() -> None:
+    """A listed name admits what it resolves to, a listed address itself; metadata never."""
     assert await checked(NAME, "10.0.0.1", allow={NAME}) == "10.0.0.1"
     assert await checked(NAME, "127.0.0.1", allow={"127.0.0.1"}) == "127.0.0.1"
     assert await checked("127.0.0.1", allow={"127.0.0.1"}) == "127.0.0.1"
@@ -99,6 +104,7 @@ async def post(receiver: Receiver, allow: Collection[str]) -> Answer:
 
 
 async def test_a_sender_reaches_a_listed_name_or_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real request goes through when the name or its address is listed, not otherwise."""
     use_resolver(monkeypatch, {NAME: ["127.0.0.1"]})
     async with receiving() as receiver:
         assert (await post(receiver, {NAME})).status_code == 200
@@ -113,6 +119,7 @@ async def test_a_sender_reaches_a_listed_name_or_address(monkeypatch: pytest.Mon
 async def test_a_metadata_address_is_refused_even_when_listed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Listing the metadata address and the name does not let a request reach it."""
     use_resolver(monkeypatch, {NAME: [METADATA]})
     async with receiving() as receiver:
         answer = await post(receiver, {NAME, METADATA})

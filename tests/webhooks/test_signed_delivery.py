@@ -39,6 +39,7 @@ def verifies(secret: str, request: Received) -> tuple[bool, bool]:
 async def test_a_delivery_carries_both_signatures(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
 ) -> None:
+    """A received request verifies with both schemes, with the event id as webhook-id."""
     async with receiving() as receiver:
         subscription = await subscribe(client, tenant, url=receiver.url)
         event = await record_event(db, tenant)
@@ -94,6 +95,7 @@ async def test_a_retry_sends_the_same_event_id_and_body(
     fake_clock: FakeClock,
     timed_worker: DeliveryWorker,
 ) -> None:
+    """Every attempt of a delivery carries the same webhook-id and body bytes, each signed anew."""
     async with receiving(in_turn(500, 500, 200)) as receiver:
         subscription = await subscribe(client, tenant, url=receiver.url)
         event = await record_event(db, tenant)
@@ -117,6 +119,7 @@ async def test_the_next_attempt_after_regenerate_secret_is_signed_with_the_new_s
     fake_clock: FakeClock,
     timed_worker: DeliveryWorker,
 ) -> None:
+    """After regenerate_secret the next attempt verifies with the new secret only."""
     async with receiving(in_turn(500, 200)) as receiver:
         subscription = await subscribe(client, tenant, url=receiver.url)
         old = subscription["secret"]

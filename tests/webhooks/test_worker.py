@@ -90,6 +90,7 @@ async def test_one_objects_events_wait_for_the_one_before(
 async def test_one_objects_events_go_one_at_a_time_in_order(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
 ) -> None:
+    """An object's events are sent one after another, in the order they happened."""
     object_id = uuid.uuid4()
     async with receiving(lambda _: Reply(delay=0.02)) as receiver:
         await subscribe(client, tenant, url=receiver.url)
@@ -164,6 +165,7 @@ async def test_attempts_at_once_are_bounded(
 async def test_stopping_lets_an_attempt_in_flight_finish_and_writes_it_down(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None
 ) -> None:
+    """stop() during an attempt: the worker waits for its answer and writes it down."""
     gate = asyncio.Event()
     async with (
         receiving(lambda _: Reply(gate=gate)) as receiver,
@@ -217,6 +219,7 @@ async def test_stopping_releases_an_attempt_that_outlasts_the_grace_period(
 async def test_a_claim_holds_a_delivery_until_its_lease_runs_out(
     client: httpx.AsyncClient, db: Database, tenant: Tenant
 ) -> None:
+    """A claimed delivery cannot be claimed again until its lease runs out, to the microsecond."""
     await subscribe(client, tenant)
     event = await record_event(db, tenant)
     claimed_at = clock.now()
