@@ -2,9 +2,10 @@
 test's event loop, or in a thread for tests that block) that records every request and answers
 as the test says.
 
-``Receiver.answer`` decides each answer from the request: a status, headers, a delay (a slow or
-hanging receiver), or ``None`` to drop the connection without answering. ``stop`` and ``start``
-take it down and bring it back on the same port (a receiver that is down).
+``Receiver.answer`` decides each answer from the request: a status, headers, a delay (a slow
+receiver) or a gate the answer waits for (a receiver that hangs until the test opens it).
+``in_flight`` and ``most_in_flight`` count the requests being answered at once. ``stop`` and
+``start`` take it down and bring it back on the same port (a receiver that is down).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     delay: float = 0.0
+    gate: asyncio.Event | None = None  # answer once it is set
 
 
 Answer = Callable[[Received], Reply]
@@ -63,11 +65,35 @@ def always(status: int = 200, **headers: str) -> Answer:
     return lambda _: Reply(status, headers)
 
 
+def always_reply(reply: Reply) -> Answer:
+    return lambda _: reply
+
+
+def by_path(answers: dict[str, Answer]) -> Answer:
+    """Each path (``"/gone"``) its own answer: one receiver for several subscriptions."""
+    return lambda request: answers[request.path](request)
+
+
+def in_turn(*replies: int | Reply) -> Answer:
+    """The first request gets the first reply, the second the second, …; the last repeats."""
+    given = [Reply(r) if isinstance(r, int) else r for r in replies]
+    count = 0
+
+    def answer(_: Received) -> Reply:
+        nonlocal count
+        count += 1
+        return given[min(count, len(given)) - 1]
+
+    return answer
+
+
 class Receiver:
     def __init__(self, answer: Answer | None = None, *, port: int | None = None) -> None:
         self.port = port or free_port()
         self.answer: Answer = answer or always(200)
         self.received: list[Received] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -77,6 +103,10 @@ class Receiver:
 
     def url_for(self, host: str) -> str:
         return f"http://{host}:{self.port}/hooks"
+
+    def url_at(self, path: str) -> str:
+        """A URL of this receiver with another path (``by_path`` answers each its own way)."""
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     def event_ids(self) -> list[str]:
         return [r.event_id for r in self.received]
@@ -94,9 +124,17 @@ class Receiver:
         request = Received(scope["path"], headers, body, time.monotonic())
         self.received.append(request)
         reply = self.answer(request)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        raw_headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            if reply.gate is not None:
+                await reply.gate.wait()
+        finally:
+            self.in_flight -= 1
+        # Header values as HTTP has them: bytes, read as latin-1 on both sides.
+        raw_headers = [(k.encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})
 

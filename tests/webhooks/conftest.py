@@ -9,13 +9,13 @@ from fastapi import FastAPI
 
 from fundline.kit.db import Database
 from fundline.webhooks.addresses import UrlRules
-from fundline.webhooks.sender import Sender
-from fundline.webhooks.worker import DeliveryWorker, Limits
+from fundline.webhooks.worker import DeliveryWorker
 from tests.support.webhooks import (
     LOOPBACK,
     PUBLIC_ADDRESS,
     PUBLIC_HOST,
-    TEST_TIMEOUT_SECONDS,
+    FakeClock,
+    a_worker,
     use_resolver,
 )
 
@@ -40,5 +40,18 @@ def loopback(app: FastAPI) -> Iterator[None]:
 async def worker(db: Database) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker allowed to reach loopback, with a short timeout and no jitter; the
     test drives it (``run_until_idle``)."""
-    async with Sender(allow=LOOPBACK, timeout_seconds=TEST_TIMEOUT_SECONDS) as sender:
-        yield DeliveryWorker(db, sender, Limits(lease_seconds=30), jitter=lambda: 1.0)
+    async with a_worker(db) as made:
+        yield made
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """Business time that stands still until the test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def timed_worker(db: Database, fake_clock: FakeClock) -> AsyncIterator[DeliveryWorker]:
+    """The ``worker``, on ``fake_clock``: its schedule can be checked to the microsecond."""
+    async with a_worker(db, now=fake_clock.now) as made:
+        yield made

@@ -4,8 +4,6 @@ Monite's description verifies ``Monite-Signature``, and one changed byte fails b
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,14 +11,18 @@ import httpx
 import orjson
 import pytest
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from fundline.kit import clock
 from fundline.models import Event
 from fundline.webhooks.signing import new_secret, payload, signature_headers
 from tests.support.factories import Tenant
 from tests.support.spec import check_schema
-from tests.support.webhooks import subscribe
+from tests.support.webhooks import (
+    changed_byte,
+    monite_verifies,
+    standard_verifies,
+    subscribe,
+)
 
 SUBSCRIPTION_ID = uuid.UUID("5b7e0b8e-9a43-4f4e-9a55-0f4c0e0a3c11")
 
@@ -41,23 +43,6 @@ def an_event(**overrides: object) -> Event:
     }
     fields.update(overrides)
     return Event(**fields)
-
-
-def monite_verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
-    """A receiver's check of ``Monite-Signature``, from Monite's description alone."""
-    parts = dict(item.split("=", 1) for item in headers["Monite-Signature"].split(","))
-    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), parts["v1"])
-
-
-def standard_verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
-    try:
-        Webhook(secret).verify(body, headers)
-    # A signature that is not base64 any more (one flipped byte can make it so) is refused
-    # with the decoder's error rather than the library's own.
-    except (WebhookVerificationError, ValueError):
-        return False
-    return True
 
 
 def test_a_secret_is_whsec_and_32_random_bytes() -> None:
@@ -104,10 +89,6 @@ def test_both_signatures_verify() -> None:
     assert later["webhook-timestamp"] != headers["webhook-timestamp"]
     assert monite_verifies(secret, body, later)
     assert standard_verifies(secret, body, later)
-
-
-def changed_byte(value: bytes, index: int) -> bytes:
-    return value[:index] + bytes([value[index] ^ 0x01]) + value[index + 1 :]
 
 
 def test_one_changed_byte_of_the_body_fails_both() -> None:

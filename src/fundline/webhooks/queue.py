@@ -176,7 +176,10 @@ async def record(
     delivery.last_response_status_code = answer.status_code
     delivery.last_response = (answer.body if answer.status_code else answer.error) or None
     if delivery.last_response is not None:
-        delivery.last_response = delivery.last_response[:RESPONSE_MAX_LENGTH]
+        # PostgreSQL's text cannot hold NUL: one in a receiver's answer would fail this
+        # write-down, and with it every attempt written down with it, round after round.
+        kept = delivery.last_response[:RESPONSE_MAX_LENGTH]
+        delivery.last_response = kept.replace("\x00", "\ufffd")
     delivery.was_successful = answer.succeeded
     if answer.succeeded:
         delivery.status = WebhookDeliveryStatus.SUCCEEDED

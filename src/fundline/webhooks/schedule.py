@@ -25,6 +25,7 @@ RETRY_DELAYS: tuple[timedelta, ...] = (
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = timedelta(days=1)
+MAX_RETRY_SECONDS = int(MAX_RETRY_AFTER.total_seconds())
 
 # A factor in [1 - JITTER, 1 + JITTER]; tests pass one that returns 1.0.
 Jitter = Callable[[], float]
@@ -58,8 +59,10 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    # delay-seconds is ASCII digits ("²" is a digit to isdigit, not to int); any number of
+    # them (more than a day is capped here, before it can overflow a timedelta).
+    if value.isascii() and value.isdigit():
+        return timedelta(seconds=min(int(value), MAX_RETRY_SECONDS))
     try:
         at = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
