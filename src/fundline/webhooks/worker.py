@@ -161,10 +161,10 @@ class DeliveryWorker:
         self._tasks[claimed.id] = asyncio.create_task(self._attempt(claimed))
 
     async def _attempt(self, claimed: Claimed) -> None:
-        headers = signing.signature_headers(
-            claimed.secret, event_id=claimed.event_id, body=claimed.body, at=clock.system_now()
-        )
         try:
+            headers = signing.signature_headers(
+                claimed.secret, event_id=claimed.event_id, body=claimed.body, at=clock.system_now()
+            )
             answer = await self.sender.post(claimed.url, body=claimed.body, headers=headers)
         except Exception as exc:  # a bug in sending must not lose the delivery: retry it
             log.error("webhook_attempt_failed", delivery_id=str(claimed.id), exc_info=exc)
