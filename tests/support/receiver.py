@@ -60,6 +60,7 @@ class Receiver:
         self.port = port or free_port()
         self.answer: Answer = answer or always(200)
         self.received: list[Received] = []
+        self.unanswered: list[Received] = []  # received, their answer not sent yet (a delay)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -79,6 +80,8 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away before the whole body came: no request
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
@@ -86,8 +89,12 @@ class Receiver:
         request = Received(scope["path"], headers, body, time.monotonic())
         self.received.append(request)
         reply = self.answer(request)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        self.unanswered.append(request)
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            self.unanswered.remove(request)
         raw_headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})

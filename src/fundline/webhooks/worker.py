@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from fundline.config import Settings
 from fundline.kit import clock
 from fundline.kit.db import Database
 from fundline.operations import metrics
+from fundline.sandbox.service import restore_clock
 from fundline.webhooks import fanout, queue, schedule, signing
 from fundline.webhooks.addresses import Resolver, parse_allow_list
 from fundline.webhooks.queue import Claimed
@@ -68,12 +70,14 @@ class DeliveryWorker:
         *,
         now: Callable[[], datetime] = clock.now,
         jitter: schedule.Jitter = schedule.random_jitter,
+        sync_clock: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.db = db
         self.sender = sender
         self.limits = limits
         self._now = now
         self._jitter = jitter
+        self._sync_clock = sync_clock
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._held: dict[uuid.UUID, Claimed] = {}
         self._busy: Counter[uuid.UUID] = Counter()
@@ -110,6 +114,8 @@ class DeliveryWorker:
 
     async def round(self) -> bool:
         """One round; whether it did anything (wrote results, fanned out or claimed)."""
+        if self._sync_clock is not None:
+            await self._sync_clock()  # the sandbox clock, moved perhaps by another process
         wrote = await self._write_down()
         now = self._now()
         if not wrote and not self._tasks:
@@ -125,6 +131,7 @@ class DeliveryWorker:
                 claims = await queue.claim(
                     session,
                     now=self._now(),
+                    real_now=clock.system_now(),
                     lease=timedelta(seconds=self.limits.lease_seconds),
                     limit=free,
                     busy=self._busy,
@@ -168,10 +175,15 @@ class DeliveryWorker:
             del self._busy[claimed.subscription_id]
 
     async def _write_down(self) -> int:
-        """Record the finished attempts, in one transaction; how many."""
+        """Record the finished attempts, in one transaction; how many.
+
+        Recording one locks its subscription (the failure streak): in subscription order, the
+        same in every worker, so two workers' batches wait for each other and never deadlock.
+        """
         if not self._done:
             return 0
         done, self._done = self._done, []
+        done.sort(key=lambda item: (item[0].subscription_id, item[0].id))
         outcomes: list[queue.Outcome] = []
         try:
             async with self.db.session() as session, session.begin():
@@ -250,22 +262,32 @@ def sender_for(settings: Settings, resolve: Resolver | None = None) -> Sender:
     )
 
 
+def worker_for(db: Database, sender: Sender, settings: Settings) -> DeliveryWorker:
+    """The worker ``settings`` describe; in sandbox mode it reads the shared clock back from
+    the database every round, as the API does on every sandbox call: retries made due by
+    ``POST /sandbox/v1/clock/advance`` go out at once, whichever process moved the clock."""
+    sync = functools.partial(restore_clock, db) if settings.is_sandbox else None
+    return DeliveryWorker(db, sender, Limits.of(settings), sync_clock=sync)
+
+
 @contextlib.asynccontextmanager
 async def running(db: Database, settings: Settings) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker for the duration of the block; stopped gracefully at its end."""
     async with sender_for(settings) as sender:
-        worker = DeliveryWorker(db, sender, Limits.of(settings))
+        worker = worker_for(db, sender, settings)
         task = asyncio.create_task(worker.run())
         try:
             yield worker
         finally:
             worker.stop()
             await task
+            if worker.attempts:  # what this process sent, in all (a worker among several)
+                log.info("webhook_worker_stopped", attempts=worker.attempts)
 
 
 async def deliver_due(db: Database, settings: Settings) -> int:
     """Send what is due until nothing is (``fundline worker --once``); the attempts made."""
     async with sender_for(settings) as sender:
-        worker = DeliveryWorker(db, sender, Limits.of(settings))
+        worker = worker_for(db, sender, settings)
         await worker.run_until_idle()
         return worker.attempts
