@@ -94,6 +94,7 @@ class Receiver:
         self.received: list[Received] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        self.unanswered: list[Received] = []  # received, their answer not sent yet (a delay)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -117,6 +118,8 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away before the whole body came: no request
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
@@ -126,6 +129,7 @@ class Receiver:
         reply = self.answer(request)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.unanswered.append(request)
         try:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
@@ -133,6 +137,7 @@ class Receiver:
                 await reply.gate.wait()
         finally:
             self.in_flight -= 1
+            self.unanswered.remove(request)
         # Header values as HTTP has them: bytes, read as latin-1 on both sides.
         raw_headers = [(k.encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})

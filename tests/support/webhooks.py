@@ -136,13 +136,16 @@ async def a_worker(
     allow: Collection[str] = LOOPBACK,
     timeout_seconds: float = TEST_TIMEOUT_SECONDS,
     now: Callable[[], datetime] = clock.now,
+    real_now: Callable[[], datetime] = clock.system_now,
     **limits: Any,
 ) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker with its own sender (``allow``, ``timeout_seconds``), no jitter, and
     ``Limits`` made of ``limits`` (a lease of 30 s unless given)."""
     limits.setdefault("lease_seconds", 30.0)
     async with Sender(allow=allow, timeout_seconds=timeout_seconds) as sender:
-        yield DeliveryWorker(db, sender, Limits(**limits), now=now, jitter=lambda: 1.0)
+        yield DeliveryWorker(
+            db, sender, Limits(**limits), now=now, real_now=real_now, jitter=lambda: 1.0
+        )
 
 
 @contextlib.asynccontextmanager

@@ -38,10 +38,17 @@ PENDING = WebhookDeliveryStatus.PENDING
 
 
 async def claim(db: Database, at: datetime | None = None) -> list[Claimed]:
-    """What a worker would claim ``at`` (by default now), with a lease of ``LEASE``."""
+    """What a worker would claim ``at`` (real time, by default now), with a lease of
+    ``LEASE``; what is due now is due then."""
     async with db.session() as session, session.begin():
         return await queue.claim(
-            session, now=at or clock.now(), lease=LEASE, limit=10, busy={}, per_subscription=4
+            session,
+            now=clock.now(),
+            real_now=at or clock.system_now(),
+            lease=LEASE,
+            limit=10,
+            busy={},
+            per_subscription=4,
         )
 
 
@@ -222,7 +229,7 @@ async def test_a_claim_holds_a_delivery_until_its_lease_runs_out(
     """A claimed delivery cannot be claimed again until its lease runs out, to the microsecond."""
     await subscribe(client, tenant)
     event = await record_event(db, tenant)
-    claimed_at = clock.now()
+    claimed_at = clock.system_now()
     (held,) = await claim(db, claimed_at)
     assert held.event_id == event.id
     assert await claim(db, claimed_at + LEASE - timedelta(microseconds=1)) == []
@@ -231,17 +238,18 @@ async def test_a_claim_holds_a_delivery_until_its_lease_runs_out(
 
 
 async def test_a_killed_workers_claim_is_sent_once_its_lease_runs_out(
-    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None, worker: DeliveryWorker
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, loopback: None
 ) -> None:
     """A worker that claimed and vanished holds the delivery until the lease runs out; then
     another sends it, and the vanished one's late result changes nothing (``DROPPED``)."""
-    async with receiving() as receiver:
+    real = [clock.system_now()]
+    async with receiving() as receiver, a_worker(db, real_now=lambda: real[0]) as worker:
         await subscribe(client, tenant, url=receiver.url)
         event = await record_event(db, tenant)
-        (held,) = await claim(db)  # the worker that will be killed
+        (held,) = await claim(db, real[0])  # the worker that will be killed
         await worker.run_until_idle()
         assert receiver.received == []
-        clock.set_offset(LEASE + timedelta(seconds=1))
+        real[0] += LEASE + timedelta(seconds=1)
         await worker.run_until_idle()
     assert receiver.event_ids() == [str(event.id)]
     async with db.session() as session, session.begin():

@@ -94,7 +94,8 @@ class WebhookDelivery(EntityOwned, IdMixin, TimestampMixin, Base):
     )
     requests_made_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
-    # Held by a worker until then; NULL or past: free to claim.
+    # Held by a worker until then (real time: the sandbox clock does not move it); NULL or
+    # past: free to claim.
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     last_response_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     last_response: Mapped[str | None] = mapped_column(Text, default=None)  # truncated

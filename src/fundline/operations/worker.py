@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,7 +87,7 @@ async def running(db: Database, policy: Policy, settings: Settings) -> AsyncIter
         )
     )
     try:
-        async with webhooks.running(db, settings):
+        async with webhooks.running(db, settings, sync_clock=clock_sync(db, settings)):
             yield
     finally:
         beats.cancel()
@@ -94,10 +95,20 @@ async def running(db: Database, policy: Policy, settings: Settings) -> AsyncIter
             await beats
 
 
+def clock_sync(db: Database, settings: Settings) -> webhooks.ClockSync | None:
+    """In sandbox mode, how the delivery worker reads the shared clock back every round, as
+    the API does on every sandbox call: retries made due by ``POST /sandbox/v1/clock/advance``
+    go out at once, whichever process moved the clock."""
+    from fundline.sandbox.service import restore_clock
+
+    return functools.partial(restore_clock, db) if settings.is_sandbox else None
+
+
 async def once(db: Database, policy: Policy, settings: Settings) -> dict[str, Any]:
     """One beat, then the webhooks due sent (``fundline worker --once``); what was done."""
     done = await beat(db, policy, sandbox=settings.is_sandbox)
-    done["webhook_attempts"] = await webhooks.deliver_due(db, settings)
+    sync = clock_sync(db, settings)
+    done["webhook_attempts"] = await webhooks.deliver_due(db, settings, sync_clock=sync)
     return done
 
 

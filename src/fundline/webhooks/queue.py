@@ -6,7 +6,8 @@ subscription is enabled, and no earlier event of the same object waits for the s
 subscription (pending, whether due or being retried): one object's events go out in the order
 they happened. Claiming sets ``lease_until``; rows are taken ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so workers never claim a row together, and a killed worker's claims come free
-when its lease runs out.
+when its lease runs out. Leases run on real time, due times on business time: moving the
+sandbox clock a day ahead makes retries due, and frees no claim held for an attempt in flight.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from fundline.kit import clock
 from fundline.kit.statements import Connection, Prepared
 from fundline.models import Event, WebhookDelivery, WebhookSubscription
 from fundline.models.webhook import (
@@ -78,11 +80,14 @@ async def claim(
     limit: int,
     busy: Mapping[uuid.UUID, int],
     per_subscription: int,
+    real_now: datetime | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due deliveries, oldest due first, at most ``per_subscription``
-    per subscription counting the ``busy`` ones this worker already holds."""
+    """Claim up to ``limit`` due deliveries (due at ``now``), oldest due first, at most
+    ``per_subscription`` per subscription counting the ``busy`` ones this worker already
+    holds, for ``lease`` from ``real_now`` (the real time)."""
     if limit <= 0:
         return []
+    real_now = real_now or clock.system_now()
     saturated = [sub for sub, held in busy.items() if held >= per_subscription]
     stmt = (
         select(WebhookDelivery)
@@ -90,7 +95,7 @@ async def claim(
         .where(
             WebhookDelivery.status == PENDING,
             WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= real_now),
             WebhookSubscription.status == WebhookSubscriptionStatus.ENABLED,
             ~_WAITS_FOR_EARLIER,
         )
@@ -113,7 +118,7 @@ async def claim(
     await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id.in_(ids))
-        .values(lease_until=now + lease)
+        .values(lease_until=real_now + lease)
         .execution_options(synchronize_session=False)
     )
     events = {

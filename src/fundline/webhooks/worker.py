@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +37,8 @@ from fundline.webhooks.sender import Answer, Sender
 log = structlog.get_logger("fundline.webhooks")
 
 DEPTH_EVERY_SECONDS = 5.0
+# Reads the business clock back from where other processes move it (the sandbox clock).
+ClockSync = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +68,19 @@ class DeliveryWorker:
         limits: Limits = Limits(),
         *,
         now: Callable[[], datetime] = clock.now,
+        real_now: Callable[[], datetime] = clock.system_now,
         jitter: schedule.Jitter = schedule.random_jitter,
+        sync_clock: ClockSync | None = None,
     ) -> None:
+        """``now`` is business time (when a delivery is due), ``real_now`` real time (leases,
+        signatures, ``Retry-After`` dates)."""
         self.db = db
         self.sender = sender
         self.limits = limits
         self._now = now
+        self._real_now = real_now
         self._jitter = jitter
+        self._sync_clock = sync_clock
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._held: dict[uuid.UUID, Claimed] = {}
         self._busy: Counter[uuid.UUID] = Counter()
@@ -122,6 +130,8 @@ class DeliveryWorker:
     async def round(self) -> bool:
         """One round; whether it did anything (wrote results, fanned out or claimed)."""
         self._wake.clear()  # an attempt finishing from here on wakes the next pause
+        if self._sync_clock is not None:
+            await self._sync_clock()  # the sandbox clock, moved perhaps by another process
         wrote = await self._write_down()
         now = self._now()
         if not wrote and not self._tasks:
@@ -137,6 +147,7 @@ class DeliveryWorker:
                 claims = await queue.claim(
                     session,
                     now=self._now(),
+                    real_now=self._real_now(),
                     lease=timedelta(seconds=self.limits.lease_seconds),
                     limit=free,
                     busy=self._busy,
@@ -163,7 +174,7 @@ class DeliveryWorker:
     async def _attempt(self, claimed: Claimed) -> None:
         try:
             headers = signing.signature_headers(
-                claimed.secret, event_id=claimed.event_id, body=claimed.body, at=clock.system_now()
+                claimed.secret, event_id=claimed.event_id, body=claimed.body, at=self._real_now()
             )
             answer = await self.sender.post(claimed.url, body=claimed.body, headers=headers)
         except Exception as exc:  # a bug in sending must not lose the delivery: retry it
@@ -180,11 +191,15 @@ class DeliveryWorker:
             del self._busy[claimed.subscription_id]
 
     async def _write_down(self) -> int:
-        """Record the finished attempts, in one transaction; how many."""
+        """Record the finished attempts, in one transaction; how many.
+
+        Recording one locks its subscription (the failure streak): in subscription order, the
+        same in every worker, so two workers' batches wait for each other and never deadlock.
+        """
         if not self._done:
             return 0
         done, self._done = self._done, []
-        done.sort(key=lambda item: item[0].id)  # rows locked in one order by every worker
+        done.sort(key=lambda item: (item[0].subscription_id, item[0].id))
         outcomes: list[queue.Outcome] = []
         try:
             async with self.db.session() as session, session.begin():
@@ -194,7 +209,7 @@ class DeliveryWorker:
                         claimed,
                         answer,
                         now=self._now(),
-                        real_now=clock.system_now(),
+                        real_now=self._real_now(),
                         jitter=self._jitter,
                     )
                     outcomes.append(outcome)
@@ -263,21 +278,29 @@ def sender_for(settings: Settings, resolve: Resolver | None = None) -> Sender:
 
 
 @contextlib.asynccontextmanager
-async def running(db: Database, settings: Settings) -> AsyncIterator[DeliveryWorker]:
-    """A delivery worker for the duration of the block; stopped gracefully at its end."""
+async def running(
+    db: Database, settings: Settings, *, sync_clock: ClockSync | None = None
+) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker for the duration of the block; stopped gracefully at its end.
+    ``sync_clock`` reads the shared sandbox clock back each round (``operations.worker``
+    passes it in sandbox mode)."""
     async with sender_for(settings) as sender:
-        worker = DeliveryWorker(db, sender, Limits.of(settings))
+        worker = DeliveryWorker(db, sender, Limits.of(settings), sync_clock=sync_clock)
         task = asyncio.create_task(worker.run())
         try:
             yield worker
         finally:
             worker.stop()
             await task
+            if worker.attempts:  # what this process sent, in all (a worker among several)
+                log.info("webhook_worker_stopped", attempts=worker.attempts)
 
 
-async def deliver_due(db: Database, settings: Settings) -> int:
+async def deliver_due(
+    db: Database, settings: Settings, *, sync_clock: ClockSync | None = None
+) -> int:
     """Send what is due until nothing is (``fundline worker --once``); the attempts made."""
     async with sender_for(settings) as sender:
-        worker = DeliveryWorker(db, sender, Limits.of(settings))
+        worker = DeliveryWorker(db, sender, Limits.of(settings), sync_clock=sync_clock)
         await worker.run_until_idle()
         return worker.attempts
