@@ -19,11 +19,9 @@ from sqlalchemy import exc as sa_exc
 
 from fundline.app import create_app, shutdown
 from fundline.kit.db import unavailable
-from fundline.operations.migrations import upgrade
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import Tenant, counterpart_payload, make_tenant
 from tests.support.faults import TcpProxy
-from tests.support.services import create_postgres_database, drop_postgres_database
 
 OUTAGE_SECONDS = 10.0
 CLIENTS = 4
@@ -43,11 +41,10 @@ class Outcome:
 
 
 @pytest.fixture
-async def behind_proxy(postgres_only: None) -> AsyncIterator[tuple[FastAPI, TcpProxy]]:
+async def behind_proxy(fresh_database: str) -> AsyncIterator[tuple[FastAPI, TcpProxy]]:
     """An app (with its embedded worker) whose PostgreSQL is reached through a proxy the test
     can take down."""
-    url = await create_postgres_database()
-    await upgrade(url)
+    url = fresh_database
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.up()
     app = create_app(make_settings(url.replace(":5432/", f":{proxy.port}/")), worker=True)
@@ -59,7 +56,6 @@ async def behind_proxy(postgres_only: None) -> AsyncIterator[tuple[FastAPI, TcpP
             await proxy.up()
         await shutdown(app)
         await proxy.down()
-        await drop_postgres_database(url)
 
 
 async def _load(
