@@ -31,7 +31,7 @@ from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.money import percent_of
 from fundline.kit.pagination import ListParams, Page, Paginator
-from fundline.lending import servicing
+from fundline.lending import locks, servicing
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable
 from fundline.models.payable import NO_ISSUE_DATE, PayableStatus
 from fundline.payables.schemas import (
@@ -118,9 +118,7 @@ async def get_payable(
 ) -> Payable:
     """The entity's payable; another entity's is a 404. ``lock`` takes a row lock (Postgres)."""
     stmt = select(Payable).where(Payable.id == payable_id, Payable.entity_id == entity.id)
-    if lock:
-        stmt = stmt.with_for_update()
-    payable = await session.scalar(stmt)
+    payable = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if payable is None:
         raise NotFound("Payable not found")
     return payable
