@@ -45,7 +45,6 @@ from fundline.models import (
     PricingPlan,
 )
 from fundline.models.financing import (
-    LIVE_STATUSES,
     FinancingRequestStatus,
     WCInvoiceStatus,
     WCOfferStatus,
@@ -242,7 +241,8 @@ async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> 
 async def record_repayment(
     session: AsyncSession, fi: FinancingInvoice, amount: int, *, cause: str
 ) -> FinancingInvoice:
-    """Take ``amount`` off what a ``FUNDED``/``LATE`` invoice owes, oldest instalment first;
+    """Take ``amount`` off what a ``FUNDED``/``LATE`` invoice owes, the earliest unpaid
+    instalment first, fee before principal (the ledger entry's memo names the split);
     ``PAID`` (limit released) when nothing is left."""
     if type(amount) is not int or amount < 1:
         raise Unprocessable(
@@ -259,14 +259,11 @@ async def record_repayment(
     instalments = await _instalments(session, fi.id)
     today = clock.today()
     was_overdue = _overdue(instalments, today)
-    left = amount
-    for instalment in instalments:
-        paying = min(left, instalment.amount - instalment.paid_amount)
-        instalment.paid_amount += paying
-        left -= paying
+    fee, principal = _apply(instalments, amount)
     fi.repaid_amount += amount
     offer.outstanding_amount -= amount
-    await state.post(session, fi, "repayment", cause, -amount, ledger.CASH)
+    memo = f"repaid {amount} (fee {fee}, principal {principal}): {cause}"
+    await state.post(session, fi, "repayment", memo, -amount, ledger.CASH)
     if fi.repaid_amount == fi.repayment_amount:
         fi.closed_at = clock.now()
         await state.move(session, fi, WCInvoiceStatus.PAID, cause=cause)
@@ -281,6 +278,20 @@ async def record_repayment(
     await state.sync_offer_status(session, offer)
     await state.offer_amounts_changed(session, offer)
     return fi
+
+
+def _apply(instalments: Sequence[Instalment], amount: int) -> tuple[int, int]:
+    """Pay ``amount`` into the instalments, the earliest unpaid first and, within each, its fee
+    before its principal (an instalment's ``paid_amount`` covers its fee first). Returns the
+    parts of ``amount`` that paid fees and principal."""
+    left, fee = amount, 0
+    for instalment in instalments:
+        paying = min(left, instalment.amount - instalment.paid_amount)
+        fee += min(paying, max(0, instalment.fee_amount - instalment.paid_amount))
+        instalment.paid_amount += paying
+        left -= paying
+    assert left == 0  # never more than is owed: the caller checked
+    return fee, amount - fee
 
 
 async def mark_late(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
@@ -345,34 +356,6 @@ async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: s
             "cause": cause[:255],
         },
     )
-
-
-async def on_document_paid(
-    session: AsyncSession, *, invoice_type: str, invoice_id: uuid.UUID
-) -> None:
-    """The receivable or payable ``invoice_id`` was marked paid: settle its live financing.
-
-    Funded (or late): repaid in full, ``PAID``. Not yet funded: a ``NEW`` one is rejected and
-    a ``DRAFT`` released, since a paid invoice can no longer be financed. No live financing:
-    nothing to do. (Its document, locked by the caller, comes before it in the lock order.)
-    """
-    fi = await locks.row(
-        session,
-        select(FinancingInvoice).where(
-            FinancingInvoice.invoice_id == invoice_id,
-            FinancingInvoice.type == invoice_type,
-            FinancingInvoice.status.in_(LIVE_STATUSES),
-        ),
-    )
-    if fi is None:
-        return
-    if fi.status == WCInvoiceStatus.DRAFT:
-        await release_draft(session, fi, cause="the invoice was paid before it was confirmed")
-    elif fi.status == WCInvoiceStatus.NEW:
-        await reject(session, fi, cause="the invoice was paid before it was funded")
-    elif fi.status in (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE):
-        remaining = (fi.repayment_amount or 0) - fi.repaid_amount
-        await record_repayment(session, fi, remaining, cause=f"the {invoice_type} was paid")
 
 
 # --- the clock -------------------------------------------------------------------------------
