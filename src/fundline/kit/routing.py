@@ -110,7 +110,7 @@ async def _in_transaction(
             if claim is not None:
                 await claim.complete(session, response)
             await session.commit()
-        except BaseException:
+        except Exception:
             await session.rollback()
             raise
         return response
