@@ -25,7 +25,7 @@ from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.lending.policy import Policy
 from fundline.operations.migrations import upgrade
-from tests.support import secrets_in_logs, tenancy_guard
+from tests.support import lock_order, secrets_in_logs, tenancy_guard
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import Tenant, make_operator_key, make_tenant
 from tests.support.services import (
@@ -110,10 +110,12 @@ async def app(database_url: str, _apps: dict[str, FastAPI]) -> AsyncIterator[Fas
     """The app on a clean database (one app per backend, tables emptied before each test).
 
     Its requests are watched: a test whose requests read or change an entity-owned table
-    without an ``entity_id`` condition fails (``tests/support/tenancy_guard.py``)."""
+    without an ``entity_id`` condition fails (``tests/support/tenancy_guard.py``), and so does
+    one whose requests take row locks out of the one order (``tests/support/lock_order.py``)."""
     if database_url not in _apps:
         created = create_app(make_settings(database_url))
         created.state.tenancy_guard = tenancy_guard.watch(created)
+        lock_order.enforce(created)
         _apps[database_url] = created
     application = _apps[database_url]
     await _truncate(application.state.db)

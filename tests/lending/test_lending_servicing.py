@@ -20,7 +20,7 @@ from fundline.config import Mode, Settings
 from fundline.kit import clock
 from fundline.kit.db import Database
 from fundline.kit.errors import Conflict, NotFound, Unprocessable
-from fundline.lending import ledger, servicing
+from fundline.lending import documents, ledger, servicing
 from fundline.lending.policy import PolicyError, load_policy
 from fundline.lending.underwriting import underwrite
 from fundline.models import (
@@ -785,7 +785,7 @@ async def test_on_document_paid_settles_what_is_live(
     invoice_id = uuid.uuid4()
     fi_id, offer_id = await _financing_for(db, tenant, invoice_id, "receivable", status)
     async with db.session() as session, session.begin():
-        await servicing.on_document_paid(session, invoice_type="receivable", invoice_id=invoice_id)
+        await documents.paid(session, invoice_type="receivable", invoice_id=invoice_id)
     assert (await reload(db, fi_id)).status == after
     offer = await offer_of(db, offer_id)
     assert (offer.available_amount, offer.status) == (LIMIT, "CURRENT")
@@ -800,16 +800,12 @@ async def test_on_document_paid_releases_a_draft_and_ignores_the_rest(
     paid = await reload(db, paid_id)
     async with db.session() as session, session.begin():
         # The wrong type, an unknown invoice, a settled one: nothing happens.
-        await servicing.on_document_paid(session, invoice_type="payable", invoice_id=invoice_id)
-        await servicing.on_document_paid(
-            session, invoice_type="receivable", invoice_id=uuid.uuid4()
-        )
-        await servicing.on_document_paid(
-            session, invoice_type="receivable", invoice_id=paid.invoice_id
-        )
+        await documents.paid(session, invoice_type="payable", invoice_id=invoice_id)
+        await documents.paid(session, invoice_type="receivable", invoice_id=uuid.uuid4())
+        await documents.paid(session, invoice_type="receivable", invoice_id=paid.invoice_id)
     assert (await reload(db, fi_id)).status == "DRAFT"
     async with db.session() as session, session.begin():
-        await servicing.on_document_paid(session, invoice_type="receivable", invoice_id=invoice_id)
+        await documents.paid(session, invoice_type="receivable", invoice_id=invoice_id)
     assert await reload_or_none(db, fi_id) is None
 
 

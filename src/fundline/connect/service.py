@@ -29,7 +29,7 @@ from fundline.kit import clock
 from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from fundline.kit.security import new_token, token_digest
 from fundline.kit.tenancy import scope_to
-from fundline.lending import pricing, servicing, state
+from fundline.lending import locks, pricing, servicing, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import due_dates
 from fundline.lending.underwriting import underwrite
@@ -234,7 +234,7 @@ async def business_of(
     session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
 ) -> FinancingBusiness:
     stmt = select(FinancingBusiness).where(FinancingBusiness.entity_id == connect_session.entity_id)
-    business = await session.scalar(stmt.with_for_update() if lock else stmt)
+    business = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if business is None:
         raise NotFound("Financing business not found")
     return business
@@ -308,13 +308,12 @@ async def accept_offer(
     policy: Policy,
 ) -> FinancingOffer:
     require_scope(connect_session, Scope.ONBOARDING)
-    offer = await session.scalar(
-        select(FinancingOffer)
-        .where(
+    offer = await locks.row(
+        session,
+        select(FinancingOffer).where(
             FinancingOffer.id == offer_id,
             FinancingOffer.entity_id == connect_session.entity_id,
-        )
-        .with_for_update()
+        ),
     )
     if offer is None:
         raise NotFound("Financing offer not found")
@@ -342,7 +341,7 @@ async def _request_of(
         FinancingRequest.id == connect_session.request_id,
         FinancingRequest.entity_id == connect_session.entity_id,
     )
-    request = await session.scalar(stmt.with_for_update() if lock else stmt)
+    request = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if request is None:
         raise NotFound("Financing request not found")
     return request
@@ -441,13 +440,15 @@ async def confirm_invoices(
 async def _locked_invoices(
     session: AsyncSession, request: FinancingRequest, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, FinancingInvoice]:
-    """The request's financing invoices of these invoices, locked, by invoice id."""
+    """The request's financing invoices of these invoices, locked (after the request), by
+    invoice id."""
     return {
         fi.invoice_id: fi
-        for fi in await session.scalars(
-            select(FinancingInvoice)
-            .where(FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids))
-            .with_for_update()
+        for fi in await locks.rows(
+            session,
+            select(FinancingInvoice).where(
+                FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids)
+            ),
         )
     }
 

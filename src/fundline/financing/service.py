@@ -27,7 +27,7 @@ from fundline.financing.eligibility import (
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
 from fundline.kit.security import new_token, token_digest
-from fundline.lending import servicing, state
+from fundline.lending import locks, servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectToken,
@@ -282,7 +282,8 @@ async def _release_lapsed_drafts(
 ) -> None:
     """DRAFTs whose request has expired free their invoices now, not at the next worker beat.
     (Should this request fail, the release is rolled back with it.)"""
-    lapsed = await session.scalars(
+    lapsed = await locks.rows(
+        session,
         select(FinancingInvoice)
         .join(FinancingRequest, FinancingRequest.id == FinancingInvoice.request_id)
         .where(
@@ -290,9 +291,9 @@ async def _release_lapsed_drafts(
             FinancingInvoice.live_invoice_id.in_(ids),
             FinancingInvoice.status == WCInvoiceStatus.DRAFT,
             FinancingRequest.expires_at <= clock.now(),
-        )
+        ),
     )
-    for fi in list(lapsed):
+    for fi in lapsed:
         await servicing.release_draft(session, fi, cause="its request expired")
 
 

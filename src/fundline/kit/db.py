@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,6 +41,21 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# PostgreSQL's SQLSTATEs for a transaction it aborted so that others could go on:
+# serialization_failure and deadlock_detected. Run again from the start, it may well succeed.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database aborting a transaction for a conflict with another (a
+    deadlock, a serialization failure): nothing of it was kept, and it may be run again.
+
+    Seen through SQLAlchemy (``DBAPIError.orig``) or straight from asyncpg.
+    """
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 class UTCDateTime(TypeDecorator[datetime]):

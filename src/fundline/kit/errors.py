@@ -1,9 +1,11 @@
 """One error base and the handlers that render Monite's error shapes.
 
 Monite answers ``{"error": {"message": ...}}`` for every status except validation (422, FastAPI's
-``{"detail": [...]}``) and rate limiting (429, ``{"message": ...}``). Nothing else reaches a client:
-an unhandled exception is logged with the request id and answered with a bare 500 (by
-``RequestContextMiddleware``, which sees every request).
+``{"detail": [...]}``) and rate limiting (429, ``{"message": ...}``). A transaction the database
+aborted for a conflict with others (a deadlock, a serialization failure) is a 503 in the first
+shape, with ``Retry-After``. Nothing else reaches a client: an unhandled exception is logged with
+the request id and answered with a bare 500 (by ``RequestContextMiddleware``, which sees every
+request).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fundline.kit.db import is_retryable
 
 
 class FundlineError(Exception):
@@ -46,6 +51,21 @@ class NotFound(FundlineError):
 
 class Conflict(FundlineError):
     status_code = 409
+
+
+class Unavailable(FundlineError):
+    """A 503 with ``Retry-After``: the request failed for now and may be sent again as it is."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# What a client sees when the database kept aborting its request's transaction in favour of
+# others (``kit.routing`` ran it again a few times first).
+BUSY = Unavailable("The service is busy with conflicting changes; send the request again")
 
 
 class Unprocessable(FundlineError):
@@ -89,6 +109,11 @@ def render_error(exc: Exception) -> JSONResponse | None:
     """
     if isinstance(exc, Unprocessable):
         return JSONResponse(validation_body(exc.message, exc.loc, "value_error"), 422)
+    if is_retryable(exc):
+        exc = BUSY
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse(error_body(exc.message), exc.status_code, headers=headers)
     if isinstance(exc, FundlineError):
         return JSONResponse(error_body(exc.message), exc.status_code)
     if isinstance(exc, StarletteHTTPException):
@@ -101,6 +126,15 @@ def render_error(exc: Exception) -> JSONResponse | None:
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     response = render_error(exc)
     assert response is not None
+    return response
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A deadlock or serialization failure outside ``TransactionalRoute`` is a 503 too; any
+    other database error stays an unexpected one (the bare 500)."""
+    response = render_error(exc)
+    if response is None:
+        raise exc
     return response
 
 
@@ -128,5 +162,6 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FundlineError, _known_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _known_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

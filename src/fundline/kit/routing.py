@@ -1,14 +1,17 @@
 """The route class every API router uses: one transaction per request, committed in one place.
 
 The session is opened before the endpoint runs and committed after it returns, before the
-response leaves. A failed request (an exception, or any 4xx/5xx) is rolled back whole. POST
-requests with an ``Idempotency-Key`` are claimed first and their result stored in the same
-transaction.
+response leaves. A failed request (an exception, or any 4xx/5xx) is rolled back whole; one the
+database aborted for a conflict with other transactions is run again, a few times at most. POST
+requests with an ``Idempotency-Key`` are claimed first (once, for every run) and their result
+stored in the same transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import random
 import typing
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -24,11 +27,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fundline.kit import idempotency
-from fundline.kit.db import Database, DriverConnection
+from fundline.kit.db import Database, DriverConnection, is_retryable
 from fundline.kit.errors import render_error
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 M = TypeVar("M", bound=BaseModel)
+
+
+# A request whose transaction the database aborted for a conflict with others (a deadlock, a
+# serialization failure: ``kit.db.is_retryable``) is run again from the start, after a short
+# random pause, this many times at most; then it is answered 503 with ``Retry-After``.
+RETRIES = 3
+RETRY_PAUSE_SECONDS = 0.05
 
 
 class TransactionalRoute(APIRoute):
@@ -56,37 +66,54 @@ class TransactionalRoute(APIRoute):
                     return outcome
                 claim = outcome
 
-            # Safe methods only read: they run without a transaction where the database
-            # allows it (see Database.read_session); everything else gets one.
-            reads = request.method in ("GET", "HEAD")
-            async with db.read_session() if reads else db.session() as session:
-                request.state.session = session
+            for retries_left in range(RETRIES, -1, -1):
                 try:
-                    response = await endpoint(request)
+                    response = await _in_transaction(request, endpoint, db, claim)
                 except RequestValidationError:
-                    await session.rollback()
                     if claim is not None:
                         await claim.finish_failed(None)
                     raise
                 except Exception as exc:
-                    await session.rollback()
+                    # The whole transaction is rolled back: running the request again is safe.
+                    if retries_left and is_retryable(exc):
+                        await asyncio.sleep(random.uniform(0, RETRY_PAUSE_SECONDS))
+                        continue
                     rendered = render_error(exc)
                     if claim is not None:
                         await claim.finish_failed(rendered)
                     if rendered is None:
                         raise
                     return rendered
-                if response.status_code >= 400:
-                    await session.rollback()
-                    if claim is not None:
-                        await claim.finish_failed(response)
-                    return response
-                if claim is not None:
-                    await claim.complete(session, response)
-                await session.commit()
+                if response.status_code >= 400 and claim is not None:
+                    await claim.finish_failed(response)
                 return response
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
         return handler
+
+
+async def _in_transaction(
+    request: Request, endpoint: Handler, db: Database, claim: idempotency.Claim | None
+) -> Response:
+    """One run of the endpoint in a transaction of its own: committed (with the idempotent
+    result) when it succeeds, rolled back whole when it raises or answers 4xx/5xx."""
+    # Safe methods only read: they run without a transaction where the database allows it
+    # (see Database.read_session); everything else gets one.
+    reads = request.method in ("GET", "HEAD")
+    async with db.read_session() if reads else db.session() as session:
+        request.state.session = session
+        try:
+            response = await endpoint(request)
+            if response.status_code >= 400:
+                await session.rollback()
+                return response
+            if claim is not None:
+                await claim.complete(session, response)
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            raise
+        return response
 
 
 def read_connection(request: Request) -> AbstractAsyncContextManager[DriverConnection]:

@@ -17,9 +17,9 @@ Limits: ``available = total - reserved - outstanding``. Confirming reserves the 
 amount; funding turns the reservation into outstanding (the repayment amount); rejecting
 releases it; repayments and write-offs reduce outstanding.
 
-Every function locks what it changes (see ``state``), records a status-history row and an
-outbox event, posts ledger entries where money moves, and raises ``Conflict`` naming the current
-status on an illegal transition. None commits.
+Every function locks what it changes, in the order of ``locks`` (an invoice before its offer),
+records a status-history row and an outbox event, posts ledger entries where money moves, and
+raises ``Conflict`` naming the current status on an illegal transition. None commits.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.lending import ledger, pricing, state
+from fundline.lending import ledger, locks, pricing, state
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import build_schedule
 from fundline.models import (
@@ -46,7 +45,6 @@ from fundline.models import (
     PricingPlan,
 )
 from fundline.models.financing import (
-    LIVE_STATUSES,
     FinancingRequestStatus,
     WCInvoiceStatus,
     WCOfferStatus,
@@ -60,7 +58,7 @@ async def accept_offer(
     session: AsyncSession, offer: FinancingOffer, *, policy: Policy
 ) -> FinancingOffer:
     """``NEW`` → ``ACCEPTED``; under the auto-review policy issued at once (→ ``CURRENT``)."""
-    offer = await state.lock_offer(session, offer.id)
+    offer = await locks.offer(session, offer.id)
     if offer.status == WCOfferStatus.NEW and offer.expires_at <= clock.now():
         raise Conflict(
             f"Financing offer is NEW but expired on {offer.expires_at.date().isoformat()}; "
@@ -77,7 +75,7 @@ async def accept_offer(
 async def issue_offer(session: AsyncSession, offer: FinancingOffer) -> FinancingOffer:
     """``ACCEPTED`` → ``CURRENT``: the credit line is open (the operator's step under manual
     review)."""
-    offer = await state.lock_offer(session, offer.id)
+    offer = await locks.offer(session, offer.id)
     state.require_offer(offer, (WCOfferStatus.ACCEPTED,), "issued")
     offer.issued_at = clock.now()
     await state.move_offer(session, offer, WCOfferStatus.CURRENT)
@@ -88,19 +86,11 @@ async def close_offer(
     session: AsyncSession, offer: FinancingOffer, *, cause: str
 ) -> FinancingOffer:
     """The operator withdraws the line (→ ``CLOSED``); its unconfirmed drafts are released."""
-    offer = await state.lock_offer(session, offer.id)
+    offer, invoices = await locks.offer_and_live_invoices(session, offer.id)
     state.require_offer(
         offer,
         (WCOfferStatus.NEW, WCOfferStatus.ACCEPTED, WCOfferStatus.CURRENT, WCOfferStatus.LATE),
         "closed",
-    )
-    invoices = list(
-        await session.scalars(
-            select(FinancingInvoice).where(
-                FinancingInvoice.offer_id == offer.id,
-                FinancingInvoice.status.in_(LIVE_STATUSES),
-            )
-        )
     )
     busy = sorted({fi.status for fi in invoices if fi.status != WCInvoiceStatus.DRAFT})
     if busy:
@@ -133,14 +123,14 @@ async def confirm_invoice(
     is a 409; an amount outside ``1 … max`` a 422. Under the auto-review policy the invoice
     is approved (and, with ``auto_fund``, funded) at once.
     """
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.DRAFT,), "confirmed")
     if plan.offer_id != fi.offer_id:
         raise Unprocessable(
             f"Pricing plan {plan.id} is not a plan of this invoice's offer",
             loc=("body", "pricing_plan_id"),
         )
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     if offer.status != WCOfferStatus.CURRENT:
         raise Conflict(
             f"Financing offer is {offer.status}; invoices can be confirmed only on a CURRENT offer"
@@ -182,7 +172,7 @@ async def approve(
     """Approve a ``NEW`` invoice (``approved_at``; it stays ``NEW``: Monite has no approved
     status) and fund it at once when the policy has ``auto_fund``. Once only: approving an
     approved invoice is a 409."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.NEW,), "approved")
     if fi.approved_at is not None:
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
@@ -195,9 +185,9 @@ async def approve(
 
 async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``FUNDED``: fix the repayment schedule, disburse, book the fee."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.NEW,), "funded")
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     if offer.status not in (WCOfferStatus.CURRENT, WCOfferStatus.LATE):
         raise Conflict(f"Financing offer is {offer.status}; its invoices can no longer be funded")
     plan = await session.get(PricingPlan, fi.pricing_plan_id)
@@ -238,9 +228,9 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
 
 async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``REJECTED``: the reservation is released."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.NEW,), "rejected")
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     offer.reserved_amount -= fi.requested_amount or 0
     fi.closed_at = clock.now()
     await state.move(session, fi, WCInvoiceStatus.REJECTED, cause=cause)
@@ -251,31 +241,29 @@ async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> 
 async def record_repayment(
     session: AsyncSession, fi: FinancingInvoice, amount: int, *, cause: str
 ) -> FinancingInvoice:
-    """Take ``amount`` off what a ``FUNDED``/``LATE`` invoice owes, oldest instalment first;
+    """Take ``amount`` off what a ``FUNDED``/``LATE`` invoice owes, the earliest unpaid
+    instalment first, fee before principal (the ledger entry's memo names the split);
     ``PAID`` (limit released) when nothing is left."""
     if type(amount) is not int or amount < 1:
         raise Unprocessable(
             "amount must be a positive integer of minor units", loc=("body", "amount")
         )
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE), "repaid")
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
     if amount > remaining:
         raise Unprocessable(
             f"amount {amount} is more than the {remaining} still owed", loc=("body", "amount")
         )
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     instalments = await _instalments(session, fi.id)
     today = clock.today()
     was_overdue = _overdue(instalments, today)
-    left = amount
-    for instalment in instalments:
-        paying = min(left, instalment.amount - instalment.paid_amount)
-        instalment.paid_amount += paying
-        left -= paying
+    fee, principal = _apply(instalments, amount)
     fi.repaid_amount += amount
     offer.outstanding_amount -= amount
-    await state.post(session, fi, "repayment", cause, -amount, ledger.CASH)
+    memo = f"repaid {amount} (fee {fee}, principal {principal}): {cause}"
+    await state.post(session, fi, "repayment", memo, -amount, ledger.CASH)
     if fi.repaid_amount == fi.repayment_amount:
         fi.closed_at = clock.now()
         await state.move(session, fi, WCInvoiceStatus.PAID, cause=cause)
@@ -292,11 +280,25 @@ async def record_repayment(
     return fi
 
 
+def _apply(instalments: Sequence[Instalment], amount: int) -> tuple[int, int]:
+    """Pay ``amount`` into the instalments, the earliest unpaid first and, within each, its fee
+    before its principal (an instalment's ``paid_amount`` covers its fee first). Returns the
+    parts of ``amount`` that paid fees and principal."""
+    left, fee = amount, 0
+    for instalment in instalments:
+        paying = min(left, instalment.amount - instalment.paid_amount)
+        fee += min(paying, max(0, instalment.fee_amount - instalment.paid_amount))
+        instalment.paid_amount += paying
+        left -= paying
+    assert left == 0  # never more than is owed: the caller checked
+    return fee, amount - fee
+
+
 async def mark_late(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``FUNDED`` → ``LATE`` (its offer turns ``LATE`` too)."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.FUNDED,), "marked late")
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     await state.move(session, fi, WCInvoiceStatus.LATE, cause=cause)
     await state.sync_offer_status(session, offer)
     return fi
@@ -306,9 +308,9 @@ async def mark_defaulted(
     session: AsyncSession, fi: FinancingInvoice, *, cause: str
 ) -> FinancingInvoice:
     """``LATE`` → ``DEFAULTED`` (its offer becomes ``DEFAULTED``); still owed until written off."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.LATE,), "marked defaulted")
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     await state.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=cause)
     await state.sync_offer_status(session, offer)
     return fi
@@ -316,11 +318,11 @@ async def mark_defaulted(
 
 async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """Book what a ``LATE``/``DEFAULTED`` invoice still owes as a credit loss (→ ``DEFAULTED``)."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.LATE, WCInvoiceStatus.DEFAULTED), "written off")
     if fi.closed_at is not None:
         raise Conflict(f"Financing invoice is {fi.status} and already written off")
-    offer = await state.lock_offer(session, fi.offer_id)
+    offer = await locks.offer(session, fi.offer_id)
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
     await state.post(session, fi, "write_off", cause, -remaining, ledger.CREDIT_LOSSES)
     offer.outstanding_amount -= remaining
@@ -336,7 +338,7 @@ async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) 
 
 async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
     """Delete an unconfirmed ``DRAFT`` (and its history), freeing its invoice for a new request."""
-    fi = await state.lock_invoice(session, fi)
+    fi = await locks.invoice(session, fi.id)
     state.require(fi, (WCInvoiceStatus.DRAFT,), "released")
     await session.execute(
         delete(FinancingStatusChange).where(FinancingStatusChange.financing_invoice_id == fi.id)
@@ -354,34 +356,6 @@ async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: s
             "cause": cause[:255],
         },
     )
-
-
-async def on_document_paid(
-    session: AsyncSession, *, invoice_type: str, invoice_id: uuid.UUID
-) -> None:
-    """The receivable or payable ``invoice_id`` was marked paid: settle its live financing.
-
-    Funded (or late): repaid in full, ``PAID``. Not yet funded: a ``NEW`` one is rejected and
-    a ``DRAFT`` released, since a paid invoice can no longer be financed. No live financing:
-    nothing to do.
-    """
-    fi = await session.scalar(
-        select(FinancingInvoice).where(
-            FinancingInvoice.invoice_id == invoice_id,
-            FinancingInvoice.type == invoice_type,
-            FinancingInvoice.status.in_(LIVE_STATUSES),
-        )
-    )
-    if fi is None:
-        return
-    fi = await state.lock_invoice(session, fi)
-    if fi.status == WCInvoiceStatus.DRAFT:
-        await release_draft(session, fi, cause="the invoice was paid before it was confirmed")
-    elif fi.status == WCInvoiceStatus.NEW:
-        await reject(session, fi, cause="the invoice was paid before it was funded")
-    elif fi.status in (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE):
-        remaining = (fi.repayment_amount or 0) - fi.repaid_amount
-        await record_repayment(session, fi, remaining, cause=f"the {invoice_type} was paid")
 
 
 # --- the clock -------------------------------------------------------------------------------
@@ -407,7 +381,7 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
 
 
 async def _expire_offers(session: AsyncSession, now: datetime) -> int:
-    expired = await _claim(
+    expired = await locks.claim(
         session,
         select(FinancingOffer).where(
             FinancingOffer.status == WCOfferStatus.NEW, FinancingOffer.expires_at <= now
@@ -422,7 +396,7 @@ async def _expire_offers(session: AsyncSession, now: datetime) -> int:
 
 async def _expire_requests(session: AsyncSession, now: datetime) -> dict[str, int]:
     expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
-    drafts = await _claim(
+    drafts = await locks.claim(
         session,
         select(FinancingInvoice).where(
             FinancingInvoice.status == WCInvoiceStatus.DRAFT,
@@ -431,7 +405,7 @@ async def _expire_requests(session: AsyncSession, now: datetime) -> dict[str, in
     )
     for fi in drafts:
         await release_draft(session, fi, cause="the financing request expired unconfirmed")
-    requests = await _claim(
+    requests = await locks.claim(
         session,
         select(FinancingRequest).where(
             FinancingRequest.status == FinancingRequestStatus.OPEN,
@@ -444,14 +418,22 @@ async def _expire_requests(session: AsyncSession, now: datetime) -> dict[str, in
 
 
 async def _mark_overdue(session: AsyncSession, today: date, policy: Policy) -> dict[str, int]:
-    late = await _claim(session, _with_unpaid_instalment(WCInvoiceStatus.FUNDED, due_before=today))
-    for fi in late:
-        await mark_late(session, fi, cause="an instalment fell due unpaid")
     days = policy.default_after_days_late
     cutoff = today - timedelta(days=days)
-    defaulted = await _claim(
-        session, _with_unpaid_instalment(WCInvoiceStatus.LATE, due_before=cutoff)
+    late = await locks.claim(
+        session, _with_unpaid_instalment((WCInvoiceStatus.FUNDED,), due_before=today)
     )
+    # Funded or late, unpaid for longer than the policy allows: defaulted, once late.
+    overdue = await locks.claim(
+        session,
+        _with_unpaid_instalment((WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE), due_before=cutoff),
+    )
+    # Their offers all at once, in order: locked one by one as each invoice moves, two ticks
+    # (the worker's and a sandbox clock move) could take two offers in opposite orders.
+    await locks.offers(session, sorted({fi.offer_id for fi in [*late, *overdue]}))
+    for fi in late:
+        await mark_late(session, fi, cause="an instalment fell due unpaid")
+    defaulted = [fi for fi in overdue if fi.status == WCInvoiceStatus.LATE]
     for fi in defaulted:
         await mark_defaulted(session, fi, cause=f"an instalment unpaid more than {days} days")
     return {"invoices_late": len(late), "invoices_defaulted": len(defaulted)}
@@ -488,20 +470,14 @@ async def load_details(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-async def _claim(session: AsyncSession, stmt: Any) -> list[Any]:
-    """The rows of ``stmt``, locked, skipping those another transaction holds."""
-    rows = await session.scalars(
-        stmt.with_for_update(skip_locked=True).execution_options(populate_existing=True)
-    )
-    return list(rows)
-
-
-def _with_unpaid_instalment(status: WCInvoiceStatus, *, due_before: date) -> Any:
+def _with_unpaid_instalment(
+    statuses: tuple[WCInvoiceStatus, ...], *, due_before: date
+) -> Select[FinancingInvoice]:
     unpaid = select(Instalment.financing_invoice_id).where(
         Instalment.due_date < due_before, Instalment.paid_amount < Instalment.amount
     )
     return select(FinancingInvoice).where(
-        FinancingInvoice.status == status, FinancingInvoice.id.in_(unpaid)
+        FinancingInvoice.status.in_(statuses), FinancingInvoice.id.in_(unpaid)
     )
 
 

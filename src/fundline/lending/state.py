@@ -1,21 +1,16 @@
-"""The moves servicing is made of: row locks, status changes with their history row and event,
-and the two-line ledger entries of a financing invoice.
-
-Locks are taken invoice first, then its offer, everywhere, so two transactions never wait on
-each other in a circle. Each lock re-reads the row (``populate_existing``): what the caller
-held may be stale.
+"""The moves servicing is made of: status changes with their history row and event, and the
+two-line ledger entries of a financing invoice. (Row locks, and their order, are ``locks``.)
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
-from fundline.kit.errors import Conflict, NotFound
+from fundline.kit.errors import Conflict
 from fundline.lending import ledger
 from fundline.models import (
     FinancingBusiness,
@@ -25,31 +20,6 @@ from fundline.models import (
 )
 from fundline.models.financing import LIVE_STATUSES, WCInvoiceStatus, WCOfferStatus
 from fundline.webhooks import outbox
-
-
-async def lock_invoice(session: AsyncSession, fi: FinancingInvoice) -> FinancingInvoice:
-    """The invoice re-read under a row lock (fresh values, whatever the caller held)."""
-    locked = await session.scalar(
-        select(FinancingInvoice)
-        .where(FinancingInvoice.id == fi.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound("Financing invoice not found")
-    return locked
-
-
-async def lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
-    locked = await session.scalar(
-        select(FinancingOffer)
-        .where(FinancingOffer.id == offer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound("Financing offer not found")
-    return locked
 
 
 def require(fi: FinancingInvoice, allowed: tuple[WCInvoiceStatus, ...], doing: str) -> None:

@@ -31,7 +31,7 @@ from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.money import percent_of
 from fundline.kit.pagination import ListParams, Page, Paginator
-from fundline.lending import servicing
+from fundline.lending import documents, locks
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable
 from fundline.models.payable import NO_ISSUE_DATE, PayableStatus
 from fundline.payables.schemas import (
@@ -118,9 +118,7 @@ async def get_payable(
 ) -> Payable:
     """The entity's payable; another entity's is a 404. ``lock`` takes a row lock (Postgres)."""
     stmt = select(Payable).where(Payable.id == payable_id, Payable.entity_id == entity.id)
-    if lock:
-        stmt = stmt.with_for_update()
-    payable = await session.scalar(stmt)
+    payable = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if payable is None:
         raise NotFound("Payable not found")
     return payable
@@ -307,11 +305,13 @@ async def transition(
             detail += "; fill in " + ", ".join(missing) + " to make it new"
         raise Conflict(_state_message(payable, detail))
     before = payable.status
+    received = 0  # what this action adds to the payments so far
     if payable.status == S.NEW and target in (S.APPROVE_IN_PROGRESS, S.WAITING_TO_BE_PAID):
         await _snapshot_counterpart(session, payable)
     if action is Action.MARK_AS_PARTIALLY_PAID:
         assert amount_paid is not None
         _check_partial_payment(payable, amount_paid)
+        received = amount_paid - payable.amount_paid
         payable.amount_paid = amount_paid
     elif action is Action.MARK_AS_PAID:
         assert payable.total_amount is not None  # a payable past `new` has every essential field
@@ -322,8 +322,14 @@ async def transition(
     payable.status = target
     await session.flush()
     await outbox.record_transition(session, entity, payable, before)
+    # The financing of the payable follows its payments. (Cancelling or rejecting needs a
+    # payable that was never waiting to be paid, which no financing can have.)
     if action is Action.MARK_AS_PAID:
-        await servicing.on_document_paid(session, invoice_type="payable", invoice_id=payable.id)
+        await documents.paid(session, invoice_type="payable", invoice_id=payable.id)
+    elif action is Action.MARK_AS_PARTIALLY_PAID:
+        await documents.partly_paid(
+            session, invoice_type="payable", invoice_id=payable.id, amount=received
+        )
     return payable
 
 

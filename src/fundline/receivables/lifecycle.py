@@ -1,7 +1,9 @@
 """The invoice lifecycle: issue, partial and full payment, cancel, write off.
 
 Every move locks the invoice's row, checks its effective status (so an overdue invoice moves
-as one) and records a ``receivable.status_changed`` event in the same transaction.
+as one) and records a ``receivable.status_changed`` event in the same transaction. A payment,
+a cancellation or a write-off then tells its financing (``lending.documents``), in the same
+transaction: the invoice's row is locked before the financing's, as ``lending.locks`` orders.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.lending import servicing
+from fundline.lending import documents
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.document import due_date_under
@@ -111,10 +113,15 @@ async def mark_as_partially_paid(
             f"{receivable.amount_paid} already recorded",
             loc=("body", "amount_paid"),
         )
+    received = payload.amount_paid - receivable.amount_paid
     receivable.amount_paid = payload.amount_paid
     if payload.comment is not None:
         receivable.comment = payload.comment
-    return await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
+    moved = await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
+    await documents.partly_paid(
+        session, invoice_type="receivable", invoice_id=moved.id, amount=received
+    )
+    return moved
 
 
 async def mark_as_paid(
@@ -139,14 +146,15 @@ async def mark_as_paid(
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
     paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID)
-    await servicing.on_document_paid(session, invoice_type="receivable", invoice_id=paid.id)
+    await documents.paid(session, invoice_type="receivable", invoice_id=paid.id)
     return paid
 
 
 async def cancel_receivable(
     session: AsyncSession, entity: Entity, receivable_id: uuid.UUID
 ) -> Receivable:
-    """Cancel an issued invoice nothing has been paid on (a paid part needs a credit note)."""
+    """Cancel an issued invoice nothing has been paid on (a paid part needs a credit note).
+    Its financing follows ``lending.documents.canceled``."""
     receivable, before = await _for_transition(
         session,
         entity,
@@ -154,7 +162,11 @@ async def cancel_receivable(
         doing="canceled",
         allowed=(ReceivablesStatus.ISSUED, ReceivablesStatus.OVERDUE),
     )
-    return await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
+    moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
+    await documents.canceled(
+        session, invoice_type="receivable", invoice_id=moved.id, outcome="canceled"
+    )
+    return moved
 
 
 async def mark_as_uncollectible(
@@ -163,7 +175,8 @@ async def mark_as_uncollectible(
     receivable_id: uuid.UUID,
     payload: ReceivableUncollectiblePayload | None,
 ) -> Receivable:
-    """Write off an overdue invoice as not expected to be paid."""
+    """Write off an overdue invoice as not expected to be paid. Its financing follows
+    ``lending.documents.canceled``."""
     receivable, before = await _for_transition(
         session,
         entity,
@@ -173,7 +186,11 @@ async def mark_as_uncollectible(
     )
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
-    return await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
+    moved = await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
+    await documents.canceled(
+        session, invoice_type="receivable", invoice_id=moved.id, outcome="marked uncollectible"
+    )
+    return moved
 
 
 async def _move(

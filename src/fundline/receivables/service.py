@@ -22,6 +22,7 @@ from fundline.kit import clock
 from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Page, Paginator
+from fundline.lending import locks
 from fundline.models import Entity, Receivable
 from fundline.models.receivable import OPEN_STATUSES, ReceivablesStatus
 from fundline.receivables.document import (
@@ -63,9 +64,7 @@ async def get_receivable(
     stmt = select(Receivable).where(
         Receivable.id == receivable_id, Receivable.entity_id == entity.id
     )
-    if lock:
-        stmt = stmt.with_for_update()
-    receivable = await session.scalar(stmt)
+    receivable = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if receivable is None:
         raise NotFound("Receivable not found")
     return receivable

@@ -23,7 +23,7 @@ from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.kit.errors import Conflict, NotFound
 from fundline.kit.tenancy import scope_to
-from fundline.lending import servicing, state
+from fundline.lending import locks, servicing, state
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectSession,
@@ -71,8 +71,9 @@ async def restore_clock(db: Database) -> None:
 
 
 async def _locked_clock_row(session: AsyncSession) -> SandboxClock:
-    stmt = select(SandboxClock).where(SandboxClock.id == CLOCK_ROW).with_for_update()
-    row = await session.scalar(stmt)
+    """The clock row, locked: first of all the locks (``lending.locks``)."""
+    stmt = select(SandboxClock).where(SandboxClock.id == CLOCK_ROW)
+    row = await locks.row(session, stmt)
     if row is not None:
         return row
     try:
@@ -80,7 +81,7 @@ async def _locked_clock_row(session: AsyncSession) -> SandboxClock:
             session.add(SandboxClock(id=CLOCK_ROW, offset_seconds=0))
     except IntegrityError:
         pass  # another process created it first; read theirs
-    row = await session.scalar(stmt)
+    row = await locks.row(session, stmt)
     assert row is not None
     return row
 
@@ -110,7 +111,7 @@ async def _caller_invoice(
     )
     if caller.entity_id is not None:
         stmt = stmt.where(FinancingInvoice.entity_id == caller.entity_id)
-    fi = await session.scalar(stmt.with_for_update())
+    fi = await locks.row(session, stmt)
     if fi is None:
         raise NotFound("Financing invoice not found")
     scope_to(session, fi.entity_id)  # found within the caller's reach: the rest is its entity's
@@ -156,7 +157,10 @@ async def reset_business(
     their ledger rows, Connect tokens. One transaction: all of it goes, or nothing. Deleting
     the financing invoices frees their invoices to be requested again."""
     entity = await entity_for(session, caller, entity_id)
-    business = await _lock_financing(session, entity)
+    # Locked in the one order (lending.locks), so that a confirmation or a tick running now
+    # finishes before the reset or after it, whole.
+    businesses = await locks.entity_financing(session, Entity.id == entity.id)
+    business = businesses[0] if businesses else None
     # What goes, for the "deleted" events: every offer and financing invoice change has one.
     gone: list[FinancingOffer | FinancingInvoice] = [
         *await session.scalars(select(FinancingOffer).where(FinancingOffer.entity_id == entity.id)),
@@ -175,16 +179,6 @@ def _invoice_ids(entity: Entity) -> Select[uuid.UUID]:
 
 def _offer_ids(entity: Entity) -> Select[uuid.UUID]:
     return select(FinancingOffer.id).where(FinancingOffer.entity_id == entity.id)
-
-
-async def _lock_financing(session: AsyncSession, entity: Entity) -> FinancingBusiness | None:
-    """Lock the entity's business and offers, so that a confirmation or a tick running now
-    finishes before the reset or after it, whole. Returns the business, if any."""
-    business = await session.scalar(
-        select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id).with_for_update()
-    )
-    await session.execute(_offer_ids(entity).with_for_update())
-    return business
 
 
 async def _delete_financing(session: AsyncSession, entity: Entity) -> dict[str, int]:
@@ -307,6 +301,10 @@ async def reset_sandbox(session: AsyncSession, *, partner_id: uuid.UUID | None) 
     rows removed per table, those with any."""
     row = await _locked_clock_row(session)
     row.offset_seconds = 0
+    # What a confirmation, a payment or a tick running now would lock, in the same order, so
+    # that it finishes before the reset or after it (the deletes below lock the rest).
+    everyone = Entity.id.is_not(None) if partner_id is None else Entity.partner_id == partner_id
+    await locks.entity_financing(session, everyone, documents=True)
     targets: list[tuple[Table, ColumnElement[bool] | None]]
     if partner_id is None:
         targets = [
