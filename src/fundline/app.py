@@ -27,6 +27,7 @@ from fundline.kit.headers import (
     RequestContextMiddleware,
     is_api_path,
 )
+from fundline.kit.inputs import RequestLimitsMiddleware
 from fundline.kit.logging import configure_logging
 from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware
 from fundline.kit.security import Signer
@@ -129,7 +130,8 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    # Added innermost first: a request passes context → auth → rate limit → version → routes.
+    # Added innermost first: a request passes context → input limits → auth → rate limit → version
+    # → routes.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RateLimitMiddleware,
@@ -143,6 +145,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         AuthenticationMiddleware, db=app.state.db, cache=app.state.tokens, prefixes=authenticated
     )
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
 
 
