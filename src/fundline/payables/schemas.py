@@ -158,7 +158,8 @@ class PartiallyPaidPayload(Strict):
 
 
 class CommentPayload(Strict):
-    comment: str | None = Field(
+    # Monite sets no bound; the column holds 1000 characters (PostgreSQL refuses more).
+    comment: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
         None, description="An arbitrary comment that describes how and when this payable was paid."
     )
 
