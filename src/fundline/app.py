@@ -15,6 +15,7 @@ from fundline.backoffice.router import router as lender_router
 from fundline.config import Settings
 from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
+from fundline.connect.widget import EMBEDS_PATH
 from fundline.connect.widget import router as connect_widget
 from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
@@ -145,7 +146,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         AuthenticationMiddleware, db=app.state.db, cache=app.state.tokens, prefixes=authenticated
     )
-    app.add_middleware(RequestLimitsMiddleware)
+    # The embed check answers a malformed body itself, with the CORS headers its caller needs.
+    app.add_middleware(RequestLimitsMiddleware, reads_own_body=frozenset({EMBEDS_PATH}))
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
 
 
