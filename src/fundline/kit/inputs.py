@@ -1,10 +1,10 @@
 """Every input bounded: wire types that keep each number and query list within what the
 database can hold, and the guard that bounds a request's sizes and shapes before any route.
 
-**Types.** Amounts are ``kit.money.Amount`` (Monite's own cap, 2**53 - 1). Other integers of a
-request are one of these: ``Int64`` for a value compared with a 64-bit column (the amount
-filters), ``Int32`` for one stored in a 32-bit column. A repeated query parameter is a
-``QueryList`` (one SQL parameter per value). An out-of-range value is then a 422 naming its
+**Types.** Amounts are ``kit.money.Amount`` (Monite's own cap, 2**53 - 1); a value only
+compared with a 64-bit column (an amount filter) is an ``Int64``; other integers carry the
+bounds Monite gives them. A repeated query parameter is a ``QueryList`` (one SQL parameter per
+value). A website is a ``Uri``. An out-of-range value is then a 422 naming its
 field, never a driver's overflow (a 500). ``tests/kit/test_inputs.py`` reads the OpenAPI
 document and fails on any request integer or query list left unbounded.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -44,14 +43,9 @@ from fundline.kit.headers import send_json
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 """Any value a ``BigInteger`` column holds: what a filter on an amount may compare with."""
-
-Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
-"""Any value an ``Integer`` column holds."""
 
 MAX_QUERY_VALUES = 100
 """Values one repeated query parameter (``id__in=…&id__in=…``) may carry."""
@@ -59,8 +53,6 @@ MAX_QUERY_VALUES = 100
 T = TypeVar("T")
 QueryList = Annotated[list[T], Field(max_length=MAX_QUERY_VALUES)]
 """A repeated query parameter, ``QueryList[uuid.UUID]``."""
-
-IdList = QueryList[uuid.UUID]
 
 # RFC 3986's absolute URI, loosely: a scheme, then only characters a URI may hold, each "%"
 # starting an escape. What JSON Schema's "uri" format (Monite's, for websites) accepts.
