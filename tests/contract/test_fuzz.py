@@ -9,7 +9,7 @@ failure fails the test with Schemathesis's report and a curl command to reproduc
 request is also watched by the tenancy guard.
 
 In CI the runs are seeded (``FUNDLINE_FUZZ_SEED``) and small: each spec on one backend, so
-that PostgreSQL and SQLite each take a whole run (about a minute of CPU in all).
+that PostgreSQL and SQLite each take a whole run (about 85 s of CPU in all).
 ``scripts/fuzz --minutes N`` runs both specs on both backends for longer.
 """
 
