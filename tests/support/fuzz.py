@@ -54,7 +54,7 @@ SEED = int(os.environ.get("FUNDLINE_FUZZ_SEED", "20261201"))
 SECONDS = int(os.environ.get("FUNDLINE_FUZZ_SECONDS", "0"))
 # Set by scripts/fuzz: where each run appends its figures (one JSON object a line).
 REPORT = os.environ.get("FUNDLINE_FUZZ_REPORT")
-# The CI budget: examples per operation in the fuzzing phase, steps per stateful scenario.
+# The CI budget: examples per operation in the fuzzing phase; stateful scenarios (sequences).
 CI_EXAMPLES = 6
 CI_STATEFUL_EXAMPLES = 40
 
