@@ -17,6 +17,7 @@ from fundline.config import Settings
 from fundline.connect.router import CONNECT_PREFIX
 from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
+from fundline.connect.widget import EMBEDS_PATH
 from fundline.connect.widget import router as connect_widget
 from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
@@ -28,6 +29,7 @@ from fundline.kit.headers import (
     ApiVersionMiddleware,
     RequestContextMiddleware,
 )
+from fundline.kit.inputs import RequestLimitsMiddleware
 from fundline.kit.logging import configure_logging
 from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware, Rule
 from fundline.kit.security import Signer
@@ -130,13 +132,16 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    # Added innermost first: a request passes context → auth → rate limit → version → routes.
+    # Added innermost first: a request passes context → input limits → auth → rate limit → version
+    # → routes.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(RateLimitMiddleware, store=app.state.limits, rules=rate_limits(settings))
     authenticated = (API_PREFIX, sandbox.PREFIX) if settings.is_sandbox else (API_PREFIX,)
     app.add_middleware(
         AuthenticationMiddleware, db=app.state.db, cache=app.state.tokens, prefixes=authenticated
     )
+    # The embed check answers a malformed body itself, with the CORS headers its caller needs.
+    app.add_middleware(RequestLimitsMiddleware, reads_own_body=frozenset({EMBEDS_PATH}))
     app.add_middleware(RequestContextMiddleware, observe=metrics.observe_request)
 
 

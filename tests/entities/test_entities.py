@@ -177,6 +177,39 @@ async def test_entity_user_crud(client: httpx.AsyncClient, tenant: Tenant) -> No
     assert gone.status_code == 404
 
 
+async def test_a_null_login_or_first_name_leaves_it_unchanged(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Monite's schema lets both be null; a user always has them (found by fuzzing: a 500)."""
+    user = await create_entity_user(client, tenant, login="ann")
+    patched = await client.patch(
+        f"/v1/entity_users/{user['id']}",
+        headers=tenant.headers,
+        json={"login": None, "first_name": None, "title": "CFO"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["login"], patched.json()["first_name"]) == ("ann", "Jane")
+
+
+@pytest.mark.parametrize("website", ["AAA", "example.com", "https://exa mple.com"])
+async def test_a_website_must_be_an_absolute_uri(
+    client: httpx.AsyncClient, tenant: Tenant, website: str
+) -> None:
+    """Monite's ``format: uri``: a website without a scheme would break its own responses
+    (found by fuzzing)."""
+    response = await client.patch(
+        f"/v1/entities/{tenant.entity_id}", headers=tenant.auth, json={"website": website}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "website"]
+    response = await client.patch(
+        f"/v1/entities/{tenant.entity_id}",
+        headers=tenant.auth,
+        json={"website": "https://acme.example/about?x=1"},
+    )
+    assert response.status_code == 200, response.text
+
+
 async def test_entity_user_login_is_unique(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await create_entity_user(client, tenant, login="dup")
     again = await client.post(

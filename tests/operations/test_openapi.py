@@ -141,6 +141,10 @@ def test_every_operation_declares_its_errors(document: dict[str, Any]) -> None:
         responses = operation["responses"]
         assert error_ref(responses["500"]) == "ErrorSchemaResponse", (method, path)
         client_errors = {s for s, r in responses.items() if s.startswith("4") and error_ref(r)}
+        # The request guard's limits (kit/inputs.py) hold on every operation.
+        assert {"414", "431"} <= client_errors, (method, path)
+        assert ("413" in client_errors) == ("requestBody" in operation), (method, path)
+        client_errors -= {"413", "414", "431"}
         if not client_errors:
             # Only an operation that takes nothing a client can get wrong answers no 4xx.
             assert path in OPERATIONS_PATHS, (method, path)

@@ -30,6 +30,7 @@ from fundline.models import (
     PricingPlan,
     SandboxClock,
 )
+from fundline.sandbox.service import MAX_OFFSET_DAYS
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import (
     Tenant,
@@ -227,6 +228,20 @@ async def test_advance_validates_days(client: httpx.AsyncClient, tenant: Tenant,
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "days"]
     assert clock.offset() == timedelta()
+
+
+async def test_the_clock_goes_at_most_a_century_ahead(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """Advances add up; past year 9999 every date would overflow (a 500 on every call)."""
+    async with db.session() as session, session.begin():
+        session.add(SandboxClock(id=1, offset_seconds=(MAX_OFFSET_DAYS - 1) * DAY))
+    response = await _advance(client, tenant, 2)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "days"]
+    response = await _advance(client, tenant, 1)
+    assert response.status_code == 200, response.text
+    assert response.json()["offset_seconds"] == MAX_OFFSET_DAYS * DAY
 
 
 async def test_a_new_process_starts_at_the_persisted_time(database_url: str, db: Database) -> None:

@@ -144,8 +144,10 @@ class Receiver:
         await send({"type": "http.response.body", "body": reply.body})
 
     async def start(self) -> None:
+        # No log config or level: uvicorn's would reconfigure the whole process's logging (its
+        # loggers stop reaching the root handler, or drop warnings, for every later test).
         config = uvicorn.Config(
-            self, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
+            self, host="127.0.0.1", port=self.port, lifespan="off", log_config=None, log_level=None
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve())

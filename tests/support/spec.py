@@ -10,6 +10,7 @@ Where Monite declares a schema for the status, the body must match it. Where it 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -86,14 +87,21 @@ FUNDLINE_OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-@cache
-def _spec() -> dict[str, Any]:
+def monite_spec(*, additions: bool = True) -> dict[str, Any]:
+    """Monite's OpenAPI (a fresh copy) with Fundline's object types, and with its operations
+    too unless ``additions`` is false (Monite's operations alone, as the fuzz tests take it)."""
     spec: dict[str, Any] = json.loads(SPEC_PATH.read_text())
     spec["components"]["schemas"]["WebhookObjectType"]["enum"].extend(FUNDLINE_OBJECT_TYPES)
-    for path, operations in FUNDLINE_OPERATIONS.items():
-        assert path not in spec["paths"], f"{path} is Monite's now: drop it from the additions"
-        spec["paths"][path] = operations
+    if additions:
+        for path, operations in FUNDLINE_OPERATIONS.items():
+            assert path not in spec["paths"], f"{path} is Monite's now: drop it from the additions"
+            spec["paths"][path] = copy.deepcopy(operations)
     return spec
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    return monite_spec()
 
 
 @cache

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fundline.financing.schemas import FinancingInvoiceType
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import QueryList
+from fundline.kit.money import Amount
 from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
@@ -22,7 +24,7 @@ class CreatedAtCursor(StrEnum):
 class FinancingInvoiceListParams(ListParams):
     sort: CreatedAtCursor | None = None
     status: WCInvoiceStatus | None = None
-    status__in: list[WCInvoiceStatus] | None = None
+    status__in: QueryList[WCInvoiceStatus] | None = None
     entity_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     type: FinancingInvoiceType | None = None
@@ -111,7 +113,7 @@ class LenderFinancingInvoiceList(PaginationResponse[FinancingInvoiceView]):
 class FinancingOfferListParams(ListParams):
     sort: CreatedAtCursor | None = None
     status: WCOfferStatus | None = None
-    status__in: list[WCOfferStatus] | None = None
+    status__in: QueryList[WCOfferStatus] | None = None
     entity_id: uuid.UUID | None = None
     created_at__gt: UTCDatetime | None = None
     created_at__lt: UTCDatetime | None = None
@@ -147,7 +149,7 @@ class FinancingOfferListResponse(PaginationResponse[FinancingOfferView]):
 class RepaymentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(
+    amount: Amount = Field(
         gt=0, strict=True, description="Minor units received; at most what is still owed."
     )
 

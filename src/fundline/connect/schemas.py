@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from fundline.financing.schemas import FinancingInvoice, FinancingInvoiceType, FinancingOffer
 from fundline.kit.countries import CountryCode
+from fundline.kit.money import Amount
 from fundline.models.financing import WCBusinessStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -198,7 +199,7 @@ class ConnectInvoicesResponse(BaseModel):
 class ConfirmInvoice(Strict):
     invoice_id: uuid.UUID
     pricing_plan_id: uuid.UUID
-    requested_amount: int | None = Field(
+    requested_amount: Amount | None = Field(
         None, ge=1, description="Minor units; defaults to the plan's maximum."
     )
 

@@ -27,6 +27,7 @@ from fundline.kit.pages import Assets, environment, page
 from fundline.kit.routing import TransactionalRoute
 
 PREFIX = "/connect/v1"
+EMBEDS_PATH = f"{PREFIX}/embeds"  # its body is read here, not by the app's input guard
 
 router = APIRouter(prefix=PREFIX, tags=["Connect"], route_class=TransactionalRoute)
 assets = Assets("fundline.connect", url_prefix=f"{PREFIX}/static")

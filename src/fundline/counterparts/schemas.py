@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from fundline.kit.countries import CountryCode
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import QueryList
 from fundline.kit.languages import LanguageCode
 from fundline.kit.pagination import ListParams, PaginationResponse
 
@@ -250,7 +251,7 @@ class CounterpartListParams(ListParams):
     account_number: Annotated[str, StringConstraints(max_length=100)] | None = None
     tax_id: TaxId | None = None
     vat_id: Annotated[str, StringConstraints(max_length=30)] | None = None
-    id__in: list[uuid.UUID] | None = None
+    id__in: QueryList[uuid.UUID] | None = None
     type: CounterpartType | None = None
     counterpart_name: str | None = None
     counterpart_name__iexact: str | None = None
@@ -271,4 +272,4 @@ class CounterpartListParams(ListParams):
     address_state: str | None = Field(None, alias="address.state")
     address_line1: str | None = Field(None, alias="address.line1")
     address_line2: str | None = Field(None, alias="address.line2")
-    tag_ids__in: list[uuid.UUID] | None = None
+    tag_ids__in: QueryList[uuid.UUID] | None = None

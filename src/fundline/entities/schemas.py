@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from fundline.kit.countries import CountryCode
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import QueryList, Uri
 from fundline.kit.pagination import ListParams, PaginationResponse
 
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -105,7 +106,7 @@ class EntityFields(Strict):
     registration_authority: Text100 | None = None
     registration_number: Text100 | None = None
     tax_id: Annotated[str, StringConstraints(min_length=1, max_length=30)] | None = None
-    website: Annotated[str, StringConstraints(min_length=1, max_length=2083)] | None = None
+    website: Uri | None = None
 
 
 class CreateEntityRequest(EntityFields):
@@ -165,11 +166,11 @@ class EntityListParams(ListParams):
     sort: EntityCursorFields | None = None
     type: EntityType | None = None
     status: EntityStatus | None = None
-    id__in: list[uuid.UUID] | None = None
-    id__not_in: list[uuid.UUID] | None = None
+    id__in: QueryList[uuid.UUID] | None = None
+    id__not_in: QueryList[uuid.UUID] | None = None
     email: str | None = None
-    email__in: list[str] | None = None
-    email__not_in: list[str] | None = None
+    email__in: QueryList[str] | None = None
+    email__not_in: QueryList[str] | None = None
     created_at__gt: UTCDatetime | None = None
     created_at__lt: UTCDatetime | None = None
     created_at__gte: UTCDatetime | None = None
@@ -227,10 +228,10 @@ class EntityUserCursorFields(StrEnum):
 
 class EntityUserListParams(ListParams):
     sort: EntityUserCursorFields | None = None
-    id__in: list[uuid.UUID] | None = None
-    id__not_in: list[uuid.UUID] | None = None
+    id__in: QueryList[uuid.UUID] | None = None
+    id__not_in: QueryList[uuid.UUID] | None = None
     role_id: uuid.UUID | None = None
-    role_id__in: list[uuid.UUID] | None = None
+    role_id__in: QueryList[uuid.UUID] | None = None
     login: str | None = None
     status: str | None = None
     first_name: str | None = None

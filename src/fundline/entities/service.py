@@ -206,6 +206,10 @@ async def update_entity_user(
 ) -> EntityUser:
     user = await get_entity_user(session, entity, user_id)
     changes = payload.model_dump(mode="json", exclude_unset=True)
+    # Monite's schema lets these be null, but a user always has them: null leaves them be.
+    for required in ("login", "first_name"):
+        if required in changes and changes[required] is None:
+            del changes[required]
     if changes.get("login") and await _login_taken(
         session, entity, changes["login"], except_id=user.id
     ):

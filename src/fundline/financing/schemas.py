@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import Int64, QueryList
 from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 
@@ -157,13 +158,13 @@ class FinancingInvoiceListParams(ListParams):
 
     sort: FinancingInvoiceCursorFields | None = None
     invoice_id: uuid.UUID | None = None
-    invoice_id__in: list[uuid.UUID] | None = None
+    invoice_id__in: QueryList[uuid.UUID] | None = None
     status: WCInvoiceStatus | None = None
-    status__in: list[WCInvoiceStatus] | None = None
+    status__in: QueryList[WCInvoiceStatus] | None = None
     type: FinancingInvoiceType | None = None
-    type__in: list[FinancingInvoiceType] | None = None
+    type__in: QueryList[FinancingInvoiceType] | None = None
     document_id: str | None = None
-    document_id__in: list[str] | None = None
+    document_id__in: QueryList[str] | None = None
     issue_date__gt: UTCDatetime | None = None
     issue_date__lt: UTCDatetime | None = None
     issue_date__gte: UTCDatetime | None = None
@@ -176,8 +177,8 @@ class FinancingInvoiceListParams(ListParams):
     created_at__lt: UTCDatetime | None = None
     created_at__gte: UTCDatetime | None = None
     created_at__lte: UTCDatetime | None = None
-    total_amount: int | None = None
-    total_amount__gt: int | None = None
-    total_amount__lt: int | None = None
-    total_amount__gte: int | None = None
-    total_amount__lte: int | None = None
+    total_amount: Int64 | None = None
+    total_amount__gt: Int64 | None = None
+    total_amount__lt: Int64 | None = None
+    total_amount__gte: Int64 | None = None
+    total_amount__lte: Int64 | None = None

@@ -124,8 +124,15 @@ def _plain(value: Any) -> Any:
 
 
 def _assume_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)  # the databases compare in UTC
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, which no database column holds.
+        raise ValueError("the date-time is out of range once converted to UTC") from None
+    return value
 
 
 # A date-time filter value; one without an offset is taken as UTC, as Monite's timestamps are.
+# Its UTC value must lie within years 1 to 9999.
 UTCDatetime = Annotated[datetime, AfterValidator(_assume_utc)]

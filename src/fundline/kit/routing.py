@@ -180,11 +180,16 @@ def query_model(request: Request, model: type[M], *, errors: Sequence[Any] = ())
 
 @functools.cache
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The fields that take a list (``list[X]`` or ``list[X] | None``)."""
+    """The fields that take a list (``list[X]`` or ``list[X] | None``, bounded or not)."""
     return frozenset(
         name
         for name, field in model.model_fields.items()
         for annotation in (field.annotation,)
-        if typing.get_origin(annotation) is list
-        or any(typing.get_origin(arm) is list for arm in typing.get_args(annotation))
+        if _is_list(annotation) or any(_is_list(arm) for arm in typing.get_args(annotation))
     )
+
+
+def _is_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:  # a QueryList: list[X] with its bound
+        annotation = typing.get_args(annotation)[0]
+    return typing.get_origin(annotation) is list

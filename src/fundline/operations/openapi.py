@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from fundline.auth.deps import current_entity, current_entity_id
+from fundline.kit import inputs
 from fundline.kit.headers import API_PREFIX
 from fundline.kit.pages import Assets
 from fundline.kit.versions import CURRENT_VERSION
@@ -161,6 +162,13 @@ IDEMPOTENT_CONFLICT = (
     "`Idempotency-Key` is still being processed"
 )
 TOO_MANY_REQUESTS = "Too Many Requests: over the rate limit; retry after `Retry-After` seconds"
+INVALID_PAGE_TOKEN = "Bad Request: an invalid pagination token"
+TOO_LARGE = f"Content Too Large: a body over {inputs.MAX_BODY_BYTES} bytes"
+URI_TOO_LONG = f"URI Too Long: a path and query string over {inputs.MAX_URL_BYTES} bytes"
+HEADERS_TOO_LARGE = (
+    f"Request Header Fields Too Large: a header over {inputs.MAX_HEADER_BYTES} bytes, or all "
+    f"over {inputs.MAX_HEADERS_BYTES}"
+)
 
 
 def surface_of(path: str) -> str:
@@ -257,6 +265,8 @@ def _errors(
         yield 401, (UNAUTHORIZED if authenticated else BAD_CREDENTIALS, ERROR)
         yield 404, (MONITE_NOT_FOUND, ERROR)
     elif surface != "Operations":
+        if any(p["name"] == "pagination_token" for p in operation.get("parameters", ())):
+            yield 400, (INVALID_PAGE_TOKEN, ERROR)
         yield 401, (UNAUTHORIZED, ERROR)
         if surface == "Connect":
             yield 403, (CONNECT_FORBIDDEN, ERROR)
@@ -267,6 +277,11 @@ def _errors(
         idempotent = method == "post" and surface in (MONITE, "Sandbox")
         yield 409, (IDEMPOTENT_CONFLICT if idempotent else CONFLICT, ERROR)
     yield from SPECIFIC_ERRORS.get((method, path), {}).items()
+    # The request guard's limits (kit/inputs.py), which every operation keeps.
+    if "requestBody" in operation:
+        yield 413, (TOO_LARGE, ERROR)
+    yield 414, (URI_TOO_LONG, ERROR)
+    yield 431, (HEADERS_TOO_LARGE, ERROR)
     if surface == MONITE or (surface != "Operations" and takes_input):
         yield 422, ("Validation Error", VALIDATION)
     if surface == MONITE:

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import Int64, QueryList
 from fundline.kit.money import Amount, BasisPoints, CurrencyCode
 from fundline.kit.pagination import ListParams, PaginationResponse
 from fundline.models.payable import PayableStatus
@@ -157,7 +158,8 @@ class PartiallyPaidPayload(Strict):
 
 
 class CommentPayload(Strict):
-    comment: str | None = Field(
+    # Monite sets no bound; the column holds 1000 characters (PostgreSQL refuses more).
+    comment: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
         None, description="An arbitrary comment that describes how and when this payable was paid."
     )
 
@@ -224,19 +226,19 @@ class PayableListParams(ListParams):
     created_at__gte: UTCDatetime | None = None
     created_at__lte: UTCDatetime | None = None
     status: PayableStatus | None = None
-    status__in: list[PayableStatus] | None = None
-    id__in: list[uuid.UUID] | None = None
-    total_amount: int | None = None
-    total_amount__gt: int | None = None
-    total_amount__lt: int | None = None
-    total_amount__gte: int | None = None
-    total_amount__lte: int | None = None
+    status__in: QueryList[PayableStatus] | None = None
+    id__in: QueryList[uuid.UUID] | None = None
+    total_amount: Int64 | None = None
+    total_amount__gt: Int64 | None = None
+    total_amount__lt: Int64 | None = None
+    total_amount__gte: Int64 | None = None
+    total_amount__lte: Int64 | None = None
     # Monite's older name for the payable's total amount; filters the same column.
-    amount: int | None = None
-    amount__gt: int | None = None
-    amount__lt: int | None = None
-    amount__gte: int | None = None
-    amount__lte: int | None = None
+    amount: Int64 | None = None
+    amount__gt: Int64 | None = None
+    amount__lt: Int64 | None = None
+    amount__gte: Int64 | None = None
+    amount__lte: Int64 | None = None
     currency: CurrencyCode | None = None
     counterpart_name: str | None = None
     counterpart_name__contains: str | None = None
@@ -262,9 +264,9 @@ class PayableListParams(ListParams):
     line_item_id: uuid.UUID | None = None
     purchase_order_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
-    project_id__in: list[uuid.UUID] | None = None
-    tag_ids: list[uuid.UUID] | None = None
-    tag_ids__not_in: list[uuid.UUID] | None = None
+    project_id__in: QueryList[uuid.UUID] | None = None
+    tag_ids: QueryList[uuid.UUID] | None = None
+    tag_ids__not_in: QueryList[uuid.UUID] | None = None
     has_tags: bool | None = None
     origin: PayableOrigin | None = None
     has_file: bool | None = None

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fundline.kit.filters import UTCDatetime
+from fundline.kit.inputs import Int64, QueryList, Uri
 from fundline.kit.money import MAX_AMOUNT, Amount
 from fundline.kit.money import BasisPoints as BasisPoints  # re-exported: the CSV import uses it
 from fundline.kit.money import CurrencyCode as CurrencyCode  # re-exported: the CSV import uses it
@@ -190,7 +191,7 @@ class ReceivableEntityBase(Strict):
     phone: str | None = None
     registration_authority: str | None = None
     registration_number: str | None = None
-    website: Text2083 | None = None
+    website: Uri | None = None
 
 
 # --- create and update -----------------------------------------------------------------------
@@ -373,11 +374,11 @@ class ReceivableListParams(ListParams):
         100, ge=1, le=250, description="The number of items (1 .. 250) to return in one page."
     )
     sort: ReceivableCursorFields | None = None
-    id__in: list[uuid.UUID] | None = None
+    id__in: QueryList[uuid.UUID] | None = None
     status: ReceivablesStatus | None = None
-    status__in: list[ReceivablesStatus] | None = None
+    status__in: QueryList[ReceivablesStatus] | None = None
     entity_user_id: uuid.UUID | None = None
-    entity_user_id__in: list[uuid.UUID] | None = None
+    entity_user_id__in: QueryList[uuid.UUID] | None = None
     type: ReceivableType | None = None
     document_id: str | None = None
     document_id__contains: str | None = None
@@ -394,25 +395,25 @@ class ReceivableListParams(ListParams):
     counterpart_name: str | None = None
     counterpart_name__contains: str | None = None
     counterpart_name__icontains: str | None = None
-    total_amount: int | None = None
-    total_amount__gt: int | None = None
-    total_amount__lt: int | None = None
-    total_amount__gte: int | None = None
-    total_amount__lte: int | None = None
-    discounted_subtotal: int | None = None
-    discounted_subtotal__gt: int | None = None
-    discounted_subtotal__lt: int | None = None
-    discounted_subtotal__gte: int | None = None
-    discounted_subtotal__lte: int | None = None
+    total_amount: Int64 | None = None
+    total_amount__gt: Int64 | None = None
+    total_amount__lt: Int64 | None = None
+    total_amount__gte: Int64 | None = None
+    total_amount__lte: Int64 | None = None
+    discounted_subtotal: Int64 | None = None
+    discounted_subtotal__gt: Int64 | None = None
+    discounted_subtotal__lt: Int64 | None = None
+    discounted_subtotal__gte: Int64 | None = None
+    discounted_subtotal__lte: Int64 | None = None
     due_date__gt: date | None = None
     due_date__lt: date | None = None
     due_date__gte: date | None = None
     due_date__lte: date | None = None
     # Fundline has no tags, catalogue products, projects or quotes: no invoice matches these.
-    tag_ids: list[uuid.UUID] | None = None
-    tag_ids__in: list[uuid.UUID] | None = None
-    product_ids: list[uuid.UUID] | None = None
-    product_ids__in: list[uuid.UUID] | None = None
+    tag_ids: QueryList[uuid.UUID] | None = None
+    tag_ids__in: QueryList[uuid.UUID] | None = None
+    product_ids: QueryList[uuid.UUID] | None = None
+    product_ids__in: QueryList[uuid.UUID] | None = None
     project_id: uuid.UUID | None = None
-    project_id__in: list[uuid.UUID] | None = None
+    project_id__in: QueryList[uuid.UUID] | None = None
     based_on: uuid.UUID | None = None

@@ -21,7 +21,7 @@ from fundline.auth.deps import entity_for
 from fundline.auth.service import Caller
 from fundline.kit import clock
 from fundline.kit.db import Base, Database
-from fundline.kit.errors import Conflict, NotFound
+from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.tenancy import scope_to
 from fundline.lending import locks, servicing, state
 from fundline.lending.policy import Policy
@@ -46,6 +46,7 @@ from fundline.webhooks import outbox
 
 CLOCK_ROW = 1
 SECONDS_PER_DAY = 86_400
+MAX_OFFSET_DAYS = 100 * 366  # a century ahead: far past any invoice's life
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,13 @@ async def _locked_clock_row(session: AsyncSession) -> SandboxClock:
 async def advance_clock(session: AsyncSession, *, days: int, policy: Policy) -> ClockState:
     """Move the shared clock ``days`` forward, then run the servicing tick at the new time."""
     row = await _locked_clock_row(session)
+    if row.offset_seconds + days * SECONDS_PER_DAY > MAX_OFFSET_DAYS * SECONDS_PER_DAY:
+        # Advances add up; far enough ahead, dates pass year 9999 and nothing works.
+        raise Unprocessable(
+            f"The sandbox clock goes at most {MAX_OFFSET_DAYS} days ahead of real time; "
+            "POST /sandbox/v1/reset brings it back",
+            loc=("body", "days"),
+        )
     row.offset_seconds += days * SECONDS_PER_DAY
     await session.flush()
     previous = clock.offset()
