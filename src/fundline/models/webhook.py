@@ -2,11 +2,12 @@
 subscription, each attempt recorded on it).
 
 The delivery worker works from ``webhook_deliveries`` alone: it claims due rows
-(``status = pending AND next_attempt_at <= now``, with ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL) by setting ``lease_until``, so a killed worker's claims come free when the lease
-runs out; it keeps the events of one object in order by sending a delivery only when no
-earlier pending one exists for the same subscription and object (``event_created_at``, the
-time the change happened: deliveries made in one batch share their ``created_at``).
+(``status = pending AND next_attempt_at <= now``, through a partial index of the pending rows,
+with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) by setting ``lease_until``, so a killed
+worker's claims come free when the lease runs out; it keeps the events of one object in order
+by sending a delivery only when no earlier pending one exists for the same subscription and
+object (``event_created_at``, the time the change happened: deliveries made in one batch share
+their ``created_at``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundline.kit import clock
@@ -71,7 +72,15 @@ class WebhookDelivery(EntityOwned, IdMixin, TimestampMixin, Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # The worker's claim: the pending rows in its order (``next_attempt_at, id``), and
+        # nothing else, however many deliveries the log keeps.
+        Index(
+            "ix_webhook_deliveries_pending",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index(
             "ix_webhook_deliveries_object_order", "subscription_id", "object_id", "event_created_at"
         ),

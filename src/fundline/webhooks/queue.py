@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -105,6 +105,13 @@ async def claim(
     )
     if saturated:
         stmt = stmt.where(WebhookDelivery.subscription_id.not_in(saturated))
+    if session.get_bind().dialect.name == "postgresql":
+        # Read the pending index in order and stop at the limit, whatever the statistics say.
+        # When a burst starts they still say next to nothing is pending, and the planner's
+        # choice for "a few rows" is to collect every pending row, check each one's order and
+        # sort them: a claim that reads the whole backlog (150 ms at 20,000 pending) instead
+        # of the rows it takes (under 1 ms). The setting ends with the claim's transaction.
+        await session.execute(text("SET LOCAL enable_sort = off"))
     candidates = list(await session.scalars(stmt))
     taken: dict[uuid.UUID, int] = dict(busy)
     chosen: list[WebhookDelivery] = []
