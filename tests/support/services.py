@@ -21,6 +21,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("FUNDLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("FUNDLINE_REQUIRE_SERVICES") == "1"
+# Creating and dropping databases waits on PostgreSQL's checkpoints, which take many seconds on
+# a server the whole suite keeps busy: the admin connection is given that long.
+ADMIN_TIMEOUT_SECONDS = 30
 
 
 def service_missing(what: str, exc: BaseException) -> None:
@@ -33,7 +36,7 @@ def service_missing(what: str, exc: BaseException) -> None:
 async def create_postgres_database() -> str:
     """Create a fresh database (one per test process); returns its SQLAlchemy URL."""
     name = f"fundline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=ADMIN_TIMEOUT_SECONDS)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -44,7 +47,7 @@ async def create_postgres_database() -> str:
 
 async def drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=ADMIN_TIMEOUT_SECONDS)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
