@@ -1,10 +1,9 @@
 """The reliability tests' ground: a fresh PostgreSQL database of each test's own, migrated
-(dropped in the background after); one such test at a time; a seed for the load's choices,
+(dropped after); one such test at a time; a seed for the load's choices,
 printed, and taken from ``RELIABILITY_SEED`` to replay a run."""
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import tempfile
@@ -23,29 +22,20 @@ from tests.support.services import (
     service_missing,
 )
 
-# Dropping a database makes PostgreSQL checkpoint, which can take many seconds on a busy
-# server: the drops run in the background (in the session's event loop) while the next test
-# runs, and the session waits for them at its end.
-_drops: list[asyncio.Task[None]] = []
 LOCK = Path(tempfile.gettempdir()) / "fundline-reliability-tests.lock"
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def _databases_dropped() -> AsyncIterator[None]:
-    yield
-    await asyncio.gather(*_drops)
 
 
 @pytest.fixture
 async def fresh_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database of the test's own, migrated; dropped after."""
+    """A fresh PostgreSQL database of the test's own, migrated; dropped after (in the test's
+    own event loop: a task left for a later loop never runs)."""
     try:
         url = await create_postgres_database()
     except (OSError, asyncpg.PostgresError) as exc:
         service_missing("PostgreSQL", exc)
     await upgrade(url)
     yield url
-    _drops.append(asyncio.create_task(drop_postgres_database(url)))
+    await drop_postgres_database(url)
 
 
 @pytest.fixture(autouse=True)
