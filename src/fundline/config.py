@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -22,6 +22,11 @@ MIN_SECRET_LENGTH = 32
 class Mode(StrEnum):
     SANDBOX = "sandbox"
     PRODUCTION = "production"
+
+
+class Lender(StrEnum):
+    BUILTIN = "builtin"
+    KANMON = "kanmon"
 
 
 class Settings(BaseSettings):
@@ -43,6 +48,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.JSON
     worker_interval_seconds: float = Field(default=30.0, gt=0)
+    # Who lends (lending/provider.py): Fundline's own lender, or Kanmon over its Public V2 API.
+    lender: Lender = Lender.BUILTIN
+    # Sent as Kanmon's ``Authorization: ApiKey <key>``; required when the lender is Kanmon.
+    kanmon_api_key: SecretStr | None = None
+    kanmon_base_url: str = "https://api.kanmon.dev"  # Kanmon's sandbox
+    # The whole budget of one call to Kanmon, retries included, and how often the worker
+    # re-reads every business's offers and invoices.
+    kanmon_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    kanmon_sync_seconds: float = Field(default=300.0, gt=0)
     # The credit policy (TOML); unset: the mode's default shipped in fundline/lending/policies.
     policy_file: Path | None = None
     # Hostnames and addresses (comma-separated) webhooks may reach although they are private or
@@ -66,6 +80,17 @@ class Settings(BaseSettings):
                     "FUNDLINE_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production mode"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _kanmon_needs_a_key(self) -> Settings:
+        if self.lender is Lender.KANMON and not (
+            self.kanmon_api_key and self.kanmon_api_key.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "FUNDLINE_LENDER=kanmon needs FUNDLINE_KANMON_API_KEY: the API key Kanmon "
+                "gave this platform (sent as `Authorization: ApiKey <key>`)"
+            )
         return self
 
     @model_validator(mode="after")
