@@ -110,3 +110,61 @@ def test_kit_imports_nothing_from_the_domain() -> None:
         if not _in_kit(target)
     }
     assert outside == set()
+
+
+# The lender seam (lending/provider.py): what may be imported from ``fundline.lending`` by
+# whom. Everyone may use the seam itself; the built-in lender's own operator and sandbox
+# surfaces may use its modules; the start-up wiring builds the provider. The lock order is
+# every domain's (a document is locked before its financing), so it is part of the seam.
+SEAM = {"fundline.lending", "fundline.lending.provider", "fundline.lending.locks"}
+BUILTIN_SURFACES = ("fundline.backoffice", "fundline.sandbox")
+WIRING = {
+    "fundline.app": {"fundline.lending.lenders", "fundline.lending.policy"},
+    "fundline.cli": {"fundline.lending.lenders", "fundline.lending.kanmon.fake_cli"},
+}
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _seam_breaches(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    breaches = set()
+    for module, targets in graph.items():
+        for target in targets:
+            if not _under(target, "fundline.lending") or target in SEAM:
+                continue
+            if _under(module, "fundline.lending.kanmon"):
+                # The adapter stands on the seam alone, never on the built-in lender.
+                if not _under(target, "fundline.lending.kanmon"):
+                    breaches.add((module, target))
+            elif _under(module, "fundline.lending"):
+                if _under(target, "fundline.lending.kanmon") and module not in (
+                    "fundline.lending.lenders",
+                ):
+                    breaches.add((module, target))
+            elif any(_under(module, surface) for surface in BUILTIN_SURFACES):
+                if _under(target, "fundline.lending.kanmon"):
+                    breaches.add((module, target))
+            elif target not in WIRING.get(module, set()):
+                breaches.add((module, target))
+    return breaches
+
+
+def test_seam_checker_sees_a_breach() -> None:
+    graph = {
+        "fundline.financing.service": {"fundline.lending.servicing", "fundline.lending.provider"},
+        "fundline.lending.kanmon.sync": {"fundline.lending.pricing"},
+        "fundline.backoffice.service": {"fundline.lending.servicing"},
+    }
+    assert _seam_breaches(graph) == {
+        ("fundline.financing.service", "fundline.lending.servicing"),
+        ("fundline.lending.kanmon.sync", "fundline.lending.pricing"),
+    }
+
+
+def test_only_the_seam_is_imported_from_lending() -> None:
+    """``financing``, ``connect`` and the documents' domains talk to the provider only; the
+    built-in lender's modules are imported by nothing outside it but its own operator and
+    sandbox surfaces, and the Kanmon adapter by nothing but the choice of lender."""
+    assert _seam_breaches(_import_graph()) == set()

@@ -13,7 +13,7 @@ from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.router import router as auth_router
 from fundline.backoffice.router import LENDER_PREFIX
 from fundline.backoffice.router import router as lender_router
-from fundline.config import Settings
+from fundline.config import Lender, Settings
 from fundline.connect.router import CONNECT_PREFIX
 from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
@@ -34,6 +34,7 @@ from fundline.kit.logging import configure_logging
 from fundline.kit.ratelimit import LimitStore, RateLimitMiddleware, Rule
 from fundline.kit.security import Signer
 from fundline.kit.versions import CURRENT_VERSION
+from fundline.lending.lenders import build_lender
 from fundline.lending.policy import load_policy
 from fundline.operations import metrics
 from fundline.operations import worker as background
@@ -74,7 +75,11 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     app.state.signer = Signer(settings.signing_key)
     app.state.limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
     app.state.tokens = TokenCache(app.state.db.driver_dsn)
-    app.state.policy = load_policy(settings)
+    # The built-in lender's credit policy; the lender reads it from here at each use.
+    app.state.policy = load_policy(settings) if settings.lender is Lender.BUILTIN else None
+    app.state.lender = build_lender(
+        settings, app.state.db.sessions, policy=lambda: app.state.policy
+    )
     app.state.webhook_urls = UrlRules.of(settings)
     _include_routes(app, settings)
     install_api_reference(app)
@@ -94,7 +99,7 @@ def _lifespan(
         await app.state.tokens.start()
         async with AsyncExitStack() as stack:
             if worker:
-                await stack.enter_async_context(background.running(db, app.state.policy, settings))
+                await stack.enter_async_context(background.running(db, app.state.lender, settings))
             yield
         await shutdown(app)
 
@@ -119,12 +124,16 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     ):
         v1.include_router(router)
     app.include_router(v1)
+    app.include_router(operations_router)
+    if settings.lender is not Lender.BUILTIN:
+        # A remote lender hosts its own widget, console and sandbox: the built-in lender's
+        # Connect, lender API, sandbox and demo are not served (plain 404s).
+        return
     # The Connect API is not Monite's: outside /v1, so neither the version rule, the partner
     # authentication nor the rate limit of /v1 applies to it.
     app.include_router(connect_router)
     app.include_router(connect_views)
     app.include_router(connect_widget)
-    app.include_router(operations_router)
     app.include_router(lender_router)
     if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
         app.include_router(sandbox.router)
@@ -171,5 +180,6 @@ def rate_limits(settings: Settings) -> tuple[Rule, ...]:
 async def shutdown(app: FastAPI) -> None:
     """Close what ``create_app`` opened: token listener, database pools, Redis pool."""
     await app.state.tokens.close()
+    await app.state.lender.aclose()
     await app.state.limits.aclose()
     await app.state.db.dispose()

@@ -116,13 +116,12 @@ def worker_command(
     SIGTERM or Ctrl-C stops it gracefully: attempts in flight finish, the rest is released."""
     from fundline.kit.db import Database
     from fundline.kit.metrics import registry
-    from fundline.lending.policy import load_policy
+    from fundline.lending.lenders import build_lender
     from fundline.operations import worker
     from fundline.operations.migrations import upgrade_sync
 
     settings = _logging_settings(log_format)
     upgrade_sync(settings.database_url)
-    policy = load_policy(settings)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -130,12 +129,14 @@ def worker_command(
 
     async def main() -> None:
         db = Database(settings.database_url)
+        lender = build_lender(settings, db.sessions)
         try:
             if once:
-                print(json.dumps(await worker.once(db, policy, settings)))
+                print(json.dumps(await worker.once(db, lender, settings)))
             else:
-                await worker.until_signalled(db, policy, settings)
+                await worker.until_signalled(db, lender, settings)
         finally:
+            await lender.aclose()
             await db.dispose()
 
     asyncio.run(main())

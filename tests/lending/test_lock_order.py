@@ -38,6 +38,7 @@ from fundline.kit import clock
 from fundline.kit.db import Database, is_retryable
 from fundline.kit.errors import FundlineError
 from fundline.lending import ledger, locks
+from fundline.lending.builtin import BuiltinLender
 from fundline.models import (
     ConnectSession,
     Entity,
@@ -51,6 +52,8 @@ from fundline.receivables.schemas import ReceivablePartiallyPaidPayload
 from fundline.sandbox import service as sandbox
 from tests.support.factories import Tenant, create_issued_invoice
 from tests.support.lending import MANUAL, make_draft, make_offer, plans_of, walk
+
+LENDER = BuiltinLender(lambda: MANUAL)
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)  # the figures of the run, with --log-cli-level=INFO
@@ -132,7 +135,7 @@ def _ops(one: Round, tenant: Tenant, *, reset: bool) -> list[tuple[str, Op]]:
         ]
         payload = ConfirmInvoicesRequest(invoices=chosen)
         return "confirm", lambda s: connect.confirm_invoices(
-            s, invoices_session, payload, policy=MANUAL
+            s, invoices_session, payload, widget=LENDER
         )
 
     def fund(fi: FinancingInvoice) -> tuple[str, Op]:
@@ -151,14 +154,16 @@ def _ops(one: Round, tenant: Tenant, *, reset: bool) -> list[tuple[str, Op]]:
 
         async def op(s: AsyncSession) -> Any:
             return await lifecycle.mark_as_partially_paid(
-                s, await entity(s), receivable_id, payload
+                s, await entity(s), receivable_id, payload, lender=LENDER
             )
 
         return "pay part", op
 
     def cancel(receivable_id: uuid.UUID) -> tuple[str, Op]:
         async def op(s: AsyncSession) -> Any:
-            return await lifecycle.cancel_receivable(s, await entity(s), receivable_id)
+            return await lifecycle.cancel_receivable(
+                s, await entity(s), receivable_id, lender=LENDER
+            )
 
         return "cancel", op
 

@@ -35,7 +35,7 @@ async def _expired_key(app: FastAPI) -> None:
 
 async def test_beat_purges_expired_idempotency_keys(app: FastAPI) -> None:
     await _expired_key(app)
-    done = await worker.beat(app.state.db, app.state.policy)
+    done = await worker.beat(app.state.db, app.state.lender)
     assert done["idempotency_keys_purged"] == 1
     async with app.state.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
@@ -45,7 +45,7 @@ async def test_concurrent_beats_on_postgres_do_the_work_once(
     postgres_only: None, app: FastAPI
 ) -> None:
     await _expired_key(app)
-    results = await asyncio.gather(*(worker.beat(app.state.db, app.state.policy) for _ in range(5)))
+    results = await asyncio.gather(*(worker.beat(app.state.db, app.state.lender) for _ in range(5)))
     assert sum(r.get("idempotency_keys_purged", 0) for r in results) == 1
 
 
@@ -55,7 +55,7 @@ async def test_running_worker_stops_cleanly(app: FastAPI) -> None:
     await _expired_key(app)
     settings = app.state.settings.model_copy(update={"worker_interval_seconds": 0.01})
     before = asyncio.all_tasks()
-    async with worker.running(app.state.db, app.state.policy, settings):
+    async with worker.running(app.state.db, app.state.lender, settings):
         assert len(asyncio.all_tasks() - before) == 2  # the beat and the delivery worker
         for _ in range(200):
             async with app.state.db.session() as session:
@@ -71,5 +71,5 @@ async def test_sandbox_beat_reads_the_shared_clock(app: FastAPI) -> None:
     """Another process moved the sandbox clock: the next beat works at that time."""
     async with app.state.db.session() as session, session.begin():
         session.add(SandboxClock(id=1, offset_seconds=3 * 86_400))
-    await worker.beat(app.state.db, app.state.policy, sandbox=True)
+    await worker.beat(app.state.db, app.state.lender, sandbox=True)
     assert clock.offset() == timedelta(days=3)

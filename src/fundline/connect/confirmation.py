@@ -15,7 +15,7 @@ from fundline.connect.schemas import QuoteOut
 from fundline.connect.steps import plan_title
 from fundline.connect.widget import templates
 from fundline.kit import money, pages
-from fundline.lending import pricing
+from fundline.lending.provider import ConnectLender, Quote
 from fundline.models import ConnectSession, FinancingInvoice, FinancingOffer, PricingPlan
 
 
@@ -30,7 +30,7 @@ class Choice:
     include: bool
     amount_text: str
     requested: int | None = None
-    quote: pricing.Quote | None = None
+    quote: Quote | None = None
     error: str | None = None
 
 
@@ -51,6 +51,8 @@ async def choices(
     session: AsyncSession,
     drafts: Sequence[tuple[FinancingInvoice, int, list[QuoteOut]]],
     fields: dict[str, str] | None,
+    *,
+    widget: ConnectLender,
 ) -> list[Choice]:
     """The form's choices for each DRAFT invoice that can be financed (defaults: the first
     plan at its maximum), priced with the lending rules; a refused amount is kept with its
@@ -79,7 +81,7 @@ async def choices(
         elif include:
             try:
                 requested = parse_amount(choice.amount_text, fi.currency)
-                choice.quote = pricing.quote(
+                choice.quote = widget.quote(
                     owed, plans[chosen.pricing_plan_id], requested_amount=requested
                 )
                 choice.requested = requested
@@ -203,9 +205,9 @@ async def render(
 
 
 async def drafts_and_offer(
-    session: AsyncSession, connect_session: ConnectSession
+    session: AsyncSession, connect_session: ConnectSession, *, widget: ConnectLender
 ) -> tuple[list[tuple[FinancingInvoice, int, list[QuoteOut]]], FinancingOffer | None]:
-    _, drafts = await service.draft_invoices(session, connect_session)
+    _, drafts = await service.draft_invoices(session, connect_session, widget=widget)
     if not drafts:
         return [], None
     return drafts, await session.get(FinancingOffer, drafts[0][0].offer_id)

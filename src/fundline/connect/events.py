@@ -13,10 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fundline.connect.service import REQUIRED_FIELDS, missing_fields
 from fundline.financing.schemas import FinancingInvoice as FinancingInvoiceOut
 from fundline.models import FinancingBusiness, FinancingInvoice, FinancingOffer
-from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
+from fundline.models.financing import (
+    REQUIRED_FIELDS,
+    WCBusinessStatus,
+    WCInvoiceStatus,
+    WCOfferStatus,
+    missing_fields,
+)
 
 Event = dict[str, Any]
 

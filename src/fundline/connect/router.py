@@ -36,8 +36,9 @@ from fundline.kit import clock
 from fundline.kit.errors import Unauthorized
 from fundline.kit.routing import TransactionalRoute
 from fundline.kit.tenancy import scope_to
-from fundline.lending.deps import PolicyDep
+from fundline.lending.provider import ConnectLender, LenderProvider
 from fundline.models import ConnectSession, FinancingBusiness
+from fundline.models.financing import missing_fields
 
 CONNECT_PREFIX = "/connect/v1"
 
@@ -65,9 +66,20 @@ async def current_connect_session(
 ConnectSessionDep = Annotated[ConnectSession, Depends(current_connect_session)]
 
 
+def current_widget(request: Request) -> ConnectLender:
+    """The lender's side of this widget. Only a lender with one serves Connect at all
+    (``create_app``), so this is always there."""
+    lender: LenderProvider = request.app.state.lender
+    assert lender.widget is not None, "Connect is mounted only for a lender with a widget"
+    return lender.widget
+
+
+WidgetDep = Annotated[ConnectLender, Depends(current_widget)]
+
+
 @router.post("/sessions", response_model=SessionResponse, status_code=status.HTTP_201_CREATED)
 async def create_session(
-    request: Request, session: Session, policy: PolicyDep, payload: CreateSessionRequest
+    request: Request, session: Session, widget: WidgetDep, payload: CreateSessionRequest
 ) -> SessionResponse:
     """Exchange a connect token (scope `onboarding`) or a session token (scope `invoices`)
     for a Connect session. Each token works once; a used or expired token is a 401. An
@@ -76,7 +88,7 @@ async def create_session(
     access_token, connect_session = await service.open_session(
         session,
         payload.token,
-        policy=policy,
+        widget=widget,
         embed_origin=payload.embed_origin,
         sandbox=request.app.state.settings.is_sandbox,
     )
@@ -95,7 +107,7 @@ async def _business_out(session: Session, business: FinancingBusiness) -> Busine
         id=business.id,
         entity_id=business.entity_id,
         business_status=business.status,
-        missing_fields=service.missing_fields(business),
+        missing_fields=missing_fields(business),
         legal_name=business.legal_name,
         ein=business.ein,
         address=BusinessAddress.model_validate(business.address or {}),
@@ -120,13 +132,13 @@ async def get_business(session: Session, connect_session: ConnectSessionDep) -> 
 async def update_business(
     session: Session,
     connect_session: ConnectSessionDep,
-    policy: PolicyDep,
+    widget: WidgetDep,
     payload: UpdateBusinessRequest,
 ) -> BusinessResponse:
     """Give any subset of the onboarding data (EIN `NN-NNNNNNN`, an ABA routing number).
     `INPUT_REQUIRED` while anything is missing; complete → `ONBOARDED` and underwritten at
     once: the response carries the offer, or `decision_note` when none was extended."""
-    business = await service.update_business(session, connect_session, payload, policy=policy)
+    business = await service.update_business(session, connect_session, payload, widget=widget)
     return await _business_out(session, business)
 
 
@@ -139,22 +151,22 @@ async def list_offers(session: Session, connect_session: ConnectSessionDep) -> O
 
 @router.post("/offers/{offer_id}/accept", response_model=FinancingOffer)
 async def accept_offer(
-    session: Session, connect_session: ConnectSessionDep, policy: PolicyDep, offer_id: uuid.UUID
+    session: Session, connect_session: ConnectSessionDep, widget: WidgetDep, offer_id: uuid.UUID
 ) -> FinancingOffer:
     """Accept a `NEW` offer: `ACCEPTED`, then `CURRENT` once the product is issued (at once
     under an automatic policy). Needs an `onboarding` session."""
-    offer = await service.accept_offer(session, connect_session, offer_id, policy=policy)
+    offer = await service.accept_offer(session, connect_session, offer_id, widget=widget)
     return offer_out(offer, await service.plans_of(session, offer.id))
 
 
 @router.get("/invoices", response_model=ConnectInvoicesResponse)
 async def list_invoices(
-    session: Session, connect_session: ConnectSessionDep
+    session: Session, connect_session: ConnectSessionDep, widget: WidgetDep
 ) -> ConnectInvoicesResponse:
     """The request's invoices still to confirm (`DRAFT`), each with a quote per pricing plan.
     Quotes are based on `amount_due`, what the invoice still owes (less than `total_amount`
     once partly paid). Needs an `invoices` session."""
-    request, drafts = await service.draft_invoices(session, connect_session)
+    request, drafts = await service.draft_invoices(session, connect_session, widget=widget)
     return ConnectInvoicesResponse(
         request_id=request.id,
         expires_at=request.expires_at,
@@ -188,12 +200,12 @@ async def list_invoices(
 async def confirm_invoices(
     session: Session,
     connect_session: ConnectSessionDep,
-    policy: PolicyDep,
+    widget: WidgetDep,
     payload: ConfirmInvoicesRequest,
 ) -> ConfirmInvoicesResponse:
     """Confirm invoices of the request with a plan and an amount (default: the plan's
     maximum). They become `NEW` with the limit reserved; an automatic policy funds them at
     once (`FUNDED`). All or nothing. Each invoice is rendered as `GET /v1/financing_invoices`
     renders it."""
-    confirmed = await service.confirm_invoices(session, connect_session, payload, policy=policy)
+    confirmed = await service.confirm_invoices(session, connect_session, payload, widget=widget)
     return ConfirmInvoicesResponse(invoices=await render(session, confirmed))

@@ -29,10 +29,8 @@ from fundline.kit import clock
 from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from fundline.kit.security import new_token, token_digest
 from fundline.kit.tenancy import scope_to
-from fundline.lending import locks, pricing, servicing, state
-from fundline.lending.policy import Policy
-from fundline.lending.schedule import due_dates
-from fundline.lending.underwriting import underwrite
+from fundline.lending import locks
+from fundline.lending.provider import ConnectLender
 from fundline.models import (
     ConnectSession,
     ConnectToken,
@@ -43,26 +41,11 @@ from fundline.models import (
     FinancingRequest,
     PricingPlan,
 )
-from fundline.models.financing import FinancingRequestStatus, WCBusinessStatus, WCInvoiceStatus
+from fundline.models.financing import REQUIRED_FIELDS as REQUIRED_FIELDS  # the form's fields
+from fundline.models.financing import FinancingRequestStatus, WCInvoiceStatus
 
 ONBOARDING_SESSION_TTL = timedelta(hours=1)
 BAD_TOKEN = "The token is invalid, expired or already used"
-
-# Everything onboarding needs, as dotted names (the order the widget asks for them).
-REQUIRED_FIELDS = (
-    "legal_name",
-    "ein",
-    "address.line1",
-    "address.city",
-    "address.state",
-    "address.postal_code",
-    "address.country",
-    "owner.first_name",
-    "owner.last_name",
-    "owner.email",
-    "bank_account.routing_number",
-    "bank_account.account_number",
-)
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -96,7 +79,7 @@ async def open_session(
     session: AsyncSession,
     token: str,
     *,
-    policy: Policy,
+    widget: ConnectLender,
     embed_origin: str | None = None,
     sandbox: bool = False,
 ) -> tuple[str, ConnectSession]:
@@ -118,7 +101,7 @@ async def open_session(
         scope, expires_at = Scope.INVOICES, await _open_request_expiry(session, row, now=now)
     else:
         scope, expires_at = Scope.ONBOARDING, now + ONBOARDING_SESSION_TTL
-        await _start_onboarding(session, row, policy=policy)
+        await _start_onboarding(session, row, widget=widget)
     access_token = new_token("fcs_")
     connect_session = ConnectSession(
         token_hash=token_digest(access_token),
@@ -187,16 +170,14 @@ async def _open_request_expiry(
     return request.expires_at
 
 
-async def _start_onboarding(session: AsyncSession, row: ConnectToken, *, policy: Policy) -> None:
-    """What opening the widget does to the token's business: a NEW one starts onboarding, an
-    ONBOARDED one is underwritten again (which keeps a live offer as it is)."""
+async def _start_onboarding(
+    session: AsyncSession, row: ConnectToken, *, widget: ConnectLender
+) -> None:
+    """What opening the widget does to the token's business is the lender's to say."""
     business = await get_business(session, row.entity_id)
     if business is None:
         raise Unauthorized("The business of this token no longer exists")
-    if business.status == WCBusinessStatus.NEW:
-        await _set_status(session, business, WCBusinessStatus.INPUT_REQUIRED)
-    elif business.status == WCBusinessStatus.ONBOARDED:
-        await underwrite(session, business, policy=policy)
+    await widget.start_onboarding(session, business)
 
 
 async def resolve_session(session: AsyncSession, access_token: str) -> ConnectSession:
@@ -218,18 +199,6 @@ def require_scope(connect_session: ConnectSession, scope: Scope) -> None:
 # --- the business -----------------------------------------------------------------------------
 
 
-def missing_fields(business: FinancingBusiness) -> list[str]:
-    present: dict[str, Any] = {
-        "legal_name": business.legal_name,
-        "ein": business.ein,
-        **{f"address.{k}": v for k, v in (business.address or {}).items()},
-        **{f"owner.{k}": v for k, v in (business.owner or {}).items()},
-        "bank_account.routing_number": business.bank_routing_number,
-        "bank_account.account_number": business.bank_account_number,
-    }
-    return [name for name in REQUIRED_FIELDS if not present.get(name)]
-
-
 async def business_of(
     session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
 ) -> FinancingBusiness:
@@ -240,54 +209,19 @@ async def business_of(
     return business
 
 
-async def _set_status(
-    session: AsyncSession, business: FinancingBusiness, status: WCBusinessStatus
-) -> None:
-    previous, business.status = business.status, status
-    await session.flush()
-    await state.business_event(
-        session, business, "status_changed", {"status": status, "previous_status": previous}
-    )
-
-
 async def update_business(
     session: AsyncSession,
     connect_session: ConnectSession,
     payload: UpdateBusinessRequest,
     *,
-    policy: Policy,
+    widget: ConnectLender,
 ) -> FinancingBusiness:
     """Merge the given fields; once nothing is missing the business is ONBOARDED and
     underwritten (an offer, or a decline with its reason in ``decision_note``)."""
     require_scope(connect_session, Scope.ONBOARDING)
     business = await business_of(session, connect_session, lock=True)
-    if business.status == WCBusinessStatus.ONBOARDED:
-        raise Conflict("The business is already ONBOARDED; its details can no longer change")
     changes = payload.model_dump(mode="json", exclude_none=True)
-    if "legal_name" in changes:
-        business.legal_name = changes["legal_name"]
-    if "ein" in changes:
-        business.ein = changes["ein"]
-    for nested in ("address", "owner"):
-        if nested in changes:
-            setattr(business, nested, {**(getattr(business, nested) or {}), **changes[nested]})
-    bank = changes.get("bank_account", {})
-    if "routing_number" in bank:
-        business.bank_routing_number = bank["routing_number"]
-    if "account_number" in bank:
-        business.bank_account_number = bank["account_number"]
-    await session.flush()
-    await state.business_event(
-        session, business, "updated", {"status": business.status, "fields": sorted(changes)}
-    )
-    if missing_fields(business):
-        if business.status != WCBusinessStatus.INPUT_REQUIRED:
-            await _set_status(session, business, WCBusinessStatus.INPUT_REQUIRED)
-        return business
-    business.onboarded_at = clock.now()
-    await _set_status(session, business, WCBusinessStatus.ONBOARDED)
-    await underwrite(session, business, policy=policy)
-    return business
+    return await widget.update_business(session, business, changes)
 
 
 async def latest_offer(
@@ -305,7 +239,7 @@ async def accept_offer(
     connect_session: ConnectSession,
     offer_id: uuid.UUID,
     *,
-    policy: Policy,
+    widget: ConnectLender,
 ) -> FinancingOffer:
     require_scope(connect_session, Scope.ONBOARDING)
     offer = await locks.row(
@@ -317,7 +251,7 @@ async def accept_offer(
     )
     if offer is None:
         raise NotFound("Financing offer not found")
-    return await servicing.accept_offer(session, offer, policy=policy)
+    return await widget.accept_offer(session, offer)
 
 
 async def plans_of(session: AsyncSession, offer_id: uuid.UUID) -> list[PricingPlan]:
@@ -347,7 +281,9 @@ async def _request_of(
     return request
 
 
-def quotes_for(fi: FinancingInvoice, owed: int, plans: Sequence[PricingPlan]) -> list[QuoteOut]:
+def quotes_for(
+    fi: FinancingInvoice, owed: int, plans: Sequence[PricingPlan], *, widget: ConnectLender
+) -> list[QuoteOut]:
     """What each plan would give for this invoice at its maximum, funded today; the maximum is
     the plan's advance rate of ``owed``, what the invoice still owes. A plan that can finance
     nothing of it (a maximum below one minor unit) is left out."""
@@ -355,10 +291,10 @@ def quotes_for(fi: FinancingInvoice, owed: int, plans: Sequence[PricingPlan]) ->
     quotes = []
     for plan in plans:
         try:
-            q = pricing.quote(owed, plan)
+            q = widget.quote(owed, plan)
         except ValueError:
             continue
-        dates = due_dates(plan, funded_on=today, invoice_due_date=fi.due_date)
+        dates = widget.due_dates(plan, funded_on=today, invoice_due_date=fi.due_date)
         quotes.append(
             QuoteOut(
                 pricing_plan_id=plan.id,
@@ -375,7 +311,7 @@ def quotes_for(fi: FinancingInvoice, owed: int, plans: Sequence[PricingPlan]) ->
 
 
 async def draft_invoices(
-    session: AsyncSession, connect_session: ConnectSession
+    session: AsyncSession, connect_session: ConnectSession, *, widget: ConnectLender
 ) -> tuple[FinancingRequest, list[tuple[FinancingInvoice, int, list[QuoteOut]]]]:
     """The session's request and its DRAFT invoices, each with what it still owes and a quote
     per plan."""
@@ -395,8 +331,8 @@ async def draft_invoices(
     for fi in drafts:
         if fi.offer_id not in plans:
             plans[fi.offer_id] = await plans_of(session, fi.offer_id)
-        owed = await pricing.amount_owed(session, fi)
-        quoted.append((fi, owed, quotes_for(fi, owed, plans[fi.offer_id])))
+        owed = await widget.amount_owed(session, fi)
+        quoted.append((fi, owed, quotes_for(fi, owed, plans[fi.offer_id], widget=widget)))
     return request, quoted
 
 
@@ -405,7 +341,7 @@ async def confirm_invoices(
     connect_session: ConnectSession,
     payload: ConfirmInvoicesRequest,
     *,
-    policy: Policy,
+    widget: ConnectLender,
 ) -> list[FinancingInvoice]:
     """Confirm some or all of the request's DRAFT invoices with a plan and an amount.
 
@@ -425,14 +361,14 @@ async def confirm_invoices(
                 f"Invoice {item.invoice_id} is listed more than once", loc=(*loc, "invoice_id")
             )
         seen.add(item.invoice_id)
-        fi, plan = await _checked_choice(session, drafts.get(item.invoice_id), item, loc)
+        fi, plan = await _checked_choice(
+            session, drafts.get(item.invoice_id), item, loc, widget=widget
+        )
         chosen.append((fi, plan, item.requested_amount))
 
-    # servicing marks the request confirmed; drafts left out are released when it expires.
+    # The lender marks the request confirmed; drafts left out are released when it expires.
     return [
-        await servicing.confirm_invoice(
-            session, fi, plan=plan, requested_amount=amount, policy=policy
-        )
+        await widget.confirm_invoice(session, fi, plan=plan, requested_amount=amount)
         for fi, plan, amount in chosen
     ]
 
@@ -458,6 +394,8 @@ async def _checked_choice(
     fi: FinancingInvoice | None,
     item: ConfirmInvoice,
     loc: tuple[str | int, ...],
+    *,
+    widget: ConnectLender,
 ) -> tuple[FinancingInvoice, PricingPlan]:
     """The DRAFT and the plan ``item`` chooses for it, once the plan is one of its offer's and
     the amount within that plan's maximum; else the error to answer with."""
@@ -475,8 +413,8 @@ async def _checked_choice(
             loc=(*loc, "pricing_plan_id"),
         )
     if item.requested_amount is not None:
-        owed = await pricing.amount_owed(session, fi)
-        ceiling = pricing.quote(owed, plan).max_requested_amount
+        owed = await widget.amount_owed(session, fi)
+        ceiling = widget.quote(owed, plan).max_requested_amount
         if item.requested_amount > ceiling:
             raise Unprocessable(
                 f"requested_amount {item.requested_amount} is above this plan's maximum "

@@ -19,8 +19,7 @@ from fundline.financing.schemas import FinancingInvoice as FinancingInvoiceOut
 from fundline.financing.service import get_business
 from fundline.kit import clock, money, pages
 from fundline.kit.errors import NotFound
-from fundline.lending import pricing
-from fundline.lending.schedule import due_dates
+from fundline.lending.provider import ConnectLender, Quote
 from fundline.models import (
     ConnectSession,
     Counterpart,
@@ -86,7 +85,7 @@ def plan_title(plan: PricingPlan) -> str:
 
 
 def _plan_sentence(
-    quote: pricing.Quote, dates: Sequence[date], currency: str, *, lead: str = "receive"
+    quote: Quote, dates: Sequence[date], currency: str, *, lead: str = "receive"
 ) -> str:
     receive = money.display(quote.principal_amount, currency)
     repay = money.display(quote.repayment_amount, currency)
@@ -99,7 +98,11 @@ def _plan_sentence(
 
 
 async def offer_step(
-    session: AsyncSession, offer: FinancingOffer, plans: Sequence[PricingPlan]
+    session: AsyncSession,
+    offer: FinancingOffer,
+    plans: Sequence[PricingPlan],
+    *,
+    widget: ConnectLender,
 ) -> str:
     example = await example_invoice(session, offer)
     today = clock.today()
@@ -109,10 +112,10 @@ async def offer_step(
     rows = []
     for plan in plans:
         try:
-            q = pricing.quote(owed, plan)
+            q = widget.quote(owed, plan)
         except ValueError:
             continue
-        dates = due_dates(plan, funded_on=today, invoice_due_date=invoice_due)
+        dates = widget.due_dates(plan, funded_on=today, invoice_due_date=invoice_due)
         rows.append(
             {
                 "title": plan_title(plan),
@@ -232,7 +235,9 @@ async def servicing_step(
 # --- where the business stands ----------------------------------------------------------------
 
 
-async def current_step(session: AsyncSession, connect_session: ConnectSession) -> View:
+async def current_step(
+    session: AsyncSession, connect_session: ConnectSession, *, widget: ConnectLender
+) -> View:
     business = await service.business_of(session, connect_session)
     latest = await service.latest_offer(session, connect_session.entity_id)
     offer, plans = latest if latest else (None, [])
@@ -252,7 +257,7 @@ async def current_step(session: AsyncSession, connect_session: ConnectSession) -
             }
         )
     elif offer.status == WCOfferStatus.NEW:
-        html = await offer_step(session, offer, plans)
+        html = await offer_step(session, offer, plans, widget=widget)
     elif offer.status == WCOfferStatus.ACCEPTED:
         total = money.display(offer.total_amount, offer.currency)
         html = waiting.render(**{**flags, "accepted": True, "offer_total": total})

@@ -6,6 +6,7 @@ its schemas declare them non-nullable, including the list's pagination tokens.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -29,6 +30,7 @@ from fundline.financing.schemas import (
     FinancingPushInvoicesResponse,
     FinancingTokenResponse,
 )
+from fundline.kit import clock
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import (
     ReadConnection,
@@ -37,9 +39,16 @@ from fundline.kit.routing import (
     query_model,
     read_connection,
 )
-from fundline.lending.deps import PolicyDep
+from fundline.lending.provider import LenderDep, LenderProvider
 
 router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
+
+# How old, in whole seconds, the state a remote lender's reads answer from is.
+LENDER_AGE_HEADER = "x-fundline-lender-age"
+
+
+def lender_age(synced_at: datetime) -> str:
+    return str(max(0, int((clock.system_now() - synced_at).total_seconds())))
 
 
 @router.post(
@@ -48,10 +57,15 @@ router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
     status_code=status.HTTP_201_CREATED,
     operation_id="post_financing_tokens",
 )
-async def create_financing_token(session: Session, entity: EntityDep) -> FinancingTokenResponse:
-    """Create a one-time connect token (valid 24 h) for the Connect widget. The first call
-    creates the entity's financing business (`business_status` `NEW`)."""
-    token = await service.create_financing_token(session, entity)
+async def create_financing_token(
+    request: Request, session: Session, entity: EntityDep, lender: LenderDep
+) -> FinancingTokenResponse:
+    """Create a one-time connect token for the lender's widget (Fundline's Connect: valid
+    24 h). The first call creates the entity's financing business (`business_status` `NEW`),
+    and at Kanmon its user."""
+    token = await service.create_financing_token(
+        session, entity, lender=lender, user_id=caller_of(request).entity_user_id
+    )
     return FinancingTokenResponse(connect_token=token)
 
 
@@ -61,9 +75,16 @@ async def create_financing_token(session: Session, entity: EntityDep) -> Financi
     response_model_exclude_none=True,
     operation_id="get_financing_offers",
 )
-async def get_financing_offers(session: Session, entity: EntityDep) -> FinancingOffersResponse:
-    """The business's onboarding status and its offers, newest first."""
-    return await service.financing_offers(session, entity)
+async def get_financing_offers(
+    session: Session, entity: EntityDep, lender: LenderDep, response: Response
+) -> FinancingOffersResponse:
+    """The business's onboarding status and its offers, newest first. From a remote lender
+    that cannot be reached, the last state read from it, with its age in seconds in
+    `x-fundline-lender-age`."""
+    body, synced_at = await service.financing_offers(session, entity, lender=lender)
+    if synced_at is not None:
+        response.headers[LENDER_AGE_HEADER] = lender_age(synced_at)
+    return body
 
 
 @router.post(
@@ -74,14 +95,18 @@ async def get_financing_offers(session: Session, entity: EntityDep) -> Financing
     responses={404: {"description": "An invoice is unknown"}, 409: {"description": "Ineligible"}},
 )
 async def request_financing(
-    session: Session, entity: EntityDep, policy: PolicyDep, payload: FinancingPushInvoicesRequest
+    request: Request,
+    session: Session,
+    entity: EntityDep,
+    lender: LenderDep,
+    payload: FinancingPushInvoicesRequest,
 ) -> FinancingPushInvoicesResponse | JSONResponse:
     """Request financing for 1 to 10 invoices. All must be eligible, or nothing is created and the
     error names each failing invoice and its reason (404 unknown, 409 not eligible). Returns a
     connect token and a session token that opens the confirmation of these invoices."""
     try:
         connect_token, session_token = await service.request_financing(
-            session, entity, payload, policy=policy
+            session, entity, payload, lender=lender, user_id=caller_of(request).entity_user_id
         )
     except IneligibleInvoices as exc:
         return JSONResponse(exc.body(), status_code=exc.status_code)
@@ -97,10 +122,15 @@ async def list_financing_invoices(
     """The entity's invoices requested for financing, with Monite's filters. Date-time bounds
     on `issue_date` and `due_date` treat a date as its midnight UTC."""
     paginator = Paginator(request.app.state.signer, "financing_invoices")
+    lender: LenderProvider = request.app.state.lender
+    synced_at = await lender.refresh_invoices(entity_id)
     body = await listing.list_page(conn, entity_id, paginator, params)
     # Already JSON (the hot path renders rows straight to bytes); the response model documents
     # the shape, and the tests check every response against Monite's schema.
-    return Response(body, media_type="application/json")
+    response = Response(body, media_type="application/json")
+    if synced_at is not None:
+        response.headers[LENDER_AGE_HEADER] = lender_age(synced_at)
+    return response
 
 
 async def _serve_list(request: Request) -> Response:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.financing import schemas
+from fundline.financing import record, schemas
 from fundline.financing.eligibility import (
     Failure,
     IneligibleInvoices,
@@ -26,11 +26,9 @@ from fundline.financing.eligibility import (
 )
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.kit.security import new_token, token_digest
-from fundline.lending import locks, servicing, state
-from fundline.lending.policy import Policy
+from fundline.lending import locks
+from fundline.lending.provider import LenderProvider
 from fundline.models import (
-    ConnectToken,
     Counterpart,
     Entity,
     FinancingBusiness,
@@ -44,35 +42,7 @@ from fundline.models import (
 from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
 from fundline.receivables.service import effective_status
 
-CONNECT_TOKEN_TTL = timedelta(hours=24)
-
-
 # --- tokens -----------------------------------------------------------------------------------
-
-
-async def issue_token(
-    session: AsyncSession,
-    *,
-    kind: str,
-    entity_id: uuid.UUID,
-    created_at: datetime,
-    expires_at: datetime,
-    request_id: uuid.UUID | None = None,
-) -> str:
-    """A new one-time Connect token (``connect`` or ``session``); only its digest is stored."""
-    token = new_token("fct_" if kind == "connect" else "fst_")
-    session.add(
-        ConnectToken(
-            token_hash=token_digest(token),
-            kind=kind,
-            entity_id=entity_id,
-            request_id=request_id,
-            created_at=created_at,
-            expires_at=expires_at,
-        )
-    )
-    await session.flush()
-    return token
 
 
 async def get_business(session: AsyncSession, entity_id: uuid.UUID) -> FinancingBusiness | None:
@@ -81,28 +51,11 @@ async def get_business(session: AsyncSession, entity_id: uuid.UUID) -> Financing
     )
 
 
-async def create_financing_token(session: AsyncSession, entity: Entity) -> str:
-    """Create the entity's financing business on the first call; always a new connect token."""
-    business = await get_business(session, entity.id)
-    if business is None:
-        business = FinancingBusiness(entity_id=entity.id, partner_id=entity.partner_id)
-        try:
-            async with session.begin_nested():
-                session.add(business)
-        except IntegrityError:
-            # A concurrent first call created it: use that one.
-            business = await get_business(session, entity.id)
-            assert business is not None
-        else:
-            await state.business_event(session, business, "created", {"status": business.status})
-    now = clock.now()
-    return await issue_token(
-        session,
-        kind="connect",
-        entity_id=entity.id,
-        created_at=now,
-        expires_at=now + CONNECT_TOKEN_TTL,
-    )
+async def create_financing_token(
+    session: AsyncSession, entity: Entity, *, lender: LenderProvider, user_id: uuid.UUID | None
+) -> str:
+    """A new connect token; the lender creates the entity's business on the first call."""
+    return await lender.connect_token(session, entity, user_id=user_id)
 
 
 # --- offers -----------------------------------------------------------------------------------
@@ -164,15 +117,20 @@ def offer_out(offer: FinancingOffer, plans: Sequence[PricingPlan]) -> schemas.Fi
 
 
 async def financing_offers(
-    session: AsyncSession, entity: Entity
-) -> schemas.FinancingOffersResponse:
+    session: AsyncSession, entity: Entity, *, lender: LenderProvider
+) -> tuple[schemas.FinancingOffersResponse, datetime | None]:
+    """The business's status and offers, and when they were read from a remote lender
+    (``None``: the lender's own record, current)."""
+    synced_at = await lender.refresh_offers(session, entity)
     business = await get_business(session, entity.id)
     if business is None:
-        return schemas.FinancingOffersResponse(business_status=WCBusinessStatus.NEW, offers=[])
-    return schemas.FinancingOffersResponse(
-        business_status=business.status,
-        offers=[offer_out(o, p) for o, p in await offers_with_plans(session, entity.id)],
-    )
+        body = schemas.FinancingOffersResponse(business_status=WCBusinessStatus.NEW, offers=[])
+    else:
+        body = schemas.FinancingOffersResponse(
+            business_status=business.status,
+            offers=[offer_out(o, p) for o, p in await offers_with_plans(session, entity.id)],
+        )
+    return body, synced_at
 
 
 async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> FinancingOffer | None:
@@ -278,7 +236,7 @@ async def _payable_facts(
 
 
 async def _release_lapsed_drafts(
-    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
+    session: AsyncSession, entity: Entity, ids: list[uuid.UUID], *, lender: LenderProvider
 ) -> None:
     """DRAFTs whose request has expired free their invoices now, not at the next worker beat.
     (Should this request fail, the release is rolled back with it.)"""
@@ -294,7 +252,7 @@ async def _release_lapsed_drafts(
         ),
     )
     for fi in lapsed:
-        await servicing.release_draft(session, fi, cause="its request expired")
+        await lender.release_draft(session, fi, cause="its request expired")
 
 
 async def _live_statuses(
@@ -313,17 +271,21 @@ async def request_financing(
     entity: Entity,
     payload: schemas.FinancingPushInvoicesRequest,
     *,
-    policy: Policy,
+    lender: LenderProvider,
+    user_id: uuid.UUID | None,
 ) -> tuple[str, str]:
-    """Judge every invoice; if all pass, create the request and its DRAFT financing invoices.
+    """Judge every invoice; if all pass, create the request and its DRAFT financing invoices,
+    and have the lender open its confirmation.
 
     Returns ``(connect_token, session_token)``. Raises ``IneligibleInvoices`` naming every
     failure, with nothing created.
     """
-    chosen, offer = await _judge(session, entity, payload, policy=policy)
-    now = clock.now()  # one instant for the request and its tokens
-    request = await _create_request(session, entity, offer, chosen, now=now, policy=policy)
-    return await _request_tokens(session, entity, request, now=now)
+    await lender.refresh_offers(session, entity)  # judged on the lender's latest word
+    chosen, offer = await _judge(session, entity, payload, lender=lender)
+    request = await _create_request(session, entity, offer, chosen, lender=lender)
+    session_token = await lender.session_token(session, entity, request, chosen, user_id=user_id)
+    connect_token = await lender.connect_token(session, entity, user_id=user_id)
+    return connect_token, session_token
 
 
 def _reject_repeats(payload: schemas.FinancingPushInvoicesRequest) -> None:
@@ -342,7 +304,7 @@ async def _judge(
     entity: Entity,
     payload: schemas.FinancingPushInvoicesRequest,
     *,
-    policy: Policy,
+    lender: LenderProvider,
 ) -> tuple[list[InvoiceFacts], FinancingOffer]:
     """The facts of every requested invoice and the offer to finance them under, when all
     of them and the entity pass; else ``IneligibleInvoices`` with every failure at once."""
@@ -356,7 +318,7 @@ async def _judge(
             session, entity, [i.id for i in payload.invoices if i.type == "payable"]
         ),
     }
-    await _release_lapsed_drafts(session, entity, ids)
+    await _release_lapsed_drafts(session, entity, ids, lender=lender)
     live = await _live_statuses(session, ids)
     business = await get_business(session, entity.id)
     offer = await current_offer(session, entity.id)
@@ -372,7 +334,7 @@ async def _judge(
         reasons = invoice_reasons(
             facts,
             today=today,
-            min_days_to_due=policy.min_days_to_due,
+            min_days_to_due=lender.min_days_to_due,
             offer_currency=offer.currency if offer is not None else None,
             live_status=live.get(item.id),
         )
@@ -419,14 +381,15 @@ async def _create_request(
     offer: FinancingOffer,
     chosen: list[InvoiceFacts],
     *,
-    now: datetime,
-    policy: Policy,
+    lender: LenderProvider,
 ) -> FinancingRequest:
     """The request and a DRAFT financing invoice per judged invoice, each with its event."""
+    now = clock.now()
     request = FinancingRequest(
         entity_id=entity.id,
         partner_id=entity.partner_id,
-        expires_at=now + timedelta(seconds=policy.request_ttl_seconds),
+        created_at=now,
+        expires_at=now + lender.request_ttl,
     )
     session.add(request)
     await session.flush()
@@ -441,28 +404,5 @@ async def _create_request(
             "request; it is already in a live financing"
         ) from exc
     for fi in financed:
-        await state.created(session, fi, cause="financing requested")
+        await record.created(session, fi, cause="financing requested")
     return request
-
-
-async def _request_tokens(
-    session: AsyncSession, entity: Entity, request: FinancingRequest, *, now: datetime
-) -> tuple[str, str]:
-    """``(connect_token, session_token)``: the session token opens Connect on this request
-    alone, and lives as long as it does."""
-    session_token = await issue_token(
-        session,
-        kind="session",
-        entity_id=entity.id,
-        created_at=now,
-        expires_at=request.expires_at,
-        request_id=request.id,
-    )
-    connect_token = await issue_token(
-        session,
-        kind="connect",
-        entity_id=entity.id,
-        created_at=now,
-        expires_at=now + CONNECT_TOKEN_TTL,
-    )
-    return connect_token, session_token

@@ -13,7 +13,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fundline.lending import locks, servicing, state
+from fundline.financing import record
+from fundline.lending import locks, servicing
 from fundline.models import FinancingInvoice
 from fundline.models.financing import LIVE_STATUSES, WCInvoiceStatus
 
@@ -103,4 +104,4 @@ async def canceled(
         await servicing.reject(session, fi, cause=f"withdrawn: {why} before it was funded")
     else:
         remaining = (fi.repayment_amount or 0) - fi.repaid_amount
-        await state.note(session, fi, cause=f"{why}; the business still owes {remaining}")
+        await record.note(session, fi, cause=f"{why}; the business still owes {remaining}")

@@ -28,12 +28,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.financing import record
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.lending import ledger, locks, pricing, state
+from fundline.lending import ledger, locks, pricing
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import build_schedule
 from fundline.models import (
@@ -49,9 +50,29 @@ from fundline.models.financing import (
     WCInvoiceStatus,
     WCOfferStatus,
 )
-from fundline.webhooks import outbox
 
 # --- offers ----------------------------------------------------------------------------------
+
+
+async def _post(
+    session: AsyncSession,
+    fi: FinancingInvoice,
+    kind: str,
+    memo: str,
+    receivable: int,
+    counter_account: str,
+) -> None:
+    """One two-line entry: ``receivable`` onto the invoice's receivable, the opposite onto
+    ``counter_account``."""
+    await ledger.post(
+        session,
+        entity_id=fi.entity_id,
+        financing_invoice_id=fi.id,
+        kind=kind,
+        currency=fi.currency,
+        memo=f"{fi.document_id}: {memo}",
+        lines=[(ledger.FINANCED_RECEIVABLE, receivable), (counter_account, -receivable)],
+    )
 
 
 async def accept_offer(
@@ -64,9 +85,9 @@ async def accept_offer(
             f"Financing offer is NEW but expired on {offer.expires_at.date().isoformat()}; "
             "it can no longer be accepted"
         )
-    state.require_offer(offer, (WCOfferStatus.NEW,), "accepted")
+    record.require_offer(offer, (WCOfferStatus.NEW,), "accepted")
     offer.accepted_at = clock.now()
-    await state.move_offer(session, offer, WCOfferStatus.ACCEPTED)
+    await record.move_offer(session, offer, WCOfferStatus.ACCEPTED)
     if policy.review == "auto":
         offer = await issue_offer(session, offer)
     return offer
@@ -76,9 +97,9 @@ async def issue_offer(session: AsyncSession, offer: FinancingOffer) -> Financing
     """``ACCEPTED`` → ``CURRENT``: the credit line is open (the operator's step under manual
     review)."""
     offer = await locks.offer(session, offer.id)
-    state.require_offer(offer, (WCOfferStatus.ACCEPTED,), "issued")
+    record.require_offer(offer, (WCOfferStatus.ACCEPTED,), "issued")
     offer.issued_at = clock.now()
-    await state.move_offer(session, offer, WCOfferStatus.CURRENT)
+    await record.move_offer(session, offer, WCOfferStatus.CURRENT)
     return offer
 
 
@@ -87,7 +108,7 @@ async def close_offer(
 ) -> FinancingOffer:
     """The operator withdraws the line (→ ``CLOSED``); its unconfirmed drafts are released."""
     offer, invoices = await locks.offer_and_live_invoices(session, offer.id)
-    state.require_offer(
+    record.require_offer(
         offer,
         (WCOfferStatus.NEW, WCOfferStatus.ACCEPTED, WCOfferStatus.CURRENT, WCOfferStatus.LATE),
         "closed",
@@ -100,7 +121,7 @@ async def close_offer(
         )
     for fi in invoices:
         await release_draft(session, fi, cause=f"offer closed: {cause}")
-    await state.move_offer(session, offer, WCOfferStatus.CLOSED, cause=cause)
+    await record.move_offer(session, offer, WCOfferStatus.CLOSED, cause=cause)
     return offer
 
 
@@ -124,7 +145,7 @@ async def confirm_invoice(
     is approved (and, with ``auto_fund``, funded) at once.
     """
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.DRAFT,), "confirmed")
+    record.require(fi, (WCInvoiceStatus.DRAFT,), "confirmed")
     if plan.offer_id != fi.offer_id:
         raise Unprocessable(
             f"Pricing plan {plan.id} is not a plan of this invoice's offer",
@@ -159,8 +180,8 @@ async def confirm_invoice(
     request = await session.get(FinancingRequest, fi.request_id)
     if request is not None and request.status == FinancingRequestStatus.OPEN:
         request.status = FinancingRequestStatus.CONFIRMED
-    await state.move(session, fi, WCInvoiceStatus.NEW, cause="confirmed by the business")
-    await state.offer_amounts_changed(session, offer)
+    await record.move(session, fi, WCInvoiceStatus.NEW, cause="confirmed by the business")
+    await record.offer_amounts_changed(session, offer)
     if policy.review == "auto":
         fi = await approve(session, fi, cause="approved by the auto-review policy", policy=policy)
     return fi
@@ -173,11 +194,11 @@ async def approve(
     status) and fund it at once when the policy has ``auto_fund``. Once only: approving an
     approved invoice is a 409."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.NEW,), "approved")
+    record.require(fi, (WCInvoiceStatus.NEW,), "approved")
     if fi.approved_at is not None:
         raise Conflict("Financing invoice is NEW and already approved; fund it to disburse")
     fi.approved_at = clock.now()
-    await state.note(session, fi, cause=f"approved: {cause}")
+    await record.note(session, fi, cause=f"approved: {cause}")
     if policy.auto_fund:
         fi = await fund(session, fi, cause="funded at once by the policy (auto_fund)")
     return fi
@@ -186,7 +207,7 @@ async def approve(
 async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``FUNDED``: fix the repayment schedule, disburse, book the fee."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.NEW,), "funded")
+    record.require(fi, (WCInvoiceStatus.NEW,), "funded")
     offer = await locks.offer(session, fi.offer_id)
     if offer.status not in (WCOfferStatus.CURRENT, WCOfferStatus.LATE):
         raise Conflict(f"Financing offer is {offer.status}; its invoices can no longer be funded")
@@ -218,23 +239,23 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
     offer.reserved_amount -= repayment
     offer.outstanding_amount += repayment
     if principal:
-        await state.post(session, fi, "disbursement", "advance paid out", principal, ledger.CASH)
+        await _post(session, fi, "disbursement", "advance paid out", principal, ledger.CASH)
     if fee:
-        await state.post(session, fi, "fee", "financing fee", fee, ledger.FEE_INCOME)
-    await state.move(session, fi, WCInvoiceStatus.FUNDED, cause=cause)
-    await state.offer_amounts_changed(session, offer)
+        await _post(session, fi, "fee", "financing fee", fee, ledger.FEE_INCOME)
+    await record.move(session, fi, WCInvoiceStatus.FUNDED, cause=cause)
+    await record.offer_amounts_changed(session, offer)
     return fi
 
 
 async def reject(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``NEW`` → ``REJECTED``: the reservation is released."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.NEW,), "rejected")
+    record.require(fi, (WCInvoiceStatus.NEW,), "rejected")
     offer = await locks.offer(session, fi.offer_id)
     offer.reserved_amount -= fi.requested_amount or 0
     fi.closed_at = clock.now()
-    await state.move(session, fi, WCInvoiceStatus.REJECTED, cause=cause)
-    await state.offer_amounts_changed(session, offer)
+    await record.move(session, fi, WCInvoiceStatus.REJECTED, cause=cause)
+    await record.offer_amounts_changed(session, offer)
     return fi
 
 
@@ -249,7 +270,7 @@ async def record_repayment(
             "amount must be a positive integer of minor units", loc=("body", "amount")
         )
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE), "repaid")
+    record.require(fi, (WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE), "repaid")
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
     if amount > remaining:
         raise Unprocessable(
@@ -263,20 +284,20 @@ async def record_repayment(
     fi.repaid_amount += amount
     offer.outstanding_amount -= amount
     memo = f"repaid {amount} (fee {fee}, principal {principal}): {cause}"
-    await state.post(session, fi, "repayment", memo, -amount, ledger.CASH)
+    await _post(session, fi, "repayment", memo, -amount, ledger.CASH)
     if fi.repaid_amount == fi.repayment_amount:
         fi.closed_at = clock.now()
-        await state.move(session, fi, WCInvoiceStatus.PAID, cause=cause)
+        await record.move(session, fi, WCInvoiceStatus.PAID, cause=cause)
     elif fi.status == WCInvoiceStatus.LATE and was_overdue and not _overdue(instalments, today):
         # Late because of the schedule, and the schedule is met again (an operator's "late"
         # with nothing overdue stays until the invoice is paid).
-        await state.move(
+        await record.move(
             session, fi, WCInvoiceStatus.FUNDED, cause=f"{cause}; no instalment is overdue any more"
         )
     else:
-        await state.note(session, fi, cause=f"repaid {amount}: {cause}")
-    await state.sync_offer_status(session, offer)
-    await state.offer_amounts_changed(session, offer)
+        await record.note(session, fi, cause=f"repaid {amount}: {cause}")
+    await record.sync_offer_status(session, offer)
+    await record.offer_amounts_changed(session, offer)
     return fi
 
 
@@ -297,10 +318,10 @@ def _apply(instalments: Sequence[Instalment], amount: int) -> tuple[int, int]:
 async def mark_late(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """``FUNDED`` → ``LATE`` (its offer turns ``LATE`` too)."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.FUNDED,), "marked late")
+    record.require(fi, (WCInvoiceStatus.FUNDED,), "marked late")
     offer = await locks.offer(session, fi.offer_id)
-    await state.move(session, fi, WCInvoiceStatus.LATE, cause=cause)
-    await state.sync_offer_status(session, offer)
+    await record.move(session, fi, WCInvoiceStatus.LATE, cause=cause)
+    await record.sync_offer_status(session, offer)
     return fi
 
 
@@ -309,53 +330,36 @@ async def mark_defaulted(
 ) -> FinancingInvoice:
     """``LATE`` → ``DEFAULTED`` (its offer becomes ``DEFAULTED``); still owed until written off."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.LATE,), "marked defaulted")
+    record.require(fi, (WCInvoiceStatus.LATE,), "marked defaulted")
     offer = await locks.offer(session, fi.offer_id)
-    await state.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=cause)
-    await state.sync_offer_status(session, offer)
+    await record.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=cause)
+    await record.sync_offer_status(session, offer)
     return fi
 
 
 async def write_off(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> FinancingInvoice:
     """Book what a ``LATE``/``DEFAULTED`` invoice still owes as a credit loss (→ ``DEFAULTED``)."""
     fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.LATE, WCInvoiceStatus.DEFAULTED), "written off")
+    record.require(fi, (WCInvoiceStatus.LATE, WCInvoiceStatus.DEFAULTED), "written off")
     if fi.closed_at is not None:
         raise Conflict(f"Financing invoice is {fi.status} and already written off")
     offer = await locks.offer(session, fi.offer_id)
     remaining = (fi.repayment_amount or 0) - fi.repaid_amount
-    await state.post(session, fi, "write_off", cause, -remaining, ledger.CREDIT_LOSSES)
+    await _post(session, fi, "write_off", cause, -remaining, ledger.CREDIT_LOSSES)
     offer.outstanding_amount -= remaining
     fi.closed_at = clock.now()
     if fi.status == WCInvoiceStatus.LATE:
-        await state.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=f"written off: {cause}")
+        await record.move(session, fi, WCInvoiceStatus.DEFAULTED, cause=f"written off: {cause}")
     else:
-        await state.note(session, fi, cause=f"written off {remaining}: {cause}")
-    await state.sync_offer_status(session, offer)
-    await state.offer_amounts_changed(session, offer)
+        await record.note(session, fi, cause=f"written off {remaining}: {cause}")
+    await record.sync_offer_status(session, offer)
+    await record.offer_amounts_changed(session, offer)
     return fi
 
 
 async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
     """Delete an unconfirmed ``DRAFT`` (and its history), freeing its invoice for a new request."""
-    fi = await locks.invoice(session, fi.id)
-    state.require(fi, (WCInvoiceStatus.DRAFT,), "released")
-    await session.execute(
-        delete(FinancingStatusChange).where(FinancingStatusChange.financing_invoice_id == fi.id)
-    )
-    await session.delete(fi)
-    await session.flush()
-    await outbox.record_event(
-        session,
-        fi,
-        fi,
-        "deleted",
-        data={
-            "status": WCInvoiceStatus.DRAFT,
-            "invoice_id": str(fi.invoice_id),
-            "cause": cause[:255],
-        },
-    )
+    await record.release_draft(session, fi, cause=cause)
 
 
 # --- the clock -------------------------------------------------------------------------------
@@ -373,7 +377,7 @@ async def tick(session: AsyncSession, *, policy: Policy) -> dict[str, int]:
     now, today = clock.now(), clock.today()
     counts = {
         "offers_expired": await _expire_offers(session, now),
-        **await _expire_requests(session, now),
+        **await record.expire_requests(session, now),
         **await _mark_overdue(session, today, policy),
     }
     await session.flush()
@@ -388,33 +392,10 @@ async def _expire_offers(session: AsyncSession, now: datetime) -> int:
         ),
     )
     for offer in expired:
-        await state.move_offer(
+        await record.move_offer(
             session, offer, WCOfferStatus.EXPIRED, cause="not accepted within its validity"
         )
     return len(expired)
-
-
-async def _expire_requests(session: AsyncSession, now: datetime) -> dict[str, int]:
-    expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
-    drafts = await locks.claim(
-        session,
-        select(FinancingInvoice).where(
-            FinancingInvoice.status == WCInvoiceStatus.DRAFT,
-            FinancingInvoice.request_id.in_(expired_requests),
-        ),
-    )
-    for fi in drafts:
-        await release_draft(session, fi, cause="the financing request expired unconfirmed")
-    requests = await locks.claim(
-        session,
-        select(FinancingRequest).where(
-            FinancingRequest.status == FinancingRequestStatus.OPEN,
-            FinancingRequest.expires_at <= now,
-        ),
-    )
-    for request in requests:
-        request.status = FinancingRequestStatus.EXPIRED
-    return {"requests_expired": len(requests), "drafts_released": len(drafts)}
 
 
 async def _mark_overdue(session: AsyncSession, today: date, policy: Policy) -> dict[str, int]:

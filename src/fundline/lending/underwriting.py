@@ -15,9 +15,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.financing import record
 from fundline.kit import clock
 from fundline.kit.money import percent_of
-from fundline.lending import state
 from fundline.lending.policy import PlanPolicy, Policy
 from fundline.models import Entity, FinancingBusiness, FinancingOffer, PricingPlan, Receivable
 from fundline.models.financing import LIVE_OFFER_STATUSES, WCOfferStatus
@@ -128,6 +128,6 @@ async def limit_from_history(session: AsyncSession, entity: Entity, *, policy: P
 async def _decline(session: AsyncSession, business: FinancingBusiness, note: str) -> None:
     business.decision_note = note
     await session.flush()
-    await state.business_event(
+    await record.business_event(
         session, business, "updated", {"status": business.status, "decision_note": note}
     )

@@ -74,6 +74,37 @@ class FinancingRequestStatus(StrEnum):
     EXPIRED = "expired"  # its drafts released
 
 
+# What a business tells its lender in onboarding, as dotted names, in the order the Connect
+# widget asks for them; the built-in lender needs all of them.
+REQUIRED_FIELDS = (
+    "legal_name",
+    "ein",
+    "address.line1",
+    "address.city",
+    "address.state",
+    "address.postal_code",
+    "address.country",
+    "owner.first_name",
+    "owner.last_name",
+    "owner.email",
+    "bank_account.routing_number",
+    "bank_account.account_number",
+)
+
+
+def missing_fields(business: FinancingBusiness) -> list[str]:
+    """The onboarding fields ``business`` has not given yet."""
+    present: dict[str, Any] = {
+        "legal_name": business.legal_name,
+        "ein": business.ein,
+        **{f"address.{k}": v for k, v in (business.address or {}).items()},
+        **{f"owner.{k}": v for k, v in (business.owner or {}).items()},
+        "bank_account.routing_number": business.bank_routing_number,
+        "bank_account.account_number": business.bank_account_number,
+    }
+    return [name for name in REQUIRED_FIELDS if not present.get(name)]
+
+
 class FinancingBusiness(EntityOwned, IdMixin, TimestampMixin, Base):
     """An entity's onboarding with the lender; created by its first financing token."""
 
@@ -93,6 +124,12 @@ class FinancingBusiness(EntityOwned, IdMixin, TimestampMixin, Base):
     # Why underwriting extended no offer, when it did not.
     decision_note: Mapped[str | None] = mapped_column(String(500), default=None)
     onboarded_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A remote lender's (Kanmon's): its id of the business, the platform user ids created
+    # there, and when the offers and the invoices were last read from it (real time).
+    lender_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    lender_users: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    lender_offers_synced_at: Mapped[datetime | None] = mapped_column(default=None)
+    lender_invoices_synced_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class FinancingOffer(EntityOwned, IdMixin, TimestampMixin, Base):
@@ -117,6 +154,9 @@ class FinancingOffer(EntityOwned, IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime] = mapped_column()
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
     issued_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A remote lender's offer and the product it issued on it.
+    lender_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    lender_product_ref: Mapped[str | None] = mapped_column(String(64), default=None)
 
     @property
     def available_amount(self) -> int:
@@ -213,6 +253,10 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
     approved_at: Mapped[datetime | None] = mapped_column(default=None)
     funded_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A remote lender's invoice, and its own word for the status (``lender_status`` on the
+    # wire), which says more than Monite's (a return, a review).
+    lender_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    lender_status: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Instalment(IdMixin, Base):

@@ -15,9 +15,6 @@ from fundline.config import Settings
 
 log = structlog.get_logger("fundline.server")
 
-# The built-in lender is the only one Fundline has; a lender setting would take its place.
-LENDER = "builtin"
-
 
 def displayed_database_url(database_url: str) -> str:
     """The database URL without its password (in the address or as a query parameter)."""
@@ -43,7 +40,7 @@ def start_fields(
         "url": url,
         "database": displayed_database_url(settings.database_url),
         "mode": settings.mode.value,
-        "lender": LENDER,
+        "lender": settings.lender.value,
         "worker": worker,
         "docs": f"{url}{docs}" if docs else None,
     }

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from fundline.config import Settings
 from fundline.kit import idempotency
 from fundline.kit.db import Database, unavailable
-from fundline.lending.policy import Policy
+from fundline.lending.provider import LenderProvider
 from fundline.webhooks import worker as webhooks
 
 log = structlog.get_logger("fundline.worker")
@@ -32,13 +32,13 @@ log = structlog.get_logger("fundline.worker")
 BEAT_LOCK_KEY = 7_311_004_211
 
 
-async def beat(db: Database, policy: Policy, *, sandbox: bool = False) -> dict[str, Any]:
+async def beat(db: Database, lender: LenderProvider, *, sandbox: bool = False) -> dict[str, Any]:
     """One round of work; returns what it did (empty when another worker holds the beat).
 
     In sandbox mode the clock is first read back from the database: another process may have
-    moved it since the last beat.
+    moved it since the last beat. The lender's tick runs under the beat's lock; its sync with
+    a remote lender after it, in transactions of its own.
     """
-    from fundline.lending import servicing
     from fundline.sandbox.service import load_clock
 
     async with db.session() as session, session.begin():
@@ -50,18 +50,19 @@ async def beat(db: Database, policy: Policy, *, sandbox: bool = False) -> dict[s
             )
             if not got:
                 return {}
-        done: dict[str, Any] = dict(await servicing.tick(session, policy=policy))
+        done: dict[str, Any] = dict(await lender.tick(session))
+    done.update(await lender.sync(db.sessions))
     done["idempotency_keys_purged"] = await idempotency.purge_expired(db)
     return done
 
 
 async def run(
-    db: Database, policy: Policy, *, interval_seconds: float, sandbox: bool = False
+    db: Database, lender: LenderProvider, *, interval_seconds: float, sandbox: bool = False
 ) -> None:
     """Beat until cancelled. A failed beat is logged and retried on the next one."""
     while True:
         try:
-            done = await beat(db, policy, sandbox=sandbox)
+            done = await beat(db, lender, sandbox=sandbox)
             if any(done.values()):
                 log.info("worker_beat", **done)
         except asyncio.CancelledError:
@@ -75,13 +76,13 @@ async def run(
 
 
 @contextlib.asynccontextmanager
-async def running(db: Database, policy: Policy, settings: Settings) -> AsyncIterator[None]:
+async def running(db: Database, lender: LenderProvider, settings: Settings) -> AsyncIterator[None]:
     """The beat and the delivery worker, for the duration of the block (the server's lifespan,
     ``fundline worker``); at its end the delivery worker stops gracefully."""
     beats = asyncio.create_task(
         run(
             db,
-            policy,
+            lender,
             interval_seconds=settings.worker_interval_seconds,
             sandbox=settings.is_sandbox,
         )
@@ -104,22 +105,22 @@ def clock_sync(db: Database, settings: Settings) -> webhooks.ClockSync | None:
     return functools.partial(restore_clock, db) if settings.is_sandbox else None
 
 
-async def once(db: Database, policy: Policy, settings: Settings) -> dict[str, Any]:
+async def once(db: Database, lender: LenderProvider, settings: Settings) -> dict[str, Any]:
     """One beat, then the webhooks due sent (``fundline worker --once``); what was done."""
-    done = await beat(db, policy, sandbox=settings.is_sandbox)
+    done = await beat(db, lender, sandbox=settings.is_sandbox)
     sync = clock_sync(db, settings)
     done["webhook_attempts"] = await webhooks.deliver_due(db, settings, sync_clock=sync)
     return done
 
 
-async def until_signalled(db: Database, policy: Policy, settings: Settings) -> None:
+async def until_signalled(db: Database, lender: LenderProvider, settings: Settings) -> None:
     """``running`` until SIGTERM or SIGINT (``fundline worker``)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker_started")
-    async with running(db, policy, settings):
+    async with running(db, lender, settings):
         await stop.wait()
         log.info("worker_stopping")
     log.info("worker_stopped")

@@ -10,6 +10,7 @@ from fundline.auth.deps import CallerDep, EntityDep, Session
 from fundline.kit import clock
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
+from fundline.lending.provider import LenderDep
 from fundline.models import Payable
 from fundline.payables import service
 from fundline.payables.schemas import (
@@ -161,9 +162,15 @@ _PLAIN_TRANSITIONS = {
 
 def _plain_transition(action: Action) -> Callable[..., Awaitable[PayableResponse]]:
     async def endpoint(
-        session: Session, entity: EntityDep, caller: CallerDep, payable_id: uuid.UUID
+        session: Session,
+        entity: EntityDep,
+        caller: CallerDep,
+        lender: LenderDep,
+        payable_id: uuid.UUID,
     ) -> PayableResponse:
-        return payable_out(await service.transition(session, entity, caller, payable_id, action))
+        return payable_out(
+            await service.transition(session, entity, caller, payable_id, action, lender=lender)
+        )
 
     endpoint.__name__ = action.value
     endpoint.__doc__ = _PLAIN_TRANSITIONS[action]
@@ -189,6 +196,7 @@ async def mark_as_partially_paid(
     session: Session,
     entity: EntityDep,
     caller: CallerDep,
+    lender: LenderDep,
     payable_id: uuid.UUID,
     payload: PartiallyPaidPayload,
 ) -> PayableResponse:
@@ -200,6 +208,7 @@ async def mark_as_partially_paid(
         caller,
         payable_id,
         Action.MARK_AS_PARTIALLY_PAID,
+        lender=lender,
         amount_paid=payload.amount_paid,
     )
     return payable_out(payable)
@@ -215,6 +224,7 @@ async def mark_as_paid(
     session: Session,
     entity: EntityDep,
     caller: CallerDep,
+    lender: LenderDep,
     payable_id: uuid.UUID,
     payload: Annotated[CommentPayload | None, Body()] = None,
 ) -> PayableResponse:
@@ -226,6 +236,7 @@ async def mark_as_paid(
         caller,
         payable_id,
         Action.MARK_AS_PAID,
+        lender=lender,
         comment=payload.comment if payload else None,
     )
     return payable_out(payable)

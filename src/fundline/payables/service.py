@@ -31,7 +31,8 @@ from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.money import percent_of
 from fundline.kit.pagination import ListParams, Page, Paginator
-from fundline.lending import documents, locks
+from fundline.lending import locks
+from fundline.lending.provider import LenderProvider
 from fundline.models import Counterpart, CounterpartAddress, Entity, Payable
 from fundline.models.payable import NO_ISSUE_DATE, PayableStatus
 from fundline.payables.schemas import (
@@ -292,6 +293,7 @@ async def transition(
     payable_id: uuid.UUID,
     action: Action,
     *,
+    lender: LenderProvider,
     amount_paid: int | None = None,
     comment: str | None = None,
 ) -> Payable:
@@ -325,9 +327,9 @@ async def transition(
     # The financing of the payable follows its payments. (Cancelling or rejecting needs a
     # payable that was never waiting to be paid, which no financing can have.)
     if action is Action.MARK_AS_PAID:
-        await documents.paid(session, invoice_type="payable", invoice_id=payable.id)
+        await lender.document_paid(session, invoice_type="payable", invoice_id=payable.id)
     elif action is Action.MARK_AS_PARTIALLY_PAID:
-        await documents.partly_paid(
+        await lender.document_partly_paid(
             session, invoice_type="payable", invoice_id=payable.id, amount=received
         )
     return payable

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.lending import documents
+from fundline.lending.provider import LenderProvider
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.document import due_date_under
@@ -88,6 +88,8 @@ async def mark_as_partially_paid(
     entity: Entity,
     receivable_id: uuid.UUID,
     payload: ReceivablePartiallyPaidPayload,
+    *,
+    lender: LenderProvider,
 ) -> Receivable:
     """Record the sum paid so far (Monite's ``amount_paid``: all payments, not the last one)."""
     receivable, before = await _for_transition(
@@ -118,7 +120,7 @@ async def mark_as_partially_paid(
     if payload.comment is not None:
         receivable.comment = payload.comment
     moved = await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
-    await documents.partly_paid(
+    await lender.document_partly_paid(
         session, invoice_type="receivable", invoice_id=moved.id, amount=received
     )
     return moved
@@ -129,6 +131,8 @@ async def mark_as_paid(
     entity: Entity,
     receivable_id: uuid.UUID,
     payload: ReceivablePaidPayload | None,
+    *,
+    lender: LenderProvider,
 ) -> Receivable:
     receivable, before = await _for_transition(
         session,
@@ -146,15 +150,15 @@ async def mark_as_paid(
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
     paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID)
-    await documents.paid(session, invoice_type="receivable", invoice_id=paid.id)
+    await lender.document_paid(session, invoice_type="receivable", invoice_id=paid.id)
     return paid
 
 
 async def cancel_receivable(
-    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID
+    session: AsyncSession, entity: Entity, receivable_id: uuid.UUID, *, lender: LenderProvider
 ) -> Receivable:
     """Cancel an issued invoice nothing has been paid on (a paid part needs a credit note).
-    Its financing follows ``lending.documents.canceled``."""
+    Its financing follows, as the lender says (``document_canceled``)."""
     receivable, before = await _for_transition(
         session,
         entity,
@@ -163,7 +167,7 @@ async def cancel_receivable(
         allowed=(ReceivablesStatus.ISSUED, ReceivablesStatus.OVERDUE),
     )
     moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
-    await documents.canceled(
+    await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="canceled"
     )
     return moved
@@ -174,9 +178,11 @@ async def mark_as_uncollectible(
     entity: Entity,
     receivable_id: uuid.UUID,
     payload: ReceivableUncollectiblePayload | None,
+    *,
+    lender: LenderProvider,
 ) -> Receivable:
-    """Write off an overdue invoice as not expected to be paid. Its financing follows
-    ``lending.documents.canceled``."""
+    """Write off an overdue invoice as not expected to be paid. Its financing follows, as the
+    lender says (``document_canceled``)."""
     receivable, before = await _for_transition(
         session,
         entity,
@@ -187,7 +193,7 @@ async def mark_as_uncollectible(
     if payload is not None and payload.comment is not None:
         receivable.comment = payload.comment
     moved = await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
-    await documents.canceled(
+    await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="marked uncollectible"
     )
     return moved

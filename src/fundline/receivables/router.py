@@ -17,6 +17,7 @@ from fundline.auth.deps import CallerDep, EntityDep, Session
 from fundline.kit import clock
 from fundline.kit.pagination import Paginator
 from fundline.kit.routing import TransactionalRoute
+from fundline.lending.provider import LenderDep
 from fundline.models import Receivable
 from fundline.receivables import lifecycle, service
 from fundline.receivables.responses import InvoiceResponse, ReceivablePaginationResponse
@@ -224,9 +225,12 @@ async def mark_as_partially_paid(
     entity: EntityDep,
     receivable_id: uuid.UUID,
     payload: ReceivablePartiallyPaidPayload,
+    lender: LenderDep,
 ) -> InvoiceResponse:
     """Record how much has been paid so far (the sum of all payments, below the total)."""
-    receivable = await lifecycle.mark_as_partially_paid(session, entity, receivable_id, payload)
+    receivable = await lifecycle.mark_as_partially_paid(
+        session, entity, receivable_id, payload, lender=lender
+    )
     return invoice_out(receivable, clock.today())
 
 
@@ -240,10 +244,13 @@ async def mark_as_paid(
     session: Session,
     entity: EntityDep,
     receivable_id: uuid.UUID,
+    lender: LenderDep,
     payload: Annotated[ReceivablePaidPayload | None, Body()] = None,
 ) -> InvoiceResponse:
     """Mark an issued, overdue or partially paid invoice as paid in full."""
-    receivable = await lifecycle.mark_as_paid(session, entity, receivable_id, payload)
+    receivable = await lifecycle.mark_as_paid(
+        session, entity, receivable_id, payload, lender=lender
+    )
     return invoice_out(receivable, clock.today())
 
 
@@ -257,10 +264,13 @@ async def mark_as_uncollectible(
     session: Session,
     entity: EntityDep,
     receivable_id: uuid.UUID,
+    lender: LenderDep,
     payload: Annotated[ReceivableUncollectiblePayload | None, Body()] = None,
 ) -> InvoiceResponse:
     """Write off an overdue invoice as not expected to be paid."""
-    receivable = await lifecycle.mark_as_uncollectible(session, entity, receivable_id, payload)
+    receivable = await lifecycle.mark_as_uncollectible(
+        session, entity, receivable_id, payload, lender=lender
+    )
     return invoice_out(receivable, clock.today())
 
 
@@ -271,8 +281,8 @@ async def mark_as_uncollectible(
     operation_id="post_receivables_id_cancel",
 )
 async def cancel_receivable(
-    session: Session, entity: EntityDep, receivable_id: uuid.UUID
+    session: Session, entity: EntityDep, receivable_id: uuid.UUID, lender: LenderDep
 ) -> Response:
     """Cancel an issued invoice on which nothing has been paid."""
-    await lifecycle.cancel_receivable(session, entity, receivable_id)
+    await lifecycle.cancel_receivable(session, entity, receivable_id, lender=lender)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

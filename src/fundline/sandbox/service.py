@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fundline.auth.cache import announce_change
 from fundline.auth.deps import entity_for
 from fundline.auth.service import Caller
+from fundline.financing import record
 from fundline.kit import clock
 from fundline.kit.db import Base, Database
 from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.tenancy import scope_to
-from fundline.lending import locks, servicing, state
+from fundline.lending import locks, servicing
 from fundline.lending.policy import Policy
 from fundline.models import (
     ConnectSession,
@@ -254,7 +255,7 @@ async def _announce_reset(
         await outbox.record_event(session, entity, obj, "deleted", data={"reason": "sandbox reset"})
     if business is not None:
         session.expunge(business)
-        await state.business_event(
+        await record.business_event(
             session,
             business,
             "deleted",

@@ -1,24 +1,33 @@
-"""The moves servicing is made of: status changes with their history row and event, and the
-two-line ledger entries of a financing invoice. (Row locks, and their order, are ``locks``.)
+"""Fundline's record of financing, whoever lends: status changes with their history row and
+event, for financing invoices, offers and businesses. The built-in lender's servicing and the
+Kanmon adapter's sync both write it through here. (Row locks, and their order, are
+``lending.locks``; the ledger is the built-in lender's, ``lending.ledger``.)
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict
-from fundline.lending import ledger
+from fundline.lending import locks
 from fundline.models import (
     FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
+    FinancingRequest,
     FinancingStatusChange,
 )
-from fundline.models.financing import LIVE_STATUSES, WCInvoiceStatus, WCOfferStatus
+from fundline.models.financing import (
+    LIVE_STATUSES,
+    FinancingRequestStatus,
+    WCInvoiceStatus,
+    WCOfferStatus,
+)
 from fundline.webhooks import outbox
 
 
@@ -34,27 +43,6 @@ def require_offer(offer: FinancingOffer, allowed: tuple[WCOfferStatus, ...], doi
         raise Conflict(
             f"Financing offer is {offer.status}; it can be {doing} only when {' or '.join(allowed)}"
         )
-
-
-async def post(
-    session: AsyncSession,
-    fi: FinancingInvoice,
-    kind: str,
-    memo: str,
-    receivable: int,
-    counter_account: str,
-) -> None:
-    """One two-line entry: ``receivable`` onto the invoice's receivable, the opposite onto
-    ``counter_account``."""
-    await ledger.post(
-        session,
-        entity_id=fi.entity_id,
-        financing_invoice_id=fi.id,
-        kind=kind,
-        currency=fi.currency,
-        memo=f"{fi.document_id}: {memo}",
-        lines=[(ledger.FINANCED_RECEIVABLE, receivable), (counter_account, -receivable)],
-    )
 
 
 async def move(
@@ -187,3 +175,50 @@ async def business_event(
 ) -> None:
     """The outbox event of a change to a financing business (onboarding, a decision)."""
     await outbox.record_event(session, business, business, action, data=data)
+
+
+async def release_draft(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:
+    """Delete an unconfirmed ``DRAFT`` (and its history), freeing its invoice for a new request."""
+    fi = await locks.invoice(session, fi.id)
+    require(fi, (WCInvoiceStatus.DRAFT,), "released")
+    await session.execute(
+        delete(FinancingStatusChange).where(FinancingStatusChange.financing_invoice_id == fi.id)
+    )
+    await session.delete(fi)
+    await session.flush()
+    await outbox.record_event(
+        session,
+        fi,
+        fi,
+        "deleted",
+        data={
+            "status": WCInvoiceStatus.DRAFT,
+            "invoice_id": str(fi.invoice_id),
+            "cause": cause[:255],
+        },
+    )
+
+
+async def expire_requests(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """Open requests past their time expire, and their unconfirmed drafts are released (rows
+    another transaction holds are left for the next tick)."""
+    expired_requests = select(FinancingRequest.id).where(FinancingRequest.expires_at <= now)
+    drafts = await locks.claim(
+        session,
+        select(FinancingInvoice).where(
+            FinancingInvoice.status == WCInvoiceStatus.DRAFT,
+            FinancingInvoice.request_id.in_(expired_requests),
+        ),
+    )
+    for fi in drafts:
+        await release_draft(session, fi, cause="the financing request expired unconfirmed")
+    requests = await locks.claim(
+        session,
+        select(FinancingRequest).where(
+            FinancingRequest.status == FinancingRequestStatus.OPEN,
+            FinancingRequest.expires_at <= now,
+        ),
+    )
+    for request in requests:
+        request.status = FinancingRequestStatus.EXPIRED
+    return {"requests_expired": len(requests), "drafts_released": len(drafts)}
