@@ -23,33 +23,33 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD COLUMNs (nullable, no default): SQLite takes them as they are, without the table
+# copy a batch operation makes (which foreign keys into these tables would refuse).
+COLUMNS = {
+    "financing_businesses": [
+        sa.Column("lender_ref", sa.String(64), nullable=True),
+        sa.Column("lender_users", sa.JSON(), nullable=True),
+        sa.Column("lender_offers_synced_at", fundline.kit.db.UTCDateTime(), nullable=True),
+        sa.Column("lender_invoices_synced_at", fundline.kit.db.UTCDateTime(), nullable=True),
+    ],
+    "financing_offers": [
+        sa.Column("lender_ref", sa.String(64), nullable=True),
+        sa.Column("lender_product_ref", sa.String(64), nullable=True),
+    ],
+    "financing_invoices": [
+        sa.Column("lender_ref", sa.String(64), nullable=True),
+        sa.Column("lender_status", sa.String(32), nullable=True),
+    ],
+}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("financing_businesses") as table:
-        table.add_column(sa.Column("lender_ref", sa.String(64), nullable=True))
-        table.add_column(sa.Column("lender_users", sa.JSON(), nullable=True))
-        table.add_column(
-            sa.Column("lender_offers_synced_at", fundline.kit.db.UTCDateTime(), nullable=True)
-        )
-        table.add_column(
-            sa.Column("lender_invoices_synced_at", fundline.kit.db.UTCDateTime(), nullable=True)
-        )
-    with op.batch_alter_table("financing_offers") as table:
-        table.add_column(sa.Column("lender_ref", sa.String(64), nullable=True))
-        table.add_column(sa.Column("lender_product_ref", sa.String(64), nullable=True))
-    with op.batch_alter_table("financing_invoices") as table:
-        table.add_column(sa.Column("lender_ref", sa.String(64), nullable=True))
-        table.add_column(sa.Column("lender_status", sa.String(32), nullable=True))
+    for table, columns in COLUMNS.items():
+        for column in columns:
+            op.add_column(table, column)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("financing_invoices") as table:
-        table.drop_column("lender_status")
-        table.drop_column("lender_ref")
-    with op.batch_alter_table("financing_offers") as table:
-        table.drop_column("lender_product_ref")
-        table.drop_column("lender_ref")
-    with op.batch_alter_table("financing_businesses") as table:
-        table.drop_column("lender_invoices_synced_at")
-        table.drop_column("lender_offers_synced_at")
-        table.drop_column("lender_users")
-        table.drop_column("lender_ref")
+    for table, columns in COLUMNS.items():
+        for column in reversed(columns):
+            op.drop_column(table, column.name)

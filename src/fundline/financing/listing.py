@@ -61,6 +61,7 @@ ROW_COLUMNS = (
     FinancingInvoice.principal_amount,
     FinancingInvoice.repayment_amount,
     FinancingInvoice.repayment_date,
+    FinancingInvoice.lender_status,
 )
 _COPIED = (
     "id",
@@ -78,6 +79,7 @@ _COPIED = (
     "payer_first_name",
     "payer_last_name",
     "requested_amount",
+    "lender_status",
 )
 _AMOUNTS = (
     "advance_rate_percentage",

@@ -146,6 +146,12 @@ class FinancingInvoice(BaseModel):
     repayment_schedule: RepaymentSchedule | None = None
     instalments: list[InstalmentOut] = Field(default_factory=list)
     status_history: list[StatusChangeOut] = Field(default_factory=list)
+    lender_status: str | None = Field(
+        default=None,
+        description="A remote lender's own status of this financing (Kanmon's, e.g. "
+        "`INVOICE_PENDING_RETURN`), which may say more than `status`; absent under the "
+        "built-in lender.",
+    )
 
 
 class FinancingInvoiceListResponse(PaginationResponse[FinancingInvoice]):
