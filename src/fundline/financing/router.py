@@ -45,6 +45,8 @@ router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
 
 # How old, in whole seconds, the state a remote lender's reads answer from is.
 LENDER_AGE_HEADER = "x-fundline-lender-age"
+# The script a partner's page loads to open the lender's widget (Fundline's or Kanmon's).
+SCRIPT_HEADER = "x-fundline-connect-script-url"
 
 
 def lender_age(synced_at: datetime) -> str:
@@ -58,14 +60,16 @@ def lender_age(synced_at: datetime) -> str:
     operation_id="post_financing_tokens",
 )
 async def create_financing_token(
-    request: Request, session: Session, entity: EntityDep, lender: LenderDep
+    request: Request, response: Response, session: Session, entity: EntityDep, lender: LenderDep
 ) -> FinancingTokenResponse:
     """Create a one-time connect token for the lender's widget (Fundline's Connect: valid
     24 h). The first call creates the entity's financing business (`business_status` `NEW`),
-    and at Kanmon its user."""
+    and at Kanmon its user. `x-fundline-connect-script-url` names the script that opens the
+    widget the token is for."""
     token = await service.create_financing_token(
         session, entity, lender=lender, user_id=caller_of(request).entity_user_id
     )
+    response.headers[SCRIPT_HEADER] = lender.connect_script_url(str(request.base_url))
     return FinancingTokenResponse(connect_token=token)
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from fundline.kit import clock
 from fundline.kit.db import Database
 from fundline.lending.kanmon.fake import FakeKanmon
 from fundline.lending.kanmon.provider import KanmonLender
@@ -93,7 +95,11 @@ async def test_the_first_token_creates_the_business_and_user_once(
     client: httpx.AsyncClient, tenant: Tenant, fake: FakeKanmon
 ) -> None:
     first = await _token(client, tenant)
-    second = await _token(client, tenant)
+    response = await client.post("/v1/financing_tokens", headers=tenant.headers)
+    second = response.json()["connect_token"]
+    assert response.headers["x-fundline-connect-script-url"] == (
+        "https://cdn.sandbox.kanmon.dev/scripts/v2/kanmon-connect.js"
+    )
     assert first != second
     assert {first, second} <= set(fake.connect_tokens)
     assert _operations(fake).count("createBusiness") == 1
@@ -272,6 +278,27 @@ async def test_each_kanmon_status_maps_to_monites(
     assert (row["status"], row["lender_status"]) == (monite_status, kanmon_status)
     history = [change["to_status"] for change in row["status_history"]]
     assert history[0] == "DRAFT"
+
+
+async def test_a_confirmation_seen_after_its_request_lapsed_is_still_shown(
+    client: httpx.AsyncClient, tenant: Tenant, fake: FakeKanmon, kanmon: KanmonLender, db: Database
+) -> None:
+    """The user confirmed in Kanmon, but no sync saw it before the request's 24 h ran out and
+    its draft was released: the next sync gives the financing a row of its own."""
+    invoice, session_token = await _requested(client, tenant, fake)
+    clock.set_offset(kanmon.request_ttl + timedelta(minutes=1))
+    try:
+        async with db.session() as session, session.begin():
+            assert (await kanmon.tick(session))["drafts_released"] == 1
+        assert (await _listed(client, tenant)).json()["data"] == []
+        fake.submit_session(session_token)
+        kanmon._sync_every = kanmon._sync_every * 0
+        await kanmon.sync(db.sessions)
+    finally:
+        clock.reset()
+    (row,) = (await _listed(client, tenant)).json()["data"]
+    assert (row["invoice_id"], row["status"], row["type"]) == (invoice["id"], "NEW", "receivable")
+    assert row["document_id"] == invoice["document_id"]
 
 
 async def test_a_payable_without_an_ap_product_is_kanmons_409(
