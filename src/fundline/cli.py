@@ -16,6 +16,7 @@ from fundline.cli_support import run, settings_or_exit
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
 from fundline.kit.logging import LogFormat, configure_logging
+from fundline.lending.kanmon.fake_cli import app as dev_app
 from fundline.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(lender_app, name="lender")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(import_app, name="import")
+app.add_typer(dev_app, name="dev")
 
 
 LogFormatOption = Annotated[
