@@ -62,10 +62,10 @@ def lender_age(synced_at: datetime) -> str:
 async def create_financing_token(
     request: Request, response: Response, session: Session, entity: EntityDep, lender: LenderDep
 ) -> FinancingTokenResponse:
-    """Create a one-time connect token for the lender's widget (Fundline's Connect: valid
-    24 h). The first call creates the entity's financing business (`business_status` `NEW`),
-    and at Kanmon its user. `x-fundline-connect-script-url` names the script that opens the
-    widget the token is for."""
+    """Create a one-time connect token for the lender's widget (Fundline's Connect, where it is
+    valid 24 h, or Kanmon's). The first call creates the entity's financing business
+    (`business_status` `NEW`), at Kanmon with its user. `x-fundline-connect-script-url` names
+    the script that opens the widget the token is for."""
     token = await service.create_financing_token(
         session, entity, lender=lender, user_id=caller_of(request).entity_user_id
     )

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,7 +54,7 @@ from fundline.lending.kanmon.errors import (
 
 KEY = "kmn_sk_test_5f1c0d9a7b3e4c21a8f6e2d4b9c7a1e3"
 BASE_URL = "https://kanmon.test"
-SPEC = Path(__file__).resolve().parents[2] / "contract" / "kanmon-openapi.json"
+SPEC = resources.files("fundline.lending.kanmon").joinpath("kanmon-openapi.json")
 EPOCH = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 
 Handler = Callable[[httpx.Request], Any]

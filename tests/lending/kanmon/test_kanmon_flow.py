@@ -18,7 +18,13 @@ from fundline.kit.db import Database
 from fundline.lending.kanmon.fake import FakeKanmon
 from fundline.lending.kanmon.provider import KanmonLender
 from tests.lending.kanmon.conftest import API_KEY
-from tests.support.factories import Tenant, create_issued_invoice, create_payable
+from tests.support.factories import (
+    Tenant,
+    create_entity_user,
+    create_issued_invoice,
+    create_payable,
+    token_for,
+)
 
 pytestmark = pytest.mark.usefixtures("kanmon")
 
@@ -127,6 +133,37 @@ async def test_a_business_kanmon_already_has_is_reused(
     assert _business_id(fake, tenant) == made.json()["id"]
     creates = [r.status for r in fake.requests if r.operation_id == "createBusiness"]
     assert creates == [201, 409]
+
+
+async def test_an_entity_users_token_is_for_that_user_even_if_kanmon_knows_the_email(
+    client: httpx.AsyncClient, tenant: Tenant, fake: FakeKanmon
+) -> None:
+    """The user's email already belongs to another Kanmon user: theirs is made without it."""
+    user = await create_entity_user(client, tenant, email="jane@example.com")
+    await _token(client, tenant)  # the business exists at Kanmon
+    async with httpx.AsyncClient(
+        transport=fake.transport(), base_url="https://api.kanmon.dev"
+    ) as direct:
+        taken = await direct.post(
+            "/api/platform/v2/users",
+            json={
+                "platformUserId": "someone-else",
+                "platformBusinessId": tenant.entity_id,
+                "email": "jane@example.com",
+            },
+            headers={"authorization": f"ApiKey {API_KEY}"},
+        )
+    assert taken.status_code == 201, taken.text
+    token = await token_for(
+        client, tenant.client_id, tenant.client_secret, entity_user_id=user["id"]
+    )
+    headers = {**tenant.headers, "authorization": f"Bearer {token}"}
+    response = await client.post("/v1/financing_tokens", headers=headers)
+    assert response.status_code == 201, response.text
+    ours = [u for u in fake.users.values() if u["platformUserId"] == user["id"]]
+    assert len(ours) == 1
+    assert ours[0]["firstName"] == "Jane"
+    assert fake.connect_tokens[response.json()["connect_token"]] == ours[0]["id"]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fundline.config import Lender, Settings
 from fundline.financing import record
 from fundline.kit import clock
-from fundline.kit.errors import Unprocessable
+from fundline.kit.errors import FundlineError, Unprocessable
 from fundline.kit.tenancy import scope_to
 from fundline.lending import locks
 from fundline.lending.kanmon import mapping
@@ -53,6 +54,7 @@ from fundline.models import (
     Receivable,
 )
 from fundline.models.financing import FinancingRequestStatus, WCInvoiceStatus
+from fundline.webhooks import outbox
 
 if TYPE_CHECKING:
     from fundline.financing.eligibility import InvoiceFacts
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("fundline.kanmon")
 
+PRODUCTION_HOST = "api.kanmon.com"
 SCRIPT_URL = "https://cdn.kanmon.dev/scripts/v2/kanmon-connect.js"
 SANDBOX_SCRIPT_URL = "https://cdn.sandbox.kanmon.dev/scripts/v2/kanmon-connect.js"
 # Kanmon's own rule for an invoice in a session: due at least 7 days ahead.
@@ -96,7 +99,8 @@ class KanmonLender:
             KanmonClient.from_settings(settings),
             sessions,
             sync_seconds=settings.kanmon_sync_seconds,
-            sandbox_api="kanmon.dev" in settings.kanmon_base_url,
+            # Only Kanmon's production API pairs with its production script.
+            sandbox_api=httpx.URL(settings.kanmon_base_url).host != PRODUCTION_HOST,
         )
 
     @property
@@ -216,8 +220,16 @@ class KanmonLender:
                     body["email"] = user.email
         try:
             await self._call(self.client.create_user(body))
-        except _Duplicate:
-            pass  # made by an earlier call whose transaction did not commit: the same user
+        except _Duplicate as exc:
+            if exc.code == "UserAlreadyExistsWithEmailException":
+                # Another Kanmon user has this email: ours is made without it (the user
+                # gives one in Kanmon's widget).
+                body.pop("email")
+                try:
+                    await self._call(self.client.create_user(body))
+                except _Duplicate:
+                    pass
+            # Else made by an earlier call whose transaction did not commit: the same user.
         business.lender_users = [*known, platform_user_id]
         await session.flush()
         return platform_user_id
@@ -296,7 +308,17 @@ class KanmonLender:
             )
             session.add(offer)
             await session.flush()
-            await record.offer_amounts_changed(session, offer)
+            await outbox.record_event(
+                session,
+                business,
+                offer,
+                "created",
+                data={
+                    "status": offer.status,
+                    "total_amount": offer.total_amount,
+                    "currency": "USD",
+                },
+            )
         else:
             outstanding = facts.total_amount - facts.available_amount
             amounts = (offer.total_amount, offer.outstanding_amount)
@@ -343,8 +365,9 @@ class KanmonLender:
             ):
                 return synced
             try:
-                await self._sync_invoices(session, business)
-            except (LenderUnavailable, KanmonError) as exc:
+                async with session.begin_nested():
+                    await self._sync_invoices(session, business)
+            except FundlineError as exc:  # unreachable, or refused: the read goes on
                 log.warning("kanmon_invoices_stale", entity_id=str(entity_id), error=str(exc))
                 return synced
             return business.lender_invoices_synced_at
@@ -398,19 +421,24 @@ class KanmonLender:
                     )
                 )
             )
-        totals = {"kanmon_businesses_synced": 0, "kanmon_invoices_changed": 0}
+        totals = {
+            "kanmon_businesses_synced": 0,
+            "kanmon_invoices_changed": 0,
+            "kanmon_invoices_unmatched": 0,
+        }
         for business_id in due:
             try:
                 counts = await self._sync_one(sessions, business_id)
             except LenderUnavailable as exc:
                 log.warning("kanmon_sync_failed", business_id=str(business_id), error=str(exc))
                 break  # Kanmon is down: the next beat tries again
-            except KanmonError as exc:  # this business only; the others go on
+            except FundlineError as exc:  # Kanmon refused this business: the others go on
                 log.warning("kanmon_sync_failed", business_id=str(business_id), error=str(exc))
                 continue
             if counts is not None:
                 totals["kanmon_businesses_synced"] += 1
-                totals["kanmon_invoices_changed"] += counts["kanmon_invoices_changed"]
+                for key in ("kanmon_invoices_changed", "kanmon_invoices_unmatched"):
+                    totals[key] = totals.get(key, 0) + counts[key]
         return totals
 
     async def _sync_one(
@@ -469,12 +497,16 @@ class KanmonLender:
             return await pending
         except KanmonError as exc:
             if exc.is_duplicate:
-                raise _Duplicate from exc
+                raise _Duplicate(exc.error_code) from exc
             raise to_fundline_error(exc) from exc
 
 
 class _Duplicate(Exception):
-    """Kanmon already has the business or user a create asked for."""
+    """Kanmon already has the business or user a create asked for (``code`` says which)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _session_invoice(facts: InvoiceFacts) -> dict[str, Any]:
