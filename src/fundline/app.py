@@ -19,6 +19,9 @@ from fundline.connect.router import router as connect_router
 from fundline.connect.views import router as connect_views
 from fundline.connect.widget import EMBEDS_PATH
 from fundline.connect.widget import router as connect_widget
+from fundline.console.pages import PREFIX as CONSOLE_PREFIX
+from fundline.console.router import SECTIONS as console_sections
+from fundline.console.router import router as console_router
 from fundline.counterparts.router import router as counterparts_router
 from fundline.entities.router import entities, entity_users
 from fundline.financing.router import router as financing_router
@@ -135,6 +138,9 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(connect_views)
     app.include_router(connect_widget)
     app.include_router(lender_router)
+    app.include_router(console_router)
+    for section in console_sections:
+        app.include_router(section)
     if settings.is_sandbox:  # absent in production: every /sandbox path is a plain 404
         app.include_router(sandbox.router)
         app.include_router(demo_page)
@@ -174,6 +180,15 @@ def rate_limits(settings: Settings) -> tuple[Rule, ...]:
         Rule("sandbox", sandbox.PREFIX, per_second, per_client=True),
         Rule("connect", CONNECT_PREFIX, per_second),
         Rule("lender", LENDER_PREFIX, per_second, failures_per_minute=failures),
+        # The console's sign-in counts wrong keys like the lender API; its pages are per address.
+        Rule(
+            "console-sign-in",
+            f"{CONSOLE_PREFIX}/sign-in",
+            anonymous,
+            exact=True,
+            failures_per_minute=failures,
+        ),
+        Rule("console", CONSOLE_PREFIX, per_second),
     )
 
 

@@ -37,6 +37,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/demo/setup"): "sandbox only: sets up a demo business",
     ("POST", "/demo/api/financing_token"): "sandbox only: the demo's own /v1 calls",
     ("POST", "/demo/api/financing_invoices"): "sandbox only: the demo's own /v1 calls",
+    ("GET", "/lender/"): "the console's front door: sends to a section, or to sign in",
+    ("GET", "/lender/sign-in"): "the console's sign-in form",
+    ("POST", "/lender/sign-in"): "exchanges an operator key for a console session",
+    ("GET", "/lender/static/{name}"): "the console's files",
 }
 
 
@@ -51,6 +55,12 @@ def routes(app: FastAPI) -> list[tuple[str, str]]:
 
 def concrete(template: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), template)
+
+
+def _sent_to_sign_in(response: httpx.Response) -> bool:
+    """A console page refuses a browser by sending it to sign in (303), not with a 401."""
+    location = response.headers.get("location", "")
+    return response.status_code == 303 and location.startswith("/lender/sign-in?next=")
 
 
 async def answered_without_credentials(app: FastAPI) -> dict[str, int]:
@@ -69,7 +79,7 @@ async def answered_without_credentials(app: FastAPI) -> dict[str, int]:
                 headers={"x-monite-version": VERSION, "x-monite-entity-id": str(uuid.uuid4())},
                 json={},
             )
-            if response.status_code not in (401, 403):
+            if response.status_code not in (401, 403) and not _sent_to_sign_in(response):
                 answered[f"{method} {template}"] = response.status_code
     return answered
 

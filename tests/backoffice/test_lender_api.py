@@ -53,7 +53,7 @@ def _lender_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 async def test_every_route_needs_an_operator_key(app: FastAPI, client: httpx.AsyncClient) -> None:
     routes = _lender_routes(app)
-    assert len(routes) == 16
+    assert len(routes) == 17  # with GET /lender/v1/audit
     for method, path in routes:
         response = await client.request(method, path, json={"amount": 1})
         assert _error(response, 401) == "Authorization header is missing", (method, path)

@@ -337,7 +337,11 @@ def issue_offer(offer_id: OfferId, as_json: JsonOption = False) -> None:
     """Issue an ACCEPTED offer (CURRENT): its business can then request financing."""
     from fundline.backoffice import service
 
-    _act_on_offer(offer_id, lambda session: service.issue_offer(session, offer_id), as_json)
+    _act_on_offer(
+        offer_id,
+        lambda session: service.issue_offer(session, offer_id, operator=OPERATOR),
+        as_json,
+    )
 
 
 @app.command("close-offer")

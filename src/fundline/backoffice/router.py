@@ -9,12 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from fundline.auth.deps import Session
-from fundline.backoffice import service
+from fundline.backoffice import audit, service
 from fundline.backoffice.deps import Operator, current_operator
 from fundline.backoffice.schemas import (
+    AuditListParams,
+    AuditListResponse,
     FinancingInvoiceDetail,
     FinancingInvoiceListParams,
     FinancingOfferListParams,
@@ -27,6 +29,7 @@ from fundline.backoffice.schemas import (
     PartnerOriginListResponse,
     PartnerOriginView,
     ReconciliationResponse,
+    RejectRequest,
     RepaymentRequest,
 )
 from fundline.connect import origins
@@ -82,10 +85,19 @@ async def approve_financing_invoice(
     "/financing_invoices/{financing_invoice_id}/reject", response_model=FinancingInvoiceDetail
 )
 async def reject_financing_invoice(
-    session: Session, operator: Operator, financing_invoice_id: uuid.UUID
+    session: Session,
+    operator: Operator,
+    financing_invoice_id: uuid.UUID,
+    payload: Annotated[RejectRequest | None, Body()] = None,
 ) -> FinancingInvoiceDetail:
-    """Reject a NEW invoice (→ REJECTED); its reservation on the offer is released."""
-    fi = await service.reject(session, financing_invoice_id, operator=operator.name)
+    """Reject a NEW invoice (→ REJECTED); its reservation on the offer is released. The
+    optional `reason` goes into its status history and the audit log."""
+    fi = await service.reject(
+        session,
+        financing_invoice_id,
+        operator=operator.name,
+        reason=payload.reason if payload else None,
+    )
     return await service.describe_detail(session, fi)
 
 
@@ -140,10 +152,13 @@ async def list_financing_offers(
 
 
 @router.post("/financing_offers/{offer_id}/issue", response_model=FinancingOfferView)
-async def issue_financing_offer(session: Session, offer_id: uuid.UUID) -> FinancingOfferView:
+async def issue_financing_offer(
+    session: Session, operator: Operator, offer_id: uuid.UUID
+) -> FinancingOfferView:
     """Issue an ACCEPTED offer (→ CURRENT): its business can then request financing. The
     operator's step under manual review; an automatic policy issues on acceptance."""
-    return FinancingOfferView.model_validate(await service.issue_offer(session, offer_id))
+    offer = await service.issue_offer(session, offer_id, operator=operator.name)
+    return FinancingOfferView.model_validate(offer)
 
 
 @router.post("/financing_offers/{offer_id}/close", response_model=FinancingOfferView)
@@ -155,6 +170,16 @@ async def close_financing_offer(
     business gets a new offer the next time underwriting runs."""
     offer = await service.close_offer(session, offer_id, operator=operator.name)
     return FinancingOfferView.model_validate(offer)
+
+
+@router.get("/audit", response_model=AuditListResponse)
+async def list_audit(
+    request: Request, session: Session, params: Annotated[AuditListParams, Query()]
+) -> AuditListResponse:
+    """Every operator action (console, lender API, CLI), newest first by default: who did
+    what to which object, its audited fields before and after, and when."""
+    paginator = Paginator(request.app.state.signer, "lender_audit")
+    return await audit.list_entries(session, paginator, params)
 
 
 @router.get("/ledger", response_model=LedgerListResponse)

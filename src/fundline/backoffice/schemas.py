@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +13,7 @@ from fundline.financing.schemas import FinancingInvoiceType
 from fundline.kit.filters import UTCDatetime
 from fundline.kit.inputs import QueryList
 from fundline.kit.money import Amount
-from fundline.kit.pagination import ListParams, PaginationResponse
+from fundline.kit.pagination import ListParams, Order, PaginationResponse
 from fundline.models.financing import WCInvoiceStatus, WCOfferStatus
 
 
@@ -151,6 +151,42 @@ class RepaymentRequest(BaseModel):
 
     amount: Amount = Field(
         gt=0, strict=True, description="Minor units received; at most what is still owed."
+    )
+
+
+class AuditListParams(ListParams):
+    order: Order = Field(Order.DESC, description="Newest first by default.")
+    sort: Literal["at"] | None = None
+    operator: str | None = Field(None, max_length=255)
+    action: str | None = Field(None, max_length=64)
+    object_id: uuid.UUID | None = None
+    at__gte: UTCDatetime | None = None
+    at__lt: UTCDatetime | None = None
+
+
+class AuditEntryView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    operator: str = Field(description="The operator key's name (`cli` for the command line).")
+    action: str = Field(description="approve, reject, fund, record_repayment, write_off, ...")
+    object_type: str
+    object_id: uuid.UUID | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    note: str | None = Field(description="A rejection's reason, a repayment's amount.")
+    at: datetime
+
+
+class AuditListResponse(PaginationResponse[AuditEntryView]):
+    pass
+
+
+class RejectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=500, description="Why, for the business's record."
     )
 
 

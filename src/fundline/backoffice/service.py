@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fundline.backoffice import audit
 from fundline.backoffice.schemas import (
     AccountTotal,
     FinancingInvoiceDetail,
@@ -141,21 +142,36 @@ async def approve(
     """Approve a NEW invoice once: funded at once when the policy auto-funds, else it stays
     NEW, marked approved."""
     fi = await get_financing_invoice(session, financing_invoice_id)
-    return await servicing.approve(session, fi, cause=f"by operator {operator}", policy=policy)
+    before = audit.snapshot(fi)
+    fi = await servicing.approve(session, fi, cause=f"by operator {operator}", policy=policy)
+    await audit.change(session, operator, "approve", fi, before)
+    return fi
 
 
 async def reject(
-    session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
+    session: AsyncSession,
+    financing_invoice_id: uuid.UUID,
+    *,
+    operator: str,
+    reason: str | None = None,
 ) -> FinancingInvoice:
+    """Reject a NEW invoice; ``reason`` goes into its history and the audit log."""
     fi = await get_financing_invoice(session, financing_invoice_id)
-    return await servicing.reject(session, fi, cause=cause("rejected", operator))
+    before = audit.snapshot(fi)
+    why = cause("rejected", operator) + (f": {reason}" if reason else "")
+    fi = await servicing.reject(session, fi, cause=why)
+    await audit.change(session, operator, "reject", fi, before, note=reason)
+    return fi
 
 
 async def fund(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
 ) -> FinancingInvoice:
     fi = await get_financing_invoice(session, financing_invoice_id)
-    return await servicing.fund(session, fi, cause=cause("funded", operator))
+    before = audit.snapshot(fi)
+    fi = await servicing.fund(session, fi, cause=cause("funded", operator))
+    await audit.change(session, operator, "fund", fi, before)
+    return fi
 
 
 async def record_repayment(
@@ -163,16 +179,22 @@ async def record_repayment(
 ) -> FinancingInvoice:
     """Record money received; servicing refuses (422) more than what is still owed."""
     fi = await get_financing_invoice(session, financing_invoice_id)
-    return await servicing.record_repayment(
+    before = audit.snapshot(fi)
+    fi = await servicing.record_repayment(
         session, fi, amount, cause=cause("repayment recorded", operator)
     )
+    await audit.change(session, operator, "record_repayment", fi, before, note=f"amount {amount}")
+    return fi
 
 
 async def write_off(
     session: AsyncSession, financing_invoice_id: uuid.UUID, *, operator: str
 ) -> FinancingInvoice:
     fi = await get_financing_invoice(session, financing_invoice_id)
-    return await servicing.write_off(session, fi, cause=cause("written off", operator))
+    before = audit.snapshot(fi)
+    fi = await servicing.write_off(session, fi, cause=cause("written off", operator))
+    await audit.change(session, operator, "write_off", fi, before)
+    return fi
 
 
 async def get_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
@@ -191,9 +213,15 @@ async def list_offers(
     )
 
 
-async def issue_offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
+async def issue_offer(
+    session: AsyncSession, offer_id: uuid.UUID, *, operator: str
+) -> FinancingOffer:
     """Open an ACCEPTED offer's credit line (→ CURRENT): the operator's step under manual review."""
-    return await servicing.issue_offer(session, await get_offer(session, offer_id))
+    offer = await get_offer(session, offer_id)
+    before = audit.snapshot(offer)
+    offer = await servicing.issue_offer(session, offer)
+    await audit.change(session, operator, "issue_offer", offer, before)
+    return offer
 
 
 async def close_offer(
@@ -201,7 +229,10 @@ async def close_offer(
 ) -> FinancingOffer:
     """Withdraw a line (→ CLOSED) once none of its invoices is NEW, FUNDED or LATE."""
     offer = await get_offer(session, offer_id)
-    return await servicing.close_offer(session, offer, cause=cause("closed", operator))
+    before = audit.snapshot(offer)
+    offer = await servicing.close_offer(session, offer, cause=cause("closed", operator))
+    await audit.change(session, operator, "close_offer", offer, before)
+    return offer
 
 
 async def list_ledger(

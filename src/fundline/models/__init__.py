@@ -6,6 +6,7 @@ not import the domain) and registered from here like the rest.
 
 from fundline.kit.idempotency import IdempotencyKey
 from fundline.models.connect import ConnectSession, ConnectToken
+from fundline.models.console import AuditEntry, ConsoleSession
 from fundline.models.counterpart import Counterpart, CounterpartAddress
 from fundline.models.entity import Entity, EntityUser
 from fundline.models.event import Event
@@ -28,8 +29,10 @@ from fundline.models.webhook import WebhookDelivery, WebhookSubscription
 __all__ = [
     "AccessToken",
     "ApiClient",
+    "AuditEntry",
     "ConnectSession",
     "ConnectToken",
+    "ConsoleSession",
     "Counterpart",
     "CounterpartAddress",
     "Entity",
