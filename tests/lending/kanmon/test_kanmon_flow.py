@@ -6,8 +6,10 @@ the adapter sends against Kanmon's (the ``kanmon`` fixture)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 
 import httpx
@@ -15,8 +17,10 @@ import pytest
 
 from fundline.kit import clock
 from fundline.kit.db import Database
+from fundline.lending.kanmon.errors import KanmonError, to_fundline_error
 from fundline.lending.kanmon.fake import FakeKanmon
 from fundline.lending.kanmon.provider import KanmonLender
+from fundline.operations import worker
 from tests.lending.kanmon.conftest import API_KEY
 from tests.support.factories import (
     Tenant,
@@ -445,3 +449,83 @@ async def test_another_tenants_kanmon_financing_stays_its_own(
     assert len((await _listed(client, tenant)).json()["data"]) == 1
     assert (await _listed(client, other_tenant)).json()["data"] == []
     assert uuid.UUID(tenant.entity_id) != uuid.UUID(other_tenant.entity_id)
+
+
+# --- every refusal Kanmon's spec declares on the calls a write makes ----------------------------
+
+
+def _declared_refusals(*operation_ids: str) -> list[tuple[str, int, str]]:
+    """(operationId, status, errorCode) for every 4xx Kanmon's spec declares on them."""
+    spec = json.loads(
+        resources.files("fundline.lending.kanmon").joinpath("kanmon-openapi.json").read_text()
+    )
+    schemas = spec["components"]["schemas"]
+    found = []
+    for operations in spec["paths"].values():
+        for op in operations.values():
+            if not isinstance(op, dict) or op.get("operationId") not in operation_ids:
+                continue
+            for status, answer in op["responses"].items():
+                if not 400 <= int(status) < 500:
+                    continue
+                schema = answer["content"]["application/json"]["schema"]
+                for ref in [s["$ref"] for s in schema.get("oneOf", [schema])]:
+                    code = schemas[ref.rsplit("/", 1)[-1]]["properties"]["errorCode"]["enum"][0]
+                    found.append((op["operationId"], int(status), code))
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "code"),
+    _declared_refusals("createConnectToken", "createEmbeddedSession"),
+)
+async def test_each_refusal_of_a_write_is_its_table_row(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    fake: FakeKanmon,
+    operation: str,
+    status: int,
+    code: str,
+) -> None:
+    """What a partner sees is ``errors.ERRORS``' row for Kanmon's code, in Monite's shape (the
+    client checks it against Monite's spec), and nothing the request wrote is kept."""
+    await _issued_line(client, tenant, fake)
+    invoice = await create_issued_invoice(client, tenant, amount=100_000)
+    fake.fail("error", operation_id=operation, error_code=code, status=status)
+    if operation == "createConnectToken":
+        response = await client.post("/v1/financing_tokens", headers=tenant.headers)
+    else:
+        response = await client.post(
+            "/v1/financing_invoices",
+            json={"invoices": [{"id": invoice["id"], "type": "receivable"}]},
+            headers=tenant.headers,
+        )
+    expected = to_fundline_error(KanmonError(status, code, "refused", operation=operation))
+    assert response.status_code == expected.status_code, response.text
+    body = response.json()
+    shown = body["detail"][0]["msg"] if expected.status_code == 422 else body["error"]["message"]
+    assert shown == expected.message
+    fake.clear_failures()
+    assert (await _listed(client, tenant)).json()["data"] == []
+
+
+async def test_the_workers_beat_syncs_kanmon(
+    client: httpx.AsyncClient, tenant: Tenant, fake: FakeKanmon, kanmon: KanmonLender, db: Database
+) -> None:
+    _, session_token = await _requested(client, tenant, fake)
+    (submitted,) = fake.submit_session(session_token)
+    fake.set_invoice_status(submitted["id"], "INVOICE_FUNDED")
+    done = await worker.beat(db, kanmon)
+    assert (done["kanmon_businesses_synced"], done["kanmon_invoices_changed"]) == (1, 1)
+    again = await worker.beat(db, kanmon)  # read moments ago: not due
+    assert again["kanmon_businesses_synced"] == 0
+    (row,) = (await _listed(client, tenant)).json()["data"]
+    assert row["status"] == "FUNDED"
+
+
+def test_the_fake_refuses_an_error_without_its_code() -> None:
+    fake = FakeKanmon()
+    with pytest.raises(Exception, match="errorCode and a status"):
+        fake.fail("error", status=409)
+    with pytest.raises(Exception, match="errorCode and a status"):
+        fake.fail("500", error_code="X", status=409)

@@ -27,6 +27,8 @@ one operationId; a slow one and one other can apply to the same request:
 - ``500``: InternalServerErrorException;
 - ``slow``: the request is handled at once and its answer held back ``seconds`` (default 1),
   so a client that gives up has still changed the state, as with a slow real server;
+- ``error``: Kanmon's refusal ``error_code`` with ``status``, as its spec declares it for the
+  operation (an undeclared pair is the fake's bug, as any answer off the spec);
 - ``down``: no answer at all. In process, ``transport()`` raises ``httpx.ConnectError``;
   served, the connection is closed without a byte (the client sees a ``RemoteProtocolError``
   or ``ReadError``: the TCP connect itself still succeeds, unlike a dead host).
@@ -75,7 +77,7 @@ from fundline.lending.kanmon.fake_widget import KanmonWidget
 
 log = logging.getLogger("fundline.fake_kanmon")
 
-FAILURE_MODES = ("429", "500", "slow", "down")
+FAILURE_MODES = ("429", "500", "slow", "down", "error")
 
 
 class FakeKanmonBug(AssertionError):
@@ -116,6 +118,8 @@ class Failure:
     count: int | None  # requests left; None: until cleared
     operation_id: str | None
     seconds: float
+    error_code: str | None = None  # mode "error"
+    status: int | None = None
 
     def wire(self) -> JSON:
         return {
@@ -123,6 +127,8 @@ class Failure:
             "count": self.count,
             "operationId": self.operation_id,
             "seconds": self.seconds,
+            "errorCode": self.error_code,
+            "status": self.status,
         }
 
 
@@ -181,6 +187,8 @@ class FakeKanmon(KanmonWidget):
         count: int | None = None,
         operation_id: str | None = None,
         seconds: float | None = None,
+        error_code: str | None = None,
+        status: int | None = None,
     ) -> Failure:
         """Fail the next ``count`` Kanmon requests (all, until ``clear_failures``, when None),
         or only those of ``operation_id``, as ``mode`` says (the module's docstring)."""
@@ -193,7 +201,11 @@ class FakeKanmon(KanmonWidget):
         wait = 1.0 if seconds is None else seconds
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 600:
             raise bad_request(f"seconds must be 0 to 600: {seconds!r}")
-        failure = Failure(mode, count, operation_id, float(wait))
+        if (mode == "error") != (error_code is not None and status is not None):
+            raise bad_request("mode error takes an errorCode and a status, and only it does")
+        if status is not None and (type(status) is not int or not 400 <= status < 600):
+            raise bad_request(f"status must be a 4xx or 5xx code: {status!r}")
+        failure = Failure(mode, count, operation_id, float(wait), error_code, status)
         self.failures.append(failure)
         return failure
 
@@ -308,6 +320,10 @@ class FakeKanmon(KanmonWidget):
             return 404, self.error_body(error), {}
         key = request.headers.get("authorization", "").partition(" ")[2].strip()
         try:
+            if failure is not None and failure.mode == "error":
+                assert failure.status is not None
+                assert failure.error_code is not None
+                raise KanmonError(failure.status, failure.error_code, "Refused, as the test asked")
             if failure is not None:  # a 500: the rest were dealt with above
                 raise KanmonError(500, "InternalServerErrorException", "Internal server error")
             if any(p.startswith("Authorization") for p in problems) or (
@@ -418,7 +434,16 @@ class FakeKanmon(KanmonWidget):
                 "/_fake/failures",
                 "POST",
                 lambda p, b: self.fail(
-                    **_args(b, "mode", "count", "operationId", "seconds", required=("mode",))
+                    **_args(
+                        b,
+                        "mode",
+                        "count",
+                        "operationId",
+                        "seconds",
+                        "errorCode",
+                        "status",
+                        required=("mode",),
+                    )
                 ).wire(),
             ),
             route("/_fake/failures", "DELETE", lambda p, b: self._clear_failures()),
