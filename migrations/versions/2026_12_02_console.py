@@ -22,9 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "console_sessions",
         sa.Column("token_hash", sa.String(64), primary_key=True),
-        sa.Column(
-            "operator_key_id", sa.Uuid(), sa.ForeignKey("operator_keys.id"), nullable=False
-        ),
+        sa.Column("operator_key_id", sa.Uuid(), sa.ForeignKey("operator_keys.id"), nullable=False),
         sa.Column("created_at", fundline.kit.db.UTCDateTime(), nullable=False),
         sa.Column("expires_at", fundline.kit.db.UTCDateTime(), nullable=False),
     )
