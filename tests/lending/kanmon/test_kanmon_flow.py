@@ -529,3 +529,11 @@ def test_the_fake_refuses_an_error_without_its_code() -> None:
         fake.fail("error", status=409)
     with pytest.raises(Exception, match="errorCode and a status"):
         fake.fail("500", error_code="X", status=409)
+
+
+async def test_reads_at_once_mirror_the_offers_once(
+    client: httpx.AsyncClient, tenant: Tenant, fake: FakeKanmon
+) -> None:
+    await _issued_line(client, tenant, fake)
+    answers = await asyncio.gather(*(_offers(client, tenant) for _ in range(6)))
+    assert {len(a.json()["offers"]) for a in answers} == {1}

@@ -237,8 +237,10 @@ class KanmonLender:
     # --- offers -----------------------------------------------------------------------------
 
     async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
-        business = await session.scalar(
-            select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
+        # Locked: two reads of one business at once mirror its offers one after the other
+        # (the second sees the first's rows) instead of inserting the same rows twice.
+        business = await locks.row(
+            session, select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
         )
         if business is None or business.lender_ref is None:
             return None  # no business at Kanmon yet: Monite's NEW with no offers
@@ -353,17 +355,17 @@ class KanmonLender:
     async def refresh_invoices(self, entity_id: uuid.UUID) -> datetime | None:
         async with self._sessions() as session, session.begin():
             scope_to(session, entity_id)
-            business = await session.scalar(
-                select(FinancingBusiness).where(FinancingBusiness.entity_id == entity_id)
-            )
+            stmt = select(FinancingBusiness).where(FinancingBusiness.entity_id == entity_id)
+            business = await session.scalar(stmt)
             if business is None or business.lender_ref is None:
                 return None
+            if not await self._sync_due(session, business):
+                return business.lender_invoices_synced_at  # the common case: no lock taken
+            business = await locks.row(session, stmt)  # one sync of a business at a time
+            assert business is not None
             synced = business.lender_invoices_synced_at
-            if synced is not None and (
-                not await _waiting(session, entity_id)
-                or clock.system_now() - synced < timedelta(seconds=EAGER_SYNC_SECONDS)
-            ):
-                return synced
+            if not await self._sync_due(session, business):
+                return synced  # another request synced it while this one waited
             try:
                 async with session.begin_nested():
                     await self._sync_invoices(session, business)
@@ -371,6 +373,15 @@ class KanmonLender:
                 log.warning("kanmon_invoices_stale", entity_id=str(entity_id), error=str(exc))
                 return synced
             return business.lender_invoices_synced_at
+
+    async def _sync_due(self, session: AsyncSession, business: FinancingBusiness) -> bool:
+        """Whether a list should sync first: never synced, or a request waits for its user's
+        confirmation in Kanmon and the last sync is older than ``EAGER_SYNC_SECONDS``."""
+        synced = business.lender_invoices_synced_at
+        if synced is None:
+            return True
+        fresh = clock.system_now() - synced < timedelta(seconds=EAGER_SYNC_SECONDS)
+        return not fresh and await _waiting(session, business.entity_id)
 
     async def _sync_invoices(
         self, session: AsyncSession, business: FinancingBusiness
