@@ -1,10 +1,407 @@
-"""The console's servicing section (being built)."""
+"""``/lender/servicing``: what falls due, what is late, and the two actions on them.
+
+Upcoming repayments are the unpaid instalments of FUNDED invoices due from today (business
+time, ``clock.today()``) through the next ``UPCOMING_DAYS`` days, grouped by due date; the page
+lists the first ``UPCOMING_ROWS`` of them, the groups and totals cover the whole window. Late
+invoices are LATE ones and, apart, DEFAULTED ones not yet written off, the most overdue first:
+days past due count from the oldest unpaid instalment's due date.
+
+Recording a repayment and writing off go through ``actions.on_invoice`` (the lender API's
+service functions and their audit entries); the page answers with what was done and the
+ledger postings it made.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, TypeVarTuple
 
-from fundline.console.pages import PREFIX
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundline.console import actions
+from fundline.console.pages import PREFIX, Console, ConsoleDep
+from fundline.kit import clock, money
 from fundline.kit.routing import TransactionalRoute
+from fundline.models import Entity, FinancingBusiness, FinancingInvoice, Instalment
+from fundline.models.financing import WCInvoiceStatus
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=TransactionalRoute)
+
+UPCOMING_DAYS = 60
+UPCOMING_ROWS = 200
+LATE_ROWS = 200
+
+Row = TypeVarTuple("Row")
+
+
+@dataclass(frozen=True)
+class Business:
+    id: uuid.UUID | None
+    name: str
+
+
+@dataclass(frozen=True)
+class DueRow:
+    instalment_id: uuid.UUID
+    sequence: int
+    due: int  # what is still due on this instalment
+    financing_invoice_id: uuid.UUID
+    document_id: str
+    currency: str
+    business: Business
+
+    @property
+    def prefill(self) -> str:
+        """The row's repayment amount: this instalment's (a repayment pays the earliest
+        unpaid instalment first, so it meets this one once the earlier ones are paid)."""
+        return _major(self.due, self.currency)
+
+
+@dataclass
+class DueDay:
+    due_date: date
+    currency: str
+    count: int
+    amount: int
+    rows: list[DueRow]
+
+
+@dataclass(frozen=True)
+class LateRow:
+    financing_invoice_id: uuid.UUID
+    document_id: str
+    status: str
+    currency: str
+    owed: int  # repayment_amount - repaid_amount
+    oldest_unpaid: date | None
+    days_past_due: int | None
+    business: Business
+
+    @property
+    def prefill(self) -> str:
+        return _major(self.owed, self.currency)
+
+
+@dataclass(frozen=True)
+class Total:
+    currency: str
+    count: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class LateTable:
+    status: str
+    rows: list[LateRow]
+    totals: list[Total]  # over every such invoice, not only the rows shown
+
+    @property
+    def count(self) -> int:
+        return sum(total.count for total in self.totals)
+
+
+@router.get("/servicing")
+async def servicing_page(console: ConsoleDep) -> HTMLResponse:
+    """Upcoming repayments by due date, and late and defaulted invoices by days past due."""
+    return await _render(console)
+
+
+@router.post("/servicing/repayment")
+async def record_repayment(console: ConsoleDep) -> HTMLResponse:
+    """Record money received on a FUNDED or LATE invoice: less than it owes is a partial
+    repayment; what it owes makes it PAID."""
+    form = await console.form()
+    fi = await _invoice(console.session, form.get("financing_invoice_id"))
+    if fi is None:
+        return await _render(console, [_not_found(form.get("financing_invoice_id"))])
+    try:
+        amount = _amount(form.get("amount"), fi.currency)
+    except ValueError as exc:
+        result = actions.Result(fi.document_id, False, str(exc), fi.id)
+    else:
+        result = await actions.on_invoice(console, fi.id, "record_repayment", amount=amount)
+    return await _render(console, [result])
+
+
+@router.post("/servicing/write_off")
+async def write_off(console: ConsoleDep) -> HTMLResponse:
+    """Book what a LATE or DEFAULTED invoice still owes as a credit loss."""
+    form = await console.form()
+    fi = await _invoice(console.session, form.get("financing_invoice_id"))
+    if fi is None:
+        return await _render(console, [_not_found(form.get("financing_invoice_id"))])
+    return await _render(console, [await actions.on_invoice(console, fi.id, "write_off")])
+
+
+async def _render(console: Console, results: list[actions.Result] | None = None) -> HTMLResponse:
+    session, today = console.session, clock.today()
+    until = today + timedelta(days=UPCOMING_DAYS)
+    results = results or []
+    return console.render(
+        "servicing.html",
+        today=today,
+        until=until,
+        upcoming=await _upcoming(session, today, until),
+        upcoming_totals=await _upcoming_totals(session, today, until),
+        upcoming_limit=UPCOMING_ROWS,
+        late_tables=[
+            await _late(session, WCInvoiceStatus.LATE, today),
+            await _late(session, WCInvoiceStatus.DEFAULTED, today),
+        ],
+        late_limit=LATE_ROWS,
+        results=results,
+        entries=[entry for result in results for entry in result.entries],
+    )
+
+
+# --- upcoming repayments ---------------------------------------------------------------------
+
+
+def _due() -> ColumnElement[int]:
+    """What is still due on an instalment."""
+    return Instalment.amount - Instalment.paid_amount
+
+
+def _upcoming_where(stmt: Select[*Row], today: date, until: date) -> Select[*Row]:
+    """Unpaid instalments of FUNDED invoices due from ``today`` through ``until``."""
+    return stmt.join(
+        FinancingInvoice, FinancingInvoice.id == Instalment.financing_invoice_id
+    ).where(
+        FinancingInvoice.status == WCInvoiceStatus.FUNDED,
+        Instalment.paid_amount < Instalment.amount,
+        Instalment.due_date >= today,
+        Instalment.due_date <= until,
+    )
+
+
+async def _upcoming(session: AsyncSession, today: date, until: date) -> list[DueDay]:
+    """Each due date's count and sum (every instalment of the window), with its first rows."""
+    days = {
+        (due_date, currency): DueDay(due_date, currency, int(count), int(amount), [])
+        for due_date, currency, count, amount in await session.execute(
+            _upcoming_where(
+                select(
+                    Instalment.due_date,
+                    FinancingInvoice.currency,
+                    func.count(),
+                    func.sum(_due()),
+                ),
+                today,
+                until,
+            )
+            .group_by(Instalment.due_date, FinancingInvoice.currency)
+            .order_by(Instalment.due_date, FinancingInvoice.currency)
+        )
+    }
+    rows = await session.execute(
+        _with_business(
+            _upcoming_where(
+                select(
+                    Instalment.id,
+                    Instalment.sequence,
+                    Instalment.due_date,
+                    _due(),
+                    FinancingInvoice.id,
+                    FinancingInvoice.document_id,
+                    FinancingInvoice.currency,
+                    *_BUSINESS_COLUMNS,
+                ),
+                today,
+                until,
+            )
+        )
+        .order_by(
+            Instalment.due_date,
+            FinancingInvoice.currency,
+            FinancingInvoice.document_id,
+            Instalment.sequence,
+        )
+        .limit(UPCOMING_ROWS)
+    )
+    for inst_id, sequence, due_date, due, fi_id, document_id, currency, *business in rows:
+        days[(due_date, currency)].rows.append(
+            DueRow(inst_id, sequence, int(due), fi_id, document_id, currency, _business(*business))
+        )
+    return list(days.values())
+
+
+async def _upcoming_totals(session: AsyncSession, today: date, until: date) -> list[Total]:
+    rows = await session.execute(
+        _upcoming_where(
+            select(
+                FinancingInvoice.currency,
+                func.count(),
+                func.sum(_due()),
+            ),
+            today,
+            until,
+        )
+        .group_by(FinancingInvoice.currency)
+        .order_by(FinancingInvoice.currency)
+    )
+    return [Total(currency, int(count), int(amount)) for currency, count, amount in rows]
+
+
+# --- late invoices ---------------------------------------------------------------------------
+
+
+def _owed() -> ColumnElement[int]:
+    return func.coalesce(FinancingInvoice.repayment_amount, 0) - FinancingInvoice.repaid_amount
+
+
+def _late_where(stmt: Select[*Row], status: WCInvoiceStatus) -> Select[*Row]:
+    # A written-off invoice (closed) is DEFAULTED for good and owes nothing any more.
+    return stmt.where(FinancingInvoice.status == status, FinancingInvoice.closed_at.is_(None))
+
+
+async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> LateTable:
+    """The ``status`` invoices by their oldest unpaid instalment, the oldest first."""
+    oldest = (
+        select(func.min(Instalment.due_date))
+        .where(
+            Instalment.financing_invoice_id == FinancingInvoice.id,
+            Instalment.paid_amount < Instalment.amount,
+        )
+        .correlate(FinancingInvoice)
+        .scalar_subquery()
+        .label("oldest_unpaid")
+    )
+    rows = await session.execute(
+        _with_business(
+            _late_where(
+                select(
+                    FinancingInvoice.id,
+                    FinancingInvoice.document_id,
+                    FinancingInvoice.currency,
+                    _owed(),
+                    oldest,
+                    *_BUSINESS_COLUMNS,
+                ),
+                status,
+            )
+        )
+        .order_by(oldest.is_(None), oldest, FinancingInvoice.document_id, FinancingInvoice.id)
+        .limit(LATE_ROWS)
+    )
+    late = [
+        LateRow(
+            fi_id,
+            document_id,
+            status.value,
+            currency,
+            int(owed),
+            oldest_unpaid,
+            None if oldest_unpaid is None else (today - oldest_unpaid).days,
+            _business(*business),
+        )
+        for fi_id, document_id, currency, owed, oldest_unpaid, *business in rows
+    ]
+    totals = await session.execute(
+        _late_where(select(FinancingInvoice.currency, func.count(), func.sum(_owed())), status)
+        .group_by(FinancingInvoice.currency)
+        .order_by(FinancingInvoice.currency)
+    )
+    return LateTable(
+        status.value,
+        late,
+        [Total(currency, int(count), int(amount)) for currency, count, amount in totals],
+    )
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+_BUSINESS_COLUMNS = (
+    FinancingBusiness.id,
+    FinancingBusiness.legal_name,
+    Entity.organization,
+    Entity.individual,
+)
+
+
+def _with_business(stmt: Select[*Row]) -> Select[*Row]:
+    """``stmt`` (reading financing invoices) with the invoice's business and entity."""
+    return stmt.outerjoin(
+        FinancingBusiness, FinancingBusiness.entity_id == FinancingInvoice.entity_id
+    ).join(Entity, Entity.id == FinancingInvoice.entity_id)
+
+
+def _business(
+    business_id: uuid.UUID | None,
+    legal_name: str | None,
+    organization: dict[str, Any] | None,
+    individual: dict[str, Any] | None,
+) -> Business:
+    return Business(business_id, business_name(legal_name, organization, individual))
+
+
+def business_name(
+    legal_name: str | None,
+    organization: dict[str, Any] | None,
+    individual: dict[str, Any] | None,
+) -> str:
+    """The business's name as the lender knows it, else as its entity gives it."""
+    name = legal_name or (organization or {}).get("legal_name")
+    if not name and individual:
+        name = " ".join(p for p in (individual.get("first_name"), individual.get("last_name")) if p)
+    return str(name or "(no name)")
+
+
+async def _invoice(session: AsyncSession, text: str | None) -> FinancingInvoice | None:
+    try:
+        fi_id = uuid.UUID(text or "")
+    except ValueError:
+        return None
+    return await session.get(FinancingInvoice, fi_id)
+
+
+def _major(amount: int, currency: str) -> str:
+    """What an amount input is prefilled with: ``1234.50``, in the form ``_amount`` reads."""
+    return str(money.to_major(amount, currency))
+
+
+def _not_found(text: str | None) -> actions.Result:
+    return actions.Result(text or "Financing invoice", False, "no such financing invoice")
+
+
+_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+")
+_CODE = re.compile(r"^([A-Za-z]{3})\s*([^A-Za-z]*)$|^([^A-Za-z]*?)\s*([A-Za-z]{3})$")
+
+
+def _amount(text: str | None, currency: str) -> int:
+    """Minor units of ``text``, an amount in ``currency``'s major units as people type one:
+    ``1234.56``, ``1,234.56``, ``$1,234.56``, ``1234.56 USD`` or ``USD 1234.56``.
+
+    ``ValueError`` (its message is for the operator) when ``text`` is not such an amount, names
+    another currency, has more decimals than ``currency`` allows, or is not above zero.
+    """
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("Enter the amount received")
+    coded = _CODE.match(value)
+    code = (coded.group(1) or coded.group(4)).upper() if coded else None
+    if coded and code in money.MINOR_UNIT_EXPONENTS:
+        if code != currency:
+            raise ValueError(f"“{text}” is not in {currency}, the invoice's currency")
+        value = coded.group(2) if coded.group(1) else coded.group(3)
+    symbol = money.SYMBOLS.get(currency)
+    if symbol and value.startswith(symbol):
+        value = value[len(symbol) :].lstrip()
+    if not _GROUPED.fullmatch(value):
+        raise ValueError(f"“{text}” is not an amount: write it like 1,234.56")
+    places = money.exponent(currency)
+    if len(value.partition(".")[2]) > places:
+        raise ValueError(f"“{text}” has more decimals than {currency} has ({places})")
+    try:
+        amount = money.from_major(Decimal(value.replace(",", "")), currency)
+    except ValueError:
+        raise ValueError(f"“{text}” is too large an amount") from None
+    if amount <= 0:
+        raise ValueError("Enter the amount received, more than zero")
+    return amount
