@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,19 +31,6 @@ class Choice:
     requested: int | None = None
     quote: Quote | None = None
     error: str | None = None
-
-
-def parse_amount(text: str, currency: str) -> int:
-    """What the user typed, in major units, as minor units: ``1,234.56``, ``$1,234.56`` and
-    ``1234.56 USD`` alike. ``ValueError`` with a message for anything else, blank included."""
-    cleaned = text.replace(",", "").replace(currency, "").strip()
-    cleaned = cleaned.removeprefix(money.SYMBOLS.get(currency, "")).strip()
-    if not cleaned:
-        raise ValueError(f"Enter an amount such as {money.display(123456, currency)}")
-    try:
-        return money.from_major(Decimal(cleaned), currency)
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"Enter an amount such as {money.display(123456, currency)}") from exc
 
 
 async def choices(
@@ -80,7 +66,7 @@ async def choices(
             choice.error = "Choose one of the plans offered."
         elif include:
             try:
-                requested = parse_amount(choice.amount_text, fi.currency)
+                requested = money.parse_major(choice.amount_text, fi.currency)
                 choice.quote = widget.quote(
                     owed, plans[chosen.pricing_plan_id], requested_amount=requested
                 )

@@ -14,6 +14,7 @@ from fundline.backoffice.schemas import AuditListParams
 from fundline.console import (
     auth,
     businesses,
+    invoices,
     portfolio,
     queue,
     reconciliation,
@@ -29,6 +30,7 @@ HOME = f"{PREFIX}/queue"
 # Each section's pages, on their own routers.
 SECTIONS = (
     queue.router,
+    invoices.router,
     businesses.router,
     servicing.router,
     portfolio.router,

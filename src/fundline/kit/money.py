@@ -12,7 +12,7 @@ when many amounts are summed.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, WithJsonSchema
@@ -130,6 +130,20 @@ def from_major(value: Decimal | str | int, currency: str) -> int:
     if rest:
         raise ValueError(f"{value} has more decimals than {currency} allows")
     return minor
+
+
+def parse_major(text: str, currency: str) -> int:
+    """What a person typed, in major units, as minor units: ``1,234.56``, ``$1,234.56`` and
+    ``1234.56 USD`` alike. ``ValueError`` with a message for anything else, blank included."""
+    cleaned = text.replace(",", "").replace(currency, "").strip()
+    cleaned = cleaned.removeprefix(SYMBOLS.get(currency, "")).strip()
+    example = f"Enter an amount such as {display(123456, currency)}"
+    if not cleaned:
+        raise ValueError(example)
+    try:
+        return from_major(Decimal(cleaned), currency)
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(example) from exc
 
 
 def to_major(amount: int, currency: str) -> Decimal:
