@@ -71,13 +71,12 @@ async def choices(
                     owed, plans[chosen.pricing_plan_id], requested_amount=requested
                 )
                 choice.requested = requested
-            except ValueError as exc:
-                message = str(exc)
-                if "Enter an amount" not in message:
-                    low = money.display(1, fi.currency)
-                    high = money.display(chosen.max_requested_amount, fi.currency)
-                    message = f"Enter an amount between {low} and {high}"
-                choice.error = message + "."
+            except money.AmountError:
+                choice.error = f"Enter an amount such as {money.display(123456, fi.currency)}."
+            except ValueError:  # an amount, but outside what the plan can finance
+                low = money.display(1, fi.currency)
+                high = money.display(chosen.max_requested_amount, fi.currency)
+                choice.error = f"Enter an amount between {low} and {high}."
         result.append(choice)
     return result
 

@@ -13,11 +13,9 @@ ledger postings it made.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any, TypeVarTuple
 
 from fastapi import APIRouter
@@ -370,38 +368,11 @@ def _not_found(text: str | None) -> actions.Result:
     return actions.Result(text or "Financing invoice", False, "no such financing invoice")
 
 
-_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+")
-_CODE = re.compile(r"^([A-Za-z]{3})\s*([^A-Za-z]*)$|^([^A-Za-z]*?)\s*([A-Za-z]{3})$")
-
-
 def _amount(text: str | None, currency: str) -> int:
-    """Minor units of ``text``, an amount in ``currency``'s major units as people type one:
-    ``1234.56``, ``1,234.56``, ``$1,234.56``, ``1234.56 USD`` or ``USD 1234.56``.
-
-    ``ValueError`` (its message is for the operator) when ``text`` is not such an amount, names
-    another currency, has more decimals than ``currency`` allows, or is not above zero.
-    """
-    value = (text or "").strip()
-    if not value:
+    """Minor units of the amount received as typed (``money.parse_major``), above zero."""
+    if not (text or "").strip():
         raise ValueError("Enter the amount received")
-    coded = _CODE.match(value)
-    code = (coded.group(1) or coded.group(4)).upper() if coded else None
-    if coded and code in money.MINOR_UNIT_EXPONENTS:
-        if code != currency:
-            raise ValueError(f"“{text}” is not in {currency}, the invoice's currency")
-        value = coded.group(2) if coded.group(1) else coded.group(3)
-    symbol = money.SYMBOLS.get(currency)
-    if symbol and value.startswith(symbol):
-        value = value[len(symbol) :].lstrip()
-    if not _GROUPED.fullmatch(value):
-        raise ValueError(f"“{text}” is not an amount: write it like 1,234.56")
-    places = money.exponent(currency)
-    if len(value.partition(".")[2]) > places:
-        raise ValueError(f"“{text}” has more decimals than {currency} has ({places})")
-    try:
-        amount = money.from_major(Decimal(value.replace(",", "")), currency)
-    except ValueError:
-        raise ValueError(f"“{text}” is too large an amount") from None
+    amount = money.parse_major(text or "", currency)
     if amount <= 0:
         raise ValueError("Enter the amount received, more than zero")
     return amount

@@ -12,7 +12,8 @@ when many amounts are summed.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, WithJsonSchema
@@ -132,18 +133,43 @@ def from_major(value: Decimal | str | int, currency: str) -> int:
     return minor
 
 
+class AmountError(ValueError):
+    """A typed amount that is not one; the message says why, for the person who typed it."""
+
+
+# Digits with commas between every three or none, then decimals; a minus sign may lead (a
+# negative amount is an amount: whether it is allowed is the caller's rule).
+_GROUPED = re.compile(r"-?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)")
+_CODED = re.compile(r"^([A-Za-z]{3})\s*([^A-Za-z]*)$|^([^A-Za-z]*?)\s*([A-Za-z]{3})$")
+
+
 def parse_major(text: str, currency: str) -> int:
-    """What a person typed, in major units, as minor units: ``1,234.56``, ``$1,234.56`` and
-    ``1234.56 USD`` alike. ``ValueError`` with a message for anything else, blank included."""
-    cleaned = text.replace(",", "").replace(currency, "").strip()
-    cleaned = cleaned.removeprefix(SYMBOLS.get(currency, "")).strip()
-    example = f"Enter an amount such as {display(123456, currency)}"
-    if not cleaned:
-        raise ValueError(example)
+    """What a person typed, in ``currency``'s major units, as minor units: ``1234.56``,
+    ``1,234.56``, ``$1,234.56``, ``1234.56 USD`` or ``USD 1234.56``. ``AmountError`` when it is
+    blank, names another currency, is not written as an amount (a wrong grouping, an exponent),
+    has more decimals than the currency, or is too large. Zero and negative amounts pass:
+    whether one is enough is the caller's rule."""
+    value = text.strip()
+    if not value:
+        raise AmountError("Enter an amount")
+    coded = _CODED.match(value)
+    code = (coded.group(1) or coded.group(4)).upper() if coded else None
+    if coded and code in MINOR_UNIT_EXPONENTS:
+        if code != currency:
+            raise AmountError(f"“{text}” is not in {currency}")
+        value = coded.group(2) if coded.group(1) else coded.group(3)
+    symbol = SYMBOLS.get(currency)
+    if symbol and value.startswith(symbol):
+        value = value[len(symbol) :].lstrip()
+    if not _GROUPED.fullmatch(value):
+        raise AmountError(f"“{text}” is not an amount: write it like 1,234.56")
+    places = exponent(currency)
+    if len(value.partition(".")[2]) > places:
+        raise AmountError(f"“{text}” has more decimals than {currency} has ({places})")
     try:
-        return from_major(Decimal(cleaned), currency)
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(example) from exc
+        return from_major(Decimal(value.replace(",", "")), currency)
+    except ValueError:
+        raise AmountError(f"“{text}” is too large an amount") from None
 
 
 def to_major(amount: int, currency: str) -> Decimal:
