@@ -14,11 +14,12 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 
 from fundline.backoffice import service
 from fundline.backoffice.schemas import FinancingInvoiceDetail, JournalEntryView, PostingView
 from fundline.console import actions
+from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, Console, ConsoleDep
 from fundline.kit import money
 from fundline.kit.routing import TransactionalRoute
@@ -44,22 +45,6 @@ ACTIONS: dict[str, actions.InvoiceAction] = {
     "write_off": "write_off",
 }
 REASON_MAX = 500  # what the audit log keeps of a note (and the lender API accepts)
-
-
-def business_name() -> ColumnElement[str]:
-    """The business's name in SQL: its legal name as the lender has it (onboarding), else its
-    entity's (an organization's legal name, a person's first and last names)."""
-    person = func.trim(
-        func.coalesce(Entity.individual["first_name"].as_string(), "")
-        + " "
-        + func.coalesce(Entity.individual["last_name"].as_string(), "")
-    )
-    return func.coalesce(
-        func.nullif(FinancingBusiness.legal_name, ""),
-        func.nullif(Entity.organization["legal_name"].as_string(), ""),
-        func.nullif(person, ""),
-        "(no name)",
-    )
 
 
 def payer_name(

@@ -22,7 +22,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import case, func, literal, select, tuple_
 
 from fundline.console import actions
-from fundline.console.invoices import REASON_MAX, business_name, payer_name, plan_terms
+from fundline.console.invoices import REASON_MAX, payer_name, plan_terms
+from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, Console, ConsoleDep
 from fundline.kit.routing import TransactionalRoute
 from fundline.kit.statements import AnySelect

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.backoffice import service
 from fundline.backoffice.schemas import AccountTotal
+from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, ConsoleDep
-from fundline.console.servicing import business_name
 from fundline.kit.routing import TransactionalRoute
 from fundline.lending import ledger
 from fundline.models import (
@@ -121,15 +121,13 @@ async def _describe(session: AsyncSession, found: list[dict[str, Any]]) -> list[
     }
     offer_ids = {uuid.UUID(d["offer_id"]) for d in found if "offer_id" in d}
     offers = {
-        offer_id: (business_id, currency, business_name(*names))
-        for offer_id, business_id, currency, *names in await session.execute(
+        offer_id: (business_id, currency, name)
+        for offer_id, business_id, currency, name in await session.execute(
             select(
                 FinancingOffer.id,
                 FinancingOffer.business_id,
                 FinancingOffer.currency,
-                FinancingBusiness.legal_name,
-                Entity.organization,
-                Entity.individual,
+                business_name(),
             )
             .join(FinancingBusiness, FinancingBusiness.id == FinancingOffer.business_id)
             .join(Entity, Entity.id == FinancingOffer.entity_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVarTuple
+from typing import TypeVarTuple
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.console import actions
+from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, Console, ConsoleDep
 from fundline.kit import clock, money
 from fundline.kit.routing import TransactionalRoute
@@ -223,9 +224,9 @@ async def _upcoming(session: AsyncSession, today: date, until: date) -> list[Due
         )
         .limit(UPCOMING_ROWS)
     )
-    for inst_id, sequence, due_date, due, fi_id, document_id, currency, *business in rows:
+    for inst_id, sequence, due_date, due, fi_id, document_id, currency, bid, name in rows:
         days[(due_date, currency)].rows.append(
-            DueRow(inst_id, sequence, int(due), fi_id, document_id, currency, _business(*business))
+            DueRow(inst_id, sequence, int(due), fi_id, document_id, currency, Business(bid, name))
         )
     return list(days.values())
 
@@ -297,9 +298,9 @@ async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> 
             int(owed),
             oldest_unpaid,
             None if oldest_unpaid is None else (today - oldest_unpaid).days,
-            _business(*business),
+            Business(business_id, name),
         )
-        for fi_id, document_id, currency, owed, oldest_unpaid, *business in rows
+        for fi_id, document_id, currency, owed, oldest_unpaid, business_id, name in rows
     ]
     totals = await session.execute(
         _late_where(select(FinancingInvoice.currency, func.count(), func.sum(_owed())), status)
@@ -315,12 +316,7 @@ async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> 
 
 # --- shared ----------------------------------------------------------------------------------
 
-_BUSINESS_COLUMNS = (
-    FinancingBusiness.id,
-    FinancingBusiness.legal_name,
-    Entity.organization,
-    Entity.individual,
-)
+_BUSINESS_COLUMNS = (FinancingBusiness.id, business_name())
 
 
 def _with_business(stmt: Select[*Row]) -> Select[*Row]:
@@ -328,27 +324,6 @@ def _with_business(stmt: Select[*Row]) -> Select[*Row]:
     return stmt.outerjoin(
         FinancingBusiness, FinancingBusiness.entity_id == FinancingInvoice.entity_id
     ).join(Entity, Entity.id == FinancingInvoice.entity_id)
-
-
-def _business(
-    business_id: uuid.UUID | None,
-    legal_name: str | None,
-    organization: dict[str, Any] | None,
-    individual: dict[str, Any] | None,
-) -> Business:
-    return Business(business_id, business_name(legal_name, organization, individual))
-
-
-def business_name(
-    legal_name: str | None,
-    organization: dict[str, Any] | None,
-    individual: dict[str, Any] | None,
-) -> str:
-    """The business's name as the lender knows it, else as its entity gives it."""
-    name = legal_name or (organization or {}).get("legal_name")
-    if not name and individual:
-        name = " ".join(p for p in (individual.get("first_name"), individual.get("last_name")) if p)
-    return str(name or "(no name)")
 
 
 async def _invoice(session: AsyncSession, text: str | None) -> FinancingInvoice | None:
