@@ -86,6 +86,15 @@ AGING = (
     ("Over 90 days", None),
 )
 TABLES = ("totals", "funnel", "outstanding", "aging", "exposures")
+# The totals, in the page's order: (the ``Totals`` field and the CSV's name, the page's label).
+TOTALS = (
+    ("limits", "Limits"),
+    ("reserved", "Reserved"),
+    ("outstanding", "Outstanding"),
+    ("available", "Available"),
+    ("fees_earned", "Fees earned"),
+    ("losses", "Losses"),
+)
 
 
 # --- the figures ----------------------------------------------------------------------------
@@ -550,15 +559,7 @@ def _totals_csv(p: Portfolio) -> tuple[Row, Iterable[Row]]:
 
 
 def _totals_rows(p: Portfolio) -> list[tuple[str, str, int]]:
-    t = p.totals
-    return [
-        ("limits", "Limits", t.limits),
-        ("reserved", "Reserved", t.reserved),
-        ("outstanding", "Outstanding", t.outstanding),
-        ("available", "Available", t.available),
-        ("fees_earned", "Fees earned", t.fees_earned),
-        ("losses", "Losses", t.losses),
-    ]
+    return [(key, label, getattr(p.totals, key)) for key, label in TOTALS]
 
 
 def _funnel_csv(p: Portfolio) -> tuple[Row, Iterable[Row]]:
