@@ -62,6 +62,10 @@ class WCInvoiceStatus(StrEnum):
     DEFAULTED = "DEFAULTED"
 
 
+# Funded and not closed (paid, written off): the invoices that still owe. The predicate of
+# ``ix_financing_invoices_owing``, as SQL.
+OWING_PREDICATE = "status IN ('FUNDED', 'LATE', 'DEFAULTED') AND closed_at IS NULL"
+
 # A financing invoice in one of these holds its invoice (see ``live_invoice_id``).
 LIVE_STATUSES = frozenset(
     {WCInvoiceStatus.DRAFT, WCInvoiceStatus.NEW, WCInvoiceStatus.FUNDED, WCInvoiceStatus.LATE}
@@ -212,6 +216,19 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
         Index("ix_financing_invoices_entity_issue_date", "entity_id", "issue_date"),
         Index("ix_financing_invoices_entity_due_date", "entity_id", "due_date"),
         Index("ix_financing_invoices_status_repayment", "status", "repayment_date"),
+        # What is still owed, per currency (the console's portfolio: outstanding, exposures,
+        # aging), read from the index alone; it holds the live book, not the paid history.
+        Index(
+            "ix_financing_invoices_owing",
+            "currency",
+            "status",
+            "entity_id",
+            "repayment_amount",
+            "repaid_amount",
+            "id",
+            postgresql_where=text(OWING_PREDICATE),
+            sqlite_where=text(OWING_PREDICATE),
+        ),
     )
 
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
@@ -267,6 +284,14 @@ class Instalment(IdMixin, Base):
         # many instalments have been paid.
         Index(
             "ix_financing_instalments_unpaid_due",
+            "due_date",
+            postgresql_where=text("paid_amount < amount"),
+            sqlite_where=text("paid_amount < amount"),
+        ),
+        # An invoice's oldest unpaid instalment (the console's aging): its first entry here.
+        Index(
+            "ix_financing_instalments_unpaid_invoice",
+            "financing_invoice_id",
             "due_date",
             postgresql_where=text("paid_amount < amount"),
             sqlite_where=text("paid_amount < amount"),
