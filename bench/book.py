@@ -93,8 +93,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "due_date", "total_amount", "currency", "description", "payer_type",
         "payer_business_name", "payer_first_name", "payer_last_name",
         "advance_rate_percentage", "fee_percentage", "requested_amount", "fee_amount",
-        "principal_amount", "repayment_amount", "repayment_date", "repaid_amount",
-        "confirmed_at", "approved_at", "funded_at", "closed_at", "created_at", "updated_at",
+        "principal_amount", "repayment_amount", "repayment_date", "next_due_date",
+        "repaid_amount", "confirmed_at", "approved_at", "funded_at", "closed_at", "created_at",
+        "updated_at",
     ),
     "financing_instalments": (
         "id", "financing_invoice_id", "sequence", "due_date", "amount", "fee_amount",
@@ -707,7 +708,8 @@ def generate_chunk(world: World, cfg: Config, index: int, start: int, count: int
                     None if individual else cp.name, cp.first_name, cp.last_name,
                     plan.advance_rate_percentage, plan.fee_percentage, quote.requested_amount,
                     quote.fee_amount, quote.principal_amount, quote.repayment_amount,
-                    schedule[0].due_date if schedule else None, repaid, t.confirmed,
+                    schedule[0].due_date if schedule else None,
+                    schedule[0].due_date if schedule and not repaid else None, repaid, t.confirmed,
                     _approved(t) if schedule else None, t.funded if schedule else None, closed,
                     t.created, history[-1][3],
                 )

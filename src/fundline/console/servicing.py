@@ -250,22 +250,14 @@ def _late_where(stmt: Select[*Row], status: WCInvoiceStatus) -> Select[*Row]:
 
 
 async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> LateTable:
-    """The ``status`` invoices by their oldest unpaid instalment, the oldest first: first the
-    ``LATE_ROWS`` most overdue, from the indexes alone (what is owed; each invoice's unpaid
-    instalments by due date), then those rows' details."""
-    oldest = (
-        select(func.min(Instalment.due_date))
-        .where(
-            Instalment.financing_invoice_id == FinancingInvoice.id,
-            Instalment.paid_amount < Instalment.amount,
-        )
-        .correlate(FinancingInvoice)
-        .scalar_subquery()
-    )
+    """The ``status`` invoices by their oldest unpaid instalment (``next_due_date``), the
+    oldest first: the ``LATE_ROWS`` most overdue read in the order of
+    ``ix_financing_invoices_overdue``, then those rows' details."""
+    oldest = FinancingInvoice.next_due_date
     first = list(
         await session.execute(
-            _late_where(select(FinancingInvoice.id, oldest.label("oldest")), status)
-            .order_by(oldest.is_(None), oldest, FinancingInvoice.id)
+            _late_where(select(FinancingInvoice.id, oldest), status)
+            .order_by(oldest.asc().nulls_last(), FinancingInvoice.id)
             .limit(LATE_ROWS)
         )
     )

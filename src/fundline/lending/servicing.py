@@ -234,7 +234,7 @@ async def fund(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> Fi
         )
         for item in schedule
     )
-    fi.repayment_date = schedule[0].due_date
+    fi.repayment_date = fi.next_due_date = schedule[0].due_date
     fi.funded_at = clock.now()
     offer.reserved_amount -= repayment
     offer.outstanding_amount += repayment
@@ -281,6 +281,7 @@ async def record_repayment(
     today = clock.today()
     was_overdue = _overdue(instalments, today)
     fee, principal = _apply(instalments, amount)
+    fi.next_due_date = next_due(instalments)
     fi.repaid_amount += amount
     offer.outstanding_amount -= amount
     memo = f"repaid {amount} (fee {fee}, principal {principal}): {cause}"
@@ -299,6 +300,12 @@ async def record_repayment(
     await record.sync_offer_status(session, offer)
     await record.offer_amounts_changed(session, offer)
     return fi
+
+
+def next_due(instalments: Sequence[Instalment]) -> date | None:
+    """The due date of the earliest instalment not paid in full (``FinancingInvoice.
+    next_due_date``); ``None`` when all are paid."""
+    return min((i.due_date for i in instalments if i.paid_amount < i.amount), default=None)
 
 
 def _apply(instalments: Sequence[Instalment], amount: int) -> tuple[int, int]:

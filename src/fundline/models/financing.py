@@ -230,6 +230,15 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
             postgresql_where=text(OWING_PREDICATE),
             sqlite_where=text(OWING_PREDICATE),
         ),
+        # The console's late and defaulted invoices, the most overdue first.
+        Index(
+            "ix_financing_invoices_overdue",
+            "status",
+            "next_due_date",
+            "id",
+            postgresql_where=text(OWING_PREDICATE),
+            sqlite_where=text(OWING_PREDICATE),
+        ),
         # The console's review queue: what waits for a decision, oldest first, and its counts
         # per currency, from two small indexes of the NEW invoices alone.
         Index(
@@ -282,6 +291,9 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
     principal_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
     repayment_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
     repayment_date: Mapped[date | None] = mapped_column(default=None)
+    # The due date of its earliest instalment not yet paid in full (NULL when none is left):
+    # what the console's late lists sort by, kept wherever instalments are written or paid.
+    next_due_date: Mapped[date | None] = mapped_column(default=None)
     repaid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     # Set once, when the lender approves it (NEW, waiting to be funded): Monite has no status

@@ -751,6 +751,7 @@ async def _replace_schedule(
         for r in rows
     ]
     fi.repaid_amount = (fi.repayment_amount or 0) if paid else 0
+    fi.next_due_date = None if paid or not wanted else wanted[0][1]
     if held == wanted:
         return False
     await session.execute(delete(Instalment).where(Instalment.financing_invoice_id == fi.id))
