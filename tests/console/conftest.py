@@ -3,6 +3,7 @@ signed in with a fresh operator key."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fundline.console import portfolio, reconciliation, snapshots
 from fundline.kit.db import Database
 from tests.support.factories import make_operator_key
 
@@ -37,6 +39,16 @@ class Operator:
 def console_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://fundline.test"
+    )
+
+
+@pytest.fixture(autouse=True)
+def live_reports(app: FastAPI) -> None:
+    """Whole-book pages computed for every request: the app outlives a test, and the kept
+    results of one test must not show in the next (``console/snapshots.py``)."""
+    app.state.portfolio_snapshots = portfolio.Snapshots(live_under=math.inf)
+    app.state.reconciliation_snapshots = snapshots.Snapshots(
+        reconciliation.report, live_under=math.inf
     )
 
 

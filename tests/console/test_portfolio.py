@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import math
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -47,14 +46,6 @@ from tests.support.lending import (
 )
 
 EUR_LIMIT = 90_000_000
-
-
-@pytest.fixture(autouse=True)
-def live_figures(app: FastAPI) -> portfolio.Snapshots:
-    """Figures computed for every request (the app outlives a test; its kept figures must not)."""
-    snapshots = portfolio.Snapshots(live_under=math.inf)
-    app.state.portfolio_snapshots = snapshots
-    return snapshots
 
 
 # --- seeding ---------------------------------------------------------------------------------

@@ -31,14 +31,13 @@ the page says when its figures are from. A small book is computed for every requ
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -48,10 +47,9 @@ from sqlalchemy import ColumnElement, and_, case, desc, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from fundline.console import charts
+from fundline.console import charts, snapshots
 from fundline.console.pages import PREFIX, ConsoleDep
 from fundline.kit import clock, money
-from fundline.kit.db import Database
 from fundline.kit.errors import NotFound
 from fundline.kit.routing import TransactionalRoute
 from fundline.lending import ledger
@@ -424,56 +422,17 @@ async def compute(session: AsyncSession, currency: str) -> Portfolio:
 # --- kept figures ----------------------------------------------------------------------------
 
 
-@dataclass
-class Snapshots:
-    """The last figures of each currency, for books too large to add up on every request.
+class Snapshots(snapshots.Snapshots[Portfolio]):
+    """The kept portfolio of each currency (``console/snapshots.py``)."""
 
-    Figures that took ``live_under`` seconds or more to compute are served for ``max_age``
-    seconds; after that the next request starts computing them again in the background (one
-    computation per currency at a time) and is served the kept ones meanwhile. Figures that
-    were quick to compute are computed again for every request: a small book is always live.
-    One per app (``snapshots``); each server process keeps its own.
-    """
-
-    max_age: float = 60.0
-    live_under: float = 0.2
-    _kept: dict[str, tuple[float, Portfolio]] = field(default_factory=dict)
-    _refreshing: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-    async def get(self, db: Database, session: AsyncSession, currency: str) -> Portfolio:
-        kept = self._kept.get(currency)
-        if kept is None or kept[1].seconds < self.live_under:
-            portfolio = await compute(session, currency)
-            self._keep(portfolio)
-            return portfolio
-        at, portfolio = kept
-        if time.monotonic() - at >= self.max_age and currency not in self._refreshing:
-            task = asyncio.create_task(self._refresh(db, currency))
-            self._refreshing[currency] = task
-            task.add_done_callback(lambda _: self._refreshing.pop(currency, None))
-        return portfolio
-
-    async def settle(self) -> None:
-        """Wait for the computations under way (tests, shutdown)."""
-        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
-
-    def _keep(self, portfolio: Portfolio) -> None:
-        self._kept[portfolio.currency] = (time.monotonic(), portfolio)
-
-    async def _refresh(self, db: Database, currency: str) -> None:
-        try:
-            async with db.read_session() as session:
-                self._keep(await compute(session, currency))
-        except Exception:
-            log.exception("the %s portfolio could not be computed again", currency)
+    def __init__(self, *, max_age: float = 60.0, live_under: float = 0.5) -> None:
+        super().__init__(compute, max_age=max_age, live_under=live_under)
 
 
-def snapshots(app: FastAPI) -> Snapshots:
-    """The app's kept portfolio figures (made on first use)."""
-    kept: Snapshots | None = getattr(app.state, "portfolio_snapshots", None)
-    if kept is None:
-        kept = app.state.portfolio_snapshots = Snapshots()
-    return kept
+def kept_portfolios(app: FastAPI) -> Snapshots:
+    found = snapshots.for_app(app, "portfolio_snapshots", Snapshots)
+    assert isinstance(found, Snapshots)
+    return found
 
 
 # --- the page and its CSV --------------------------------------------------------------------
@@ -482,7 +441,9 @@ def snapshots(app: FastAPI) -> Snapshots:
 CurrencyParam = Annotated[str | None, Query(max_length=3)]
 
 
-async def _portfolio(console: ConsoleDep, currency: str | None) -> tuple[Portfolio, list[str]]:
+async def _portfolio(
+    console: ConsoleDep, currency: str | None
+) -> tuple[snapshots.Kept[Portfolio], list[str]]:
     """The figures of the asked currency (or the default one) and the currencies to choose."""
     lines = await currencies(console.session)
     choices = [code for code, _ in lines]
@@ -493,22 +454,23 @@ async def _portfolio(console: ConsoleDep, currency: str | None) -> tuple[Portfol
     if currency not in choices:
         choices.append(currency)
     app = console.request.app
-    portfolio = await snapshots(app).get(app.state.db, console.session, currency)
-    return portfolio, choices
+    kept = await kept_portfolios(app).get(app.state.db, console.session, currency)
+    return kept, choices
 
 
 @router.get("/portfolio")
 async def portfolio_page(console: ConsoleDep, currency: CurrencyParam = None) -> HTMLResponse:
     """The portfolio in one currency: totals, the status funnel, outstanding over time, late
     invoices by days past due and the largest exposures, each chart with its table and CSV."""
-    portfolio, choices = await _portfolio(console, currency)
+    kept, choices = await _portfolio(console, currency)
+    portfolio = kept.value
     return console.render(
         "portfolio.html",
         p=portfolio,
         currencies=choices,
         tables={name: TABLE_ROWS[name](portfolio) for name in TABLES},
         charts=_charts(portfolio),
-        kept=portfolio.seconds >= snapshots(console.request.app).live_under,
+        kept=kept.kept,
     )
 
 
@@ -518,7 +480,7 @@ async def portfolio_csv(console: ConsoleDep, name: str, currency: CurrencyParam 
     units."""
     if name not in TABLES:
         raise NotFound(f"The portfolio has no table {name!r}; it has {', '.join(TABLES)}")
-    portfolio, _ = await _portfolio(console, currency)
+    portfolio = (await _portfolio(console, currency))[0].value
     header, rows = CSV_ROWS[name](portfolio)
     out = io.StringIO()
     writer = csv.writer(out)  # RFC 4180: CRLF line ends, fields quoted when they need it

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy import case, func, literal, select, tuple_
+from sqlalchemy import case, func, literal, select, text, tuple_
 
 from fundline.console import actions
 from fundline.console.invoices import REASON_MAX, payer_name, plan_terms
@@ -39,10 +39,14 @@ CURSOR = "page:console_queue"
 BULK: dict[str, actions.InvoiceAction] = {"approve": "approve", "fund": "fund", "reject": "reject"}
 STAGES: dict[str, str] = {"all": "All waiting", "review": "To review", "fund": "Approved, to fund"}
 
-# Oldest first: since the business confirmed it (a NEW invoice always has confirmed_at; the
-# creation time stands in should one not), then creation, then id for a total order.
-WAITING_SINCE = func.coalesce(FinancingInvoice.confirmed_at, FinancingInvoice.created_at)
+# Oldest first: since the business confirmed it (every NEW invoice was confirmed: both lenders
+# set confirmed_at as it leaves DRAFT), then creation, then id for a total order. The order
+# of the partial index ``ix_financing_invoices_queue``, so a page reads its rows in order.
+WAITING_SINCE = FinancingInvoice.confirmed_at
 ORDER = (WAITING_SINCE, FinancingInvoice.created_at, FinancingInvoice.id)
+# Written as a literal, as the index's predicate is: a prepared statement's generic plan can
+# still use the partial indexes (a bound parameter would not prove the predicate).
+WAITING = text(f"financing_invoices.status = '{WCInvoiceStatus.NEW.value}'")
 AVAILABLE = (
     FinancingOffer.total_amount - FinancingOffer.reserved_amount - FinancingOffer.outstanding_amount
 )
@@ -116,7 +120,7 @@ def waiting(stage: str) -> AnySelect:
         .join(FinancingBusiness, FinancingBusiness.id == FinancingOffer.business_id)
         .join(Entity, Entity.id == FinancingInvoice.entity_id)
         .outerjoin(PricingPlan, PricingPlan.id == FinancingInvoice.pricing_plan_id)
-        .where(FinancingInvoice.status == WCInvoiceStatus.NEW)
+        .where(WAITING)
         .order_by(*ORDER)
     )
     if stage == "review":
@@ -217,7 +221,7 @@ async def totals(console: Console) -> list[Totals]:
             to_fund,
             func.coalesce(func.sum(FinancingInvoice.requested_amount), 0),
         )
-        .where(FinancingInvoice.status == WCInvoiceStatus.NEW)
+        .where(WAITING)
         .group_by(FinancingInvoice.currency)
         .order_by(FinancingInvoice.currency)
     )
@@ -294,11 +298,11 @@ async def queue_action(console: ConsoleDep) -> HTMLResponse:
         return await refuse(f"Keep the reason to {REASON_MAX} characters")
     results: list[actions.Result] = []
     valid: list[uuid.UUID] = []
-    for text in ids:
+    for one_id in ids:
         try:
-            valid.append(uuid.UUID(text))
+            valid.append(uuid.UUID(one_id))
         except ValueError:
-            results.append(actions.Result(text[:40], False, "not a financing invoice id"))
+            results.append(actions.Result(one_id[:40], False, "not a financing invoice id"))
     await _lock(console, valid)
     for financing_invoice_id in valid:
         results.append(

@@ -11,13 +11,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.backoffice import service
 from fundline.backoffice.schemas import AccountTotal
+from fundline.console import snapshots
 from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, ConsoleDep
 from fundline.kit.routing import TransactionalRoute
@@ -80,19 +81,58 @@ class Balances:
         )
 
 
+@dataclass(frozen=True)
+class Report:
+    clean: bool
+    balances: Balances
+    unbalanced: list[str]
+    differences: list[Difference]
+    count: int
+
+
+async def report(session: AsyncSession, _key: str = "") -> Report:
+    """The lender API's reconciliation, with each difference described (at most
+    ``MAX_DIFFERENCES`` of them)."""
+    found = await service.reconciliation(session)
+    return Report(
+        clean=found.clean,
+        balances=Balances.of(found.totals, found.unbalanced_currencies),
+        unbalanced=found.unbalanced_currencies,
+        differences=await _describe(session, found.differences[:MAX_DIFFERENCES]),
+        count=len(found.differences),
+    )
+
+
+# Over 1M financing invoices the report takes seconds of the database's time (a pass over
+# every posting): it is made again at most every five minutes.
+REPORT_MAX_AGE = 300.0
+
+
+def kept_reports(app: FastAPI) -> snapshots.Snapshots[Report]:
+    return snapshots.for_app(
+        app,
+        "reconciliation_snapshots",
+        lambda: snapshots.Snapshots(report, max_age=REPORT_MAX_AGE),
+    )
+
+
 @router.get("/reconciliation")
 async def reconciliation_page(console: ConsoleDep) -> HTMLResponse:
     """Whether the ledger agrees with the invoices and offers, each account's balance per
-    currency, and every difference found."""
-    report = await service.reconciliation(console.session)
+    currency, and every difference found. Over a large book the report is kept and computed
+    again in the background (``console/snapshots.py``); the page says when it was made."""
+    app = console.request.app
+    kept = await kept_reports(app).get(app.state.db, console.session, "all")
+    found = kept.value
     return console.render(
         "reconciliation.html",
-        clean=report.clean,
-        balances=Balances.of(report.totals, report.unbalanced_currencies),
-        unbalanced=report.unbalanced_currencies,
-        differences=await _describe(console.session, report.differences[:MAX_DIFFERENCES]),
-        count=len(report.differences),
+        clean=found.clean,
+        balances=found.balances,
+        unbalanced=found.unbalanced,
+        differences=found.differences,
+        count=found.count,
         limit=MAX_DIFFERENCES,
+        kept=kept,
     )
 
 

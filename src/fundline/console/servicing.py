@@ -1,10 +1,14 @@
 """``/lender/servicing``: what falls due, what is late, and the two actions on them.
 
-Upcoming repayments are the unpaid instalments of FUNDED invoices due from today (business
-time, ``clock.today()``) through the next ``UPCOMING_DAYS`` days, grouped by due date; the page
-lists the first ``UPCOMING_ROWS`` of them, the groups and totals cover the whole window. Late
-invoices are LATE ones and, apart, DEFAULTED ones not yet written off, the most overdue first:
-days past due count from the oldest unpaid instalment's due date.
+Upcoming repayments are the next ``UPCOMING_ROWS`` unpaid instalments of FUNDED invoices due
+from today (business time, ``clock.today()``) through the next ``UPCOMING_DAYS`` days, grouped
+by due date, with each date's count and sum of them. Late invoices are LATE ones and, apart,
+DEFAULTED ones not yet written off, the most overdue first: days past due count from the
+oldest unpaid instalment's due date.
+
+Every list is read in the order of an index of the unpaid instalments (by due date) and
+stops at its bound, so the page costs the same over a book of any size: it never adds up the
+whole window or every late invoice (the totals over the whole book are the portfolio's).
 
 Recording a repayment and writing off go through ``actions.on_invoice`` (the lender API's
 service functions and their audit entries); the page answers with what was done and the
@@ -20,7 +24,7 @@ from typing import TypeVarTuple
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.console import actions
@@ -147,8 +151,9 @@ async def _render(console: Console, results: list[actions.Result] | None = None)
         "servicing.html",
         today=today,
         until=until,
-        upcoming=await _upcoming(session, today, until),
-        upcoming_totals=await _upcoming_totals(session, today, until),
+        upcoming=(upcoming := await _upcoming(session, today, until)),
+        upcoming_totals=_upcoming_totals(upcoming),
+        upcoming_full=sum(day.count for day in upcoming) >= UPCOMING_ROWS,
         upcoming_limit=UPCOMING_ROWS,
         late_tables=[
             await _late(session, WCInvoiceStatus.LATE, today),
@@ -181,24 +186,9 @@ def _upcoming_where(stmt: Select[*Row], today: date, until: date) -> Select[*Row
 
 
 async def _upcoming(session: AsyncSession, today: date, until: date) -> list[DueDay]:
-    """Each due date's count and sum (every instalment of the window), with its first rows."""
-    days = {
-        (due_date, currency): DueDay(due_date, currency, int(count), int(amount), [])
-        for due_date, currency, count, amount in await session.execute(
-            _upcoming_where(
-                select(
-                    Instalment.due_date,
-                    FinancingInvoice.currency,
-                    func.count(),
-                    func.sum(_due()),
-                ),
-                today,
-                until,
-            )
-            .group_by(Instalment.due_date, FinancingInvoice.currency)
-            .order_by(Instalment.due_date, FinancingInvoice.currency)
-        )
-    }
+    """The next ``UPCOMING_ROWS`` instalments of the window, by due date, each date with the
+    count and sum of its instalments listed."""
+    days: dict[tuple[date, str], DueDay] = {}
     rows = await session.execute(
         _with_business(
             _upcoming_where(
@@ -216,36 +206,30 @@ async def _upcoming(session: AsyncSession, today: date, until: date) -> list[Due
                 until,
             )
         )
-        .order_by(
-            Instalment.due_date,
-            FinancingInvoice.currency,
-            FinancingInvoice.document_id,
-            Instalment.sequence,
-        )
+        # The index's order (``ix_financing_instalments_unpaid_due``): the first rows are read,
+        # not the whole window sorted.
+        .order_by(Instalment.due_date, Instalment.id)
         .limit(UPCOMING_ROWS)
     )
     for inst_id, sequence, due_date, due, fi_id, document_id, currency, bid, name in rows:
-        days[(due_date, currency)].rows.append(
+        day = days.setdefault((due_date, currency), DueDay(due_date, currency, 0, 0, []))
+        day.count += 1
+        day.amount += int(due)
+        day.rows.append(
             DueRow(inst_id, sequence, int(due), fi_id, document_id, currency, Business(bid, name))
         )
-    return list(days.values())
+    return sorted(days.values(), key=lambda d: (d.due_date, d.currency))
 
 
-async def _upcoming_totals(session: AsyncSession, today: date, until: date) -> list[Total]:
-    rows = await session.execute(
-        _upcoming_where(
-            select(
-                FinancingInvoice.currency,
-                func.count(),
-                func.sum(_due()),
-            ),
-            today,
-            until,
+def _upcoming_totals(days: list[DueDay]) -> list[Total]:
+    """What the listed instalments come to, per currency."""
+    totals: dict[str, Total] = {}
+    for day in days:
+        found = totals.get(day.currency, Total(day.currency, 0, 0))
+        totals[day.currency] = Total(
+            day.currency, found.count + day.count, found.amount + day.amount
         )
-        .group_by(FinancingInvoice.currency)
-        .order_by(FinancingInvoice.currency)
-    )
-    return [Total(currency, int(count), int(amount)) for currency, count, amount in rows]
+    return [totals[c] for c in sorted(totals)]
 
 
 # --- late invoices ---------------------------------------------------------------------------
@@ -256,12 +240,19 @@ def _owed() -> ColumnElement[int]:
 
 
 def _late_where(stmt: Select[*Row], status: WCInvoiceStatus) -> Select[*Row]:
-    # A written-off invoice (closed) is DEFAULTED for good and owes nothing any more.
-    return stmt.where(FinancingInvoice.status == status, FinancingInvoice.closed_at.is_(None))
+    # A written-off invoice (closed) is DEFAULTED for good and owes nothing any more. The
+    # status is a literal, so that even a prepared statement's generic plan reads the partial
+    # index of what is owed (``ix_financing_invoices_owing``) rather than the table.
+    return stmt.where(
+        text(f"financing_invoices.status = '{status.value}'"),
+        FinancingInvoice.closed_at.is_(None),
+    )
 
 
 async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> LateTable:
-    """The ``status`` invoices by their oldest unpaid instalment, the oldest first."""
+    """The ``status`` invoices by their oldest unpaid instalment, the oldest first: first the
+    ``LATE_ROWS`` most overdue, from the indexes alone (what is owed; each invoice's unpaid
+    instalments by due date), then those rows' details."""
     oldest = (
         select(func.min(Instalment.due_date))
         .where(
@@ -270,38 +261,43 @@ async def _late(session: AsyncSession, status: WCInvoiceStatus, today: date) -> 
         )
         .correlate(FinancingInvoice)
         .scalar_subquery()
-        .label("oldest_unpaid")
     )
-    rows = await session.execute(
-        _with_business(
-            _late_where(
+    first = list(
+        await session.execute(
+            _late_where(select(FinancingInvoice.id, oldest.label("oldest")), status)
+            .order_by(oldest.is_(None), oldest, FinancingInvoice.id)
+            .limit(LATE_ROWS)
+        )
+    )
+    details: dict[uuid.UUID, tuple[str, str, int, uuid.UUID | None, str]] = {
+        fi_id: (document_id, currency, int(owed), business_id, name)
+        for fi_id, document_id, currency, owed, business_id, name in await session.execute(
+            _with_business(
                 select(
                     FinancingInvoice.id,
                     FinancingInvoice.document_id,
                     FinancingInvoice.currency,
                     _owed(),
-                    oldest,
                     *_BUSINESS_COLUMNS,
-                ),
-                status,
+                )
+            ).where(FinancingInvoice.id.in_([fi_id for fi_id, _ in first]))
+        )
+    }
+    late = []
+    for fi_id, oldest_unpaid in first:
+        document_id, currency, owed, business_id, name = details[fi_id]
+        late.append(
+            LateRow(
+                fi_id,
+                document_id,
+                status.value,
+                currency,
+                owed,
+                oldest_unpaid,
+                None if oldest_unpaid is None else (today - oldest_unpaid).days,
+                Business(business_id, name),
             )
         )
-        .order_by(oldest.is_(None), oldest, FinancingInvoice.document_id, FinancingInvoice.id)
-        .limit(LATE_ROWS)
-    )
-    late = [
-        LateRow(
-            fi_id,
-            document_id,
-            status.value,
-            currency,
-            int(owed),
-            oldest_unpaid,
-            None if oldest_unpaid is None else (today - oldest_unpaid).days,
-            Business(business_id, name),
-        )
-        for fi_id, document_id, currency, owed, oldest_unpaid, business_id, name in rows
-    ]
     totals = await session.execute(
         _late_where(select(FinancingInvoice.currency, func.count(), func.sum(_owed())), status)
         .group_by(FinancingInvoice.currency)

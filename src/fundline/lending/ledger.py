@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
@@ -138,11 +138,13 @@ async def reconcile(session: AsyncSession) -> list[dict[str, Any]]:
     invoice's receivable postings against ``expected_outstanding``), ``offer_outstanding_mismatch``
     and ``offer_reserved_mismatch`` (an offer's counters against its invoices). Empty when
     everything agrees.
+
+    Each kind is one SQL statement that compares sums in the database and returns only the
+    rows that disagree: the whole book is read once per statement, never brought into Python.
     """
     differences = await _unbalanced_entries(session)
-    mismatches, outstanding_by_offer, reserved_by_offer = await _invoice_differences(session)
-    differences += mismatches
-    differences += await _offer_differences(session, outstanding_by_offer, reserved_by_offer)
+    differences += await _invoice_differences(session)
+    differences += await _offer_differences(session)
     return differences
 
 
@@ -152,6 +154,7 @@ async def _unbalanced_entries(session: AsyncSession) -> list[dict[str, Any]]:
         select(Posting.entry_id, func.sum(Posting.amount))
         .group_by(Posting.entry_id)
         .having(func.sum(Posting.amount) != 0)
+        .order_by(Posting.entry_id)
     )
     return [
         {"kind": "unbalanced_entry", "entry_id": str(entry_id), "difference": int(total)}
@@ -159,65 +162,102 @@ async def _unbalanced_entries(session: AsyncSession) -> list[dict[str, Any]]:
     ]
 
 
-async def _invoice_differences(
-    session: AsyncSession,
-) -> tuple[list[dict[str, Any]], dict[uuid.UUID, int], dict[uuid.UUID, int]]:
-    """Each invoice's receivable postings against what it owes; and, per offer, what its
-    invoices owe and what its NEW invoices reserve, for ``_offer_differences``."""
-    differences: list[dict[str, Any]] = []
-    ledger = dict(
-        (
-            await session.execute(
-                select(Posting.financing_invoice_id, func.sum(Posting.amount))
-                .where(Posting.account == FINANCED_RECEIVABLE)
-                .group_by(Posting.financing_invoice_id)
-            )
-        ).all()
+def _expected() -> ColumnElement[int]:
+    """``expected_outstanding`` in SQL."""
+    fi = FinancingInvoice
+    return case(
+        ((fi.funded_at.is_(None)) | (fi.closed_at.is_not(None)), 0),
+        else_=func.coalesce(fi.repayment_amount, 0) - fi.repaid_amount,
     )
-    offer_outstanding: dict[uuid.UUID, int] = {}
-    offer_reserved: dict[uuid.UUID, int] = {}
-    invoices = await session.scalars(
-        select(FinancingInvoice).where(
-            FinancingInvoice.funded_at.is_not(None)
-            | (FinancingInvoice.status == WCInvoiceStatus.NEW)
-        )
-    )
-    for fi in invoices:
-        expected = expected_outstanding(fi)
-        booked = int(ledger.pop(fi.id, 0) or 0)
-        if booked != expected:
-            differences.append(_mismatch(fi.id, fi.status, booked, expected))
-        offer_outstanding[fi.offer_id] = offer_outstanding.get(fi.offer_id, 0) + expected
-        if fi.status == WCInvoiceStatus.NEW:
-            reserved = fi.requested_amount or 0
-            offer_reserved[fi.offer_id] = offer_reserved.get(fi.offer_id, 0) + reserved
-    # What is left has receivable postings but was never funded.
-    differences.extend(
-        _mismatch(fi_id, None, int(total), 0)
-        for fi_id, total in ledger.items()
-        if fi_id is not None and total
-    )
-    return differences, offer_outstanding, offer_reserved
 
 
-async def _offer_differences(
-    session: AsyncSession,
-    offer_outstanding: dict[uuid.UUID, int],
-    offer_reserved: dict[uuid.UUID, int],
-) -> list[dict[str, Any]]:
+# The invoices the ledger is checked against: funded ones, and NEW ones (which reserve).
+_CHECKED = FinancingInvoice.funded_at.is_not(None) | (
+    FinancingInvoice.status == WCInvoiceStatus.NEW
+)
+
+
+def _booked() -> Any:
+    """Each invoice's receivable postings, summed."""
+    return (
+        select(Posting.financing_invoice_id.label("id"), func.sum(Posting.amount).label("booked"))
+        .where(Posting.account == FINANCED_RECEIVABLE, Posting.financing_invoice_id.is_not(None))
+        .group_by(Posting.financing_invoice_id)
+        .subquery()
+    )
+
+
+async def _invoice_differences(session: AsyncSession) -> list[dict[str, Any]]:
+    """Each checked invoice's receivable postings against what it owes; then receivable
+    postings of invoices that were never funded (or no longer exist)."""
+    fi, booked = FinancingInvoice, _booked()
+    held = func.coalesce(booked.c.booked, 0)
+    owing = await session.execute(
+        select(fi.id, fi.status, held, _expected())
+        .outerjoin(booked, booked.c.id == fi.id)
+        .where(_CHECKED, held != _expected())
+        .order_by(fi.id)
+    )
+    differences = [
+        _mismatch(fi_id, status, int(ledger), int(expected))
+        for fi_id, status, ledger, expected in owing
+    ]
+    strays = await session.execute(
+        select(booked.c.id, booked.c.booked)
+        .outerjoin(fi, fi.id == booked.c.id)
+        .where(booked.c.booked != 0, fi.id.is_(None) | ~_CHECKED)
+        .order_by(booked.c.id)
+    )
+    differences += [_mismatch(fi_id, None, int(total), 0) for fi_id, total in strays]
+    return differences
+
+
+async def _offer_differences(session: AsyncSession) -> list[dict[str, Any]]:
     """Each offer's stored counters against the sums over its invoices."""
+    fi = FinancingInvoice
+    counted = (
+        select(
+            fi.offer_id.label("offer_id"),
+            func.sum(_expected()).label("outstanding"),
+            func.sum(
+                case(
+                    (fi.status == WCInvoiceStatus.NEW, func.coalesce(fi.requested_amount, 0)),
+                    else_=0,
+                )
+            ).label("reserved"),
+        )
+        .where(_CHECKED)
+        .group_by(fi.offer_id)
+        .subquery()
+    )
+    outstanding = func.coalesce(counted.c.outstanding, 0)
+    reserved = func.coalesce(counted.c.reserved, 0)
+    rows = await session.execute(
+        select(
+            FinancingOffer.id,
+            FinancingOffer.outstanding_amount,
+            outstanding,
+            FinancingOffer.reserved_amount,
+            reserved,
+        )
+        .outerjoin(counted, counted.c.offer_id == FinancingOffer.id)
+        .where(
+            (FinancingOffer.outstanding_amount != outstanding)
+            | (FinancingOffer.reserved_amount != reserved)
+        )
+        .order_by(FinancingOffer.id)
+    )
     differences: list[dict[str, Any]] = []
-    for offer in await session.scalars(select(FinancingOffer)):
-        for kind, counted, stored in (
-            ("offer_outstanding_mismatch", offer_outstanding, offer.outstanding_amount),
-            ("offer_reserved_mismatch", offer_reserved, offer.reserved_amount),
+    for offer_id, stored_out, expected_out, stored_res, expected_res in rows:
+        for kind, stored, expected in (
+            ("offer_outstanding_mismatch", stored_out, int(expected_out)),
+            ("offer_reserved_mismatch", stored_res, int(expected_res)),
         ):
-            expected = counted.get(offer.id, 0)
             if stored != expected:
                 differences.append(
                     {
                         "kind": kind,
-                        "offer_id": str(offer.id),
+                        "offer_id": str(offer_id),
                         "stored": stored,
                         "expected": expected,
                     }

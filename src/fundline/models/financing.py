@@ -65,6 +65,7 @@ class WCInvoiceStatus(StrEnum):
 # Funded and not closed (paid, written off): the invoices that still owe. The predicate of
 # ``ix_financing_invoices_owing``, as SQL.
 OWING_PREDICATE = "status IN ('FUNDED', 'LATE', 'DEFAULTED') AND closed_at IS NULL"
+QUEUE_PREDICATE = "status = 'NEW'"
 
 # A financing invoice in one of these holds its invoice (see ``live_invoice_id``).
 LIVE_STATUSES = frozenset(
@@ -228,6 +229,24 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
             "id",
             postgresql_where=text(OWING_PREDICATE),
             sqlite_where=text(OWING_PREDICATE),
+        ),
+        # The console's review queue: what waits for a decision, oldest first, and its counts
+        # per currency, from two small indexes of the NEW invoices alone.
+        Index(
+            "ix_financing_invoices_queue",
+            "confirmed_at",
+            "created_at",
+            "id",
+            postgresql_where=text(QUEUE_PREDICATE),
+            sqlite_where=text(QUEUE_PREDICATE),
+        ),
+        Index(
+            "ix_financing_invoices_queue_totals",
+            "currency",
+            "approved_at",
+            "requested_amount",
+            postgresql_where=text(QUEUE_PREDICATE),
+            sqlite_where=text(QUEUE_PREDICATE),
         ),
     )
 
