@@ -247,3 +247,69 @@ def host_page(live: Live) -> Iterator[HostPage]:
     served = HostPage(live.url)
     yield served
     served.close()
+
+
+# --- The lender console (test_console.py) -----------------------------------------------------
+
+CONSOLE_OPERATOR = "Grace Hopper"
+
+
+@dataclass
+class ConsoleLive(Live):
+    """A live server under manual review, and an operator key for its console."""
+
+    operator_key: str = ""
+    operator: str = CONSOLE_OPERATOR
+
+    def lender_api(self) -> httpx.Client:
+        """A /lender/v1 client with the operator's key."""
+        return httpx.Client(
+            base_url=self.url,
+            timeout=30,
+            headers={"authorization": f"Bearer {self.operator_key}"},
+        )
+
+
+def manual_review_policy(folder: Path) -> Path:
+    """The shipped sandbox policy with production's review: an operator approves each
+    confirmed invoice and issues each accepted offer, and funds separately."""
+    from fundline.config import Mode
+    from fundline.lending.policy import default_policy_file
+
+    text = default_policy_file(Mode.SANDBOX).read_text()
+    for line, manual in (
+        ('mode = "auto"', 'mode = "manual"'),
+        ("auto_fund = true", "auto_fund = false"),
+    ):
+        assert text.count(f"\n{line}\n") == 1, f"the sandbox policy has no line {line!r}"
+        text = text.replace(f"\n{line}\n", f"\n{manual}\n")
+    path = folder / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def console_live(
+    tmp_path_factory: pytest.TempPathFactory, chromium_path: str
+) -> Iterator[ConsoleLive]:
+    """``fundline serve`` in sandbox mode under manual review (``FUNDLINE_POLICY_FILE``), on a
+    fresh database, with an operator key made by ``fundline operator create-key``."""
+    import json
+
+    folder = tmp_path_factory.mktemp("console")
+    database = folder / "fundline.db"
+    env = {
+        **os.environ,
+        "FUNDLINE_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "FUNDLINE_MODE": "sandbox",
+        "FUNDLINE_LOG_LEVEL": "INFO",
+        "FUNDLINE_POLICY_FILE": str(manual_review_policy(folder)),
+    }
+    env.pop("FUNDLINE_SECRET_KEY", None)
+    log_path = folder / "server.log"
+    with serving(env, log=log_path) as url:
+        live = ConsoleLive(url, database, log_path, env)
+        made = live.fundline("operator", "create-key", "--name", CONSOLE_OPERATOR)
+        assert made.returncode == 0, made.stderr
+        live.operator_key = json.loads(made.stdout)["operator_key"]
+        yield live

@@ -142,3 +142,13 @@ async def test_wrong_keys_are_rate_limited(database_url: str) -> None:
     finally:
         await limited.state.limits.aclose()
         await limited.state.db.dispose()
+
+
+async def test_the_audit_pages_empty_filter_fields_filter_nothing(operator: Operator) -> None:
+    """The filter form sends every field, the empty ones as ``name=``: those match any entry."""
+    by_operator = await operator.page("/lender/audit?operator=ana&action=")
+    assert "<td>sign_in</td>" in by_operator
+    by_action = await operator.page("/lender/audit?operator=+&action=sign_in+")
+    assert "<td>sign_in</td>" in by_action
+    nobody = await operator.page("/lender/audit?operator=bob&action=")
+    assert "No action recorded yet." in nobody

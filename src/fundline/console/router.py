@@ -27,6 +27,7 @@ from fundline.kit.routing import TransactionalRoute, request_session
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=TransactionalRoute)
 HOME = f"{PREFIX}/queue"
+AUDIT_FILTERS = ("operator", "action")  # the audit page's text fields
 # Each section's pages, on their own routers.
 SECTIONS = (
     queue.router,
@@ -113,7 +114,9 @@ async def audit_page(
 ) -> HTMLResponse:
     """Every operator action, newest first: the console's, the lender API's and the CLI's."""
     paginator = Paginator(console.request.app.state.signer, "console_audit")
+    # The filter form sends its empty fields too (``action=``): an empty field filters nothing.
+    filters = {name: (getattr(params, name) or "").strip() or None for name in AUDIT_FILTERS}
     page = await audit.list_entries(
-        console.session, paginator, params.model_copy(update={"limit": 50})
+        console.session, paginator, params.model_copy(update={"limit": 50, **filters})
     )
     return console.render("audit.html", page=page, params=params)
