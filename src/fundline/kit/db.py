@@ -156,6 +156,15 @@ _NETWORK_ERRNOS = frozenset(
 )
 
 
+def autocommits(session: AsyncSession) -> bool:
+    """Whether ``session`` commits each statement on its own (``Database.read_session`` on
+    PostgreSQL): a write there is no transaction, and a row lock ends with its statement."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        return False
+    return bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
 def unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says the database cannot be reached right now: a
     refused, reset or timed-out connection, a connection lost mid-statement, a server that

@@ -78,9 +78,10 @@ class LenderProvider(Protocol):
         ...
 
     async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
-        """Bring the entity's business and offers in the record up to date; returns when the
-        state it holds was read from the lender (``None``: the record is the lender's own,
-        always current)."""
+        """Bring the entity's business and offers in the record up to date (in ``session``'s
+        transaction, or one of its own when the session has none: a read's on PostgreSQL);
+        returns when the state it holds was read from the lender (``None``: the record is the
+        lender's own, always current)."""
         ...
 
     async def session_token(

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fundline.config import Lender, Settings
 from fundline.financing import record
 from fundline.kit import clock
+from fundline.kit.db import autocommits
 from fundline.kit.errors import FundlineError, Unprocessable
 from fundline.kit.tenancy import scope_to
 from fundline.lending import locks
@@ -237,6 +238,13 @@ class KanmonLender:
     # --- offers -----------------------------------------------------------------------------
 
     async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+        if autocommits(session):  # a read's session: its writes and locks would not hold
+            async with self._sessions() as own, own.begin():
+                scope_to(own, entity.id)
+                return await self._refresh_offers(own, entity)
+        return await self._refresh_offers(session, entity)
+
+    async def _refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
         # Locked: two reads of one business at once mirror its offers one after the other
         # (the second sees the first's rows) instead of inserting the same rows twice.
         business = await locks.row(
@@ -244,12 +252,15 @@ class KanmonLender:
         )
         if business is None or business.lender_ref is None:
             return None  # no business at Kanmon yet: Monite's NEW with no offers
+        synced = business.lender_offers_synced_at
         try:
-            await self._sync_offers(session, business)
+            async with session.begin_nested():
+                await self._sync_offers(session, business)
         except LenderUnavailable:
-            if business.lender_offers_synced_at is None:
+            if synced is None:
                 raise
             log.warning("kanmon_offers_stale", entity_id=str(entity.id))
+            return synced
         return business.lender_offers_synced_at
 
     async def _sync_offers(self, session: AsyncSession, business: FinancingBusiness) -> None:
