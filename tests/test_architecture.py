@@ -114,8 +114,9 @@ def test_kit_imports_nothing_from_the_domain() -> None:
 
 # The lender seam (lending/provider.py): what may be imported from ``fundline.lending`` by
 # whom. Everyone may use the seam itself; the built-in lender's own operator surfaces (the
-# lender API, its console) and sandbox may use its modules; the start-up wiring builds the provider. The lock order is
-# every domain's (a document is locked before its financing), so it is part of the seam.
+# lender API, its console) and sandbox may use its modules; the start-up wiring builds the
+# provider. The lock order is every domain's (a document is locked before its financing), so
+# it is part of the seam.
 SEAM = {"fundline.lending", "fundline.lending.provider", "fundline.lending.locks"}
 BUILTIN_SURFACES = ("fundline.backoffice", "fundline.console", "fundline.sandbox")
 WIRING = {
