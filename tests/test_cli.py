@@ -214,3 +214,30 @@ def test_invalid_setting_names_the_variable(env: dict[str, str], tmp_path: Path)
     result = fundline("migrate", env=env, cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert result.stderr.startswith("Configuration error: FUNDLINE_TOKEN_TTL_SECONDS:")
+
+
+def test_operator_keys_are_listed_and_revoked(
+    env: dict[str, str], db_path: Path, tmp_path: Path
+) -> None:
+    fundline("operator", "create-key", "--name", "Risk desk", env=env, cwd=tmp_path)
+    (listed,) = json.loads(
+        fundline("operator", "list-keys", "--json", env=env, cwd=tmp_path).stdout
+    )
+    assert (listed["name"], listed["revoked_at"]) == ("Risk desk", None)
+    assert "key" not in json.dumps(listed).replace("list-keys", "")  # never the key itself
+    revoked = fundline("operator", "revoke-key", listed["id"], env=env, cwd=tmp_path)
+    assert revoked.stdout.strip() == f"Revoked operator key {listed['id']} (Risk desk)"
+    again = fundline("operator", "revoke-key", listed["id"], env=env, cwd=tmp_path)
+    assert again.stdout.strip().startswith("Already revoked:")
+    (after,) = json.loads(fundline("operator", "list-keys", "--json", env=env, cwd=tmp_path).stdout)
+    assert after["revoked_at"] is not None
+    unknown = fundline(
+        "operator", "revoke-key", str(uuid.uuid4()), env=env, cwd=tmp_path, check=False
+    )
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("Error: No operator key ")
+    with sqlite3.connect(db_path) as conn:
+        (action,) = conn.execute(
+            "SELECT action FROM audit_log WHERE action = 'revoke_key'"
+        ).fetchone()
+    assert action == "revoke_key"

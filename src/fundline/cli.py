@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from fundline.backoffice.cli import app as lender_app
-from fundline.cli_support import run, settings_or_exit
+from fundline.cli_support import JsonOption, run, settings_or_exit
 from fundline.config import Settings
 from fundline.imports.cli import app as import_app
 from fundline.kit.logging import LogFormat, configure_logging
@@ -262,6 +262,45 @@ def operator_create_key(
     settings = settings_or_exit()
     upgrade_sync(settings.database_url)
     print(json.dumps({"operator_key": asyncio.run(_create_operator_key(settings, name))}))
+
+
+@operator_app.command("list-keys")
+def operator_list_keys(as_json: JsonOption = False) -> None:
+    """List the operator keys: id, name, when made, when revoked (never the keys themselves)."""
+    from fundline.backoffice import service
+
+    keys = run(_migrated_settings(), service.operator_keys)
+    rows = [
+        {
+            "id": str(key.id),
+            "name": key.name,
+            "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        }
+        for key in keys
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "live"
+        print(f"{row['id']}  {row['name']}  made {row['created_at']}  {state}")
+
+
+@operator_app.command("revoke-key")
+def operator_revoke_key(
+    key_id: Annotated[
+        uuid.UUID, typer.Argument(help="The key's id (`fundline operator list-keys`).")
+    ],
+) -> None:
+    """Revoke an operator key at once: the lender API refuses it and its console sessions end."""
+    from fundline.backoffice import service
+
+    key, revoked = run(
+        _migrated_settings(),
+        lambda session: service.revoke_operator_key(session, key_id, operator="cli"),
+    )
+    print(f"{'Revoked' if revoked else 'Already revoked:'} operator key {key.id} ({key.name})")
 
 
 @app.command()

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.backoffice import audit
@@ -37,12 +37,20 @@ from fundline.backoffice.schemas import (
     ReconciliationResponse,
     StatusChangeView,
 )
+from fundline.kit import clock
 from fundline.kit.errors import NotFound
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import ListParams, Page, Paginator
 from fundline.lending import ledger, servicing
 from fundline.lending.policy import Policy
-from fundline.models import FinancingInvoice, FinancingOffer, JournalEntry, Posting
+from fundline.models import (
+    ConsoleSession,
+    FinancingInvoice,
+    FinancingOffer,
+    JournalEntry,
+    OperatorKey,
+    Posting,
+)
 from fundline.models.financing import WCInvoiceStatus
 
 INVOICE_COLUMNS: dict[str, Any] = {
@@ -279,3 +287,35 @@ async def reconciliation(session: AsyncSession) -> ReconciliationResponse:
         totals=totals,
         unbalanced_currencies=unbalanced,
     )
+
+
+async def operator_keys(session: AsyncSession) -> list[OperatorKey]:
+    """Every operator key, oldest first (never the key itself: only its digest is kept)."""
+    return list(
+        await session.scalars(select(OperatorKey).order_by(OperatorKey.created_at, OperatorKey.id))
+    )
+
+
+async def revoke_operator_key(
+    session: AsyncSession, key_id: uuid.UUID, *, operator: str
+) -> tuple[OperatorKey, bool]:
+    """Revoke a key at once: the lender API refuses it and its console sessions end. Returns
+    the key and whether this call revoked it (``False``: it already was)."""
+    key = await session.get(OperatorKey, key_id)
+    if key is None:
+        raise NotFound(f"No operator key {key_id}")
+    if key.revoked_at is not None:
+        return key, False
+    key.revoked_at = clock.system_now()
+    await session.execute(delete(ConsoleSession).where(ConsoleSession.operator_key_id == key.id))
+    await audit.record(
+        session,
+        operator=operator,
+        action="revoke_key",
+        object_type="operator_key",
+        object_id=key.id,
+        before={"revoked_at": None},
+        after={"revoked_at": key.revoked_at.isoformat()},
+        note=key.name,
+    )
+    return key, True
