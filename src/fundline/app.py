@@ -20,6 +20,7 @@ from fundline.connect.views import router as connect_views
 from fundline.connect.widget import EMBEDS_PATH
 from fundline.connect.widget import router as connect_widget
 from fundline.console.pages import PREFIX as CONSOLE_PREFIX
+from fundline.console.pages import FormExpired, form_expired
 from fundline.console.router import SECTIONS as console_sections
 from fundline.console.router import router as console_router
 from fundline.counterparts.router import router as counterparts_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
     _include_routes(app, settings)
     install_api_reference(app)
     install_error_handlers(app)
+    app.add_exception_handler(FormExpired, form_expired)
     _add_middleware(app, settings)
     return app
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -152,3 +153,14 @@ async def test_the_audit_pages_empty_filter_fields_filter_nothing(operator: Oper
     assert "<td>sign_in</td>" in by_action
     nobody = await operator.page("/lender/audit?operator=bob&action=")
     assert "No action recorded yet." in nobody
+
+
+async def test_a_refused_form_is_a_page_with_the_way_back(operator: Operator) -> None:
+    response = await operator.client.post(
+        f"/lender/invoices/{uuid.uuid4()}/approve", data={"csrf": "0" * 64}
+    )
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This form has expired" in response.text
+    assert "Nothing was done" in response.text
+    assert '<a href="/lender/invoices/' in response.text

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fundline.console import auth
 from fundline.kit import money
 from fundline.kit import pages as kit_pages
+from fundline.kit.errors import Forbidden
 from fundline.kit.pages import Assets, environment
 from fundline.kit.routing import request_session
 
@@ -71,10 +72,51 @@ class Console:
         )
 
     async def form(self) -> Form:
-        """The posted form, once its CSRF token is this session's (403 otherwise)."""
+        """The posted form, once its CSRF token is this session's (``FormExpired``, a 403
+        page, otherwise)."""
         posted = await read_form(self.request)
-        auth.check_csrf(self.request.app.state.settings.signing_key, self.who, posted.get("csrf"))
+        try:
+            auth.check_csrf(
+                self.request.app.state.settings.signing_key, self.who, posted.get("csrf")
+            )
+        except Forbidden as exc:
+            # Rendered now: the request's transaction is rolled back before a handler runs,
+            # and with it the operator's row.
+            page = self.render(
+                "form_expired.html",
+                status_code=403,
+                message=exc.message,
+                back=_page_of(self.request.url.path),
+            )
+            raise FormExpired(page) from exc
         return posted
+
+
+class FormExpired(Exception):
+    """A console form without this session's CSRF token (an old tab, or another site), with
+    the page that says so."""
+
+    def __init__(self, page: HTMLResponse) -> None:
+        super().__init__("the form has expired")
+        self.page = page
+
+
+async def form_expired(request: Request, exc: Exception) -> HTMLResponse:
+    """The app's handler of ``FormExpired``: its 403 page, with the way back."""
+    assert isinstance(exc, FormExpired)
+    return exc.page
+
+
+def _page_of(posted_to: str) -> str:
+    """The page a form posted to ``posted_to`` was on."""
+    parts = posted_to.removeprefix(f"{PREFIX}/").split("/")
+    if parts[0] == "invoices" and len(parts) > 1:
+        return f"{PREFIX}/invoices/{parts[1]}"
+    if parts[0] == "offers":
+        return f"{PREFIX}/businesses"
+    if parts[0] in ("queue", "servicing"):
+        return f"{PREFIX}/{parts[0]}"
+    return f"{PREFIX}/queue"
 
 
 class Form:
