@@ -248,7 +248,14 @@ async def list_ledger(
 ) -> LedgerListResponse:
     """Journal entries, oldest first by default, each with its postings (debits first)."""
     page = await _page(session, paginator, params, JournalEntry, LEDGER_COLUMNS)
-    postings: dict[uuid.UUID, list[PostingView]] = {entry.id: [] for entry in page.data}
+    return LedgerListResponse.of(page, await with_postings(session, page.data))
+
+
+async def with_postings(
+    session: AsyncSession, entries: Sequence[JournalEntry]
+) -> list[JournalEntryView]:
+    """``entries``, in their order, each with its postings (debits first): one query for all."""
+    postings: dict[uuid.UUID, list[PostingView]] = {entry.id: [] for entry in entries}
     if postings:
         rows = await session.scalars(
             select(Posting)
@@ -257,16 +264,15 @@ async def list_ledger(
         )
         for posting in rows:
             postings[posting.entry_id].append(PostingView.model_validate(posting))
-    entries = [
+    return [
         JournalEntryView.model_validate(
             {
                 **{k: getattr(entry, k) for k in JournalEntryView.model_fields if k != "postings"},
                 "postings": postings[entry.id],
             }
         )
-        for entry in page.data
+        for entry in entries
     ]
-    return LedgerListResponse.of(page, entries)
 
 
 async def reconciliation(session: AsyncSession) -> ReconciliationResponse:

@@ -12,10 +12,10 @@ from typing import Literal
 from sqlalchemy import select
 
 from fundline.backoffice import service
-from fundline.backoffice.schemas import JournalEntryView, PostingView
+from fundline.backoffice.schemas import JournalEntryView
 from fundline.console.pages import Console
 from fundline.kit.errors import FundlineError
-from fundline.models import FinancingInvoice, JournalEntry, Posting
+from fundline.models import FinancingInvoice, JournalEntry
 
 InvoiceAction = Literal["approve", "reject", "fund", "record_repayment", "write_off"]
 OfferAction = Literal["issue_offer", "close_offer"]
@@ -114,25 +114,4 @@ async def _entries(
         )
         if e.id not in exclude
     ]
-    if not entries:
-        return []
-    postings: dict[uuid.UUID, list[PostingView]] = {e.id: [] for e in entries}
-    for posting in await console.session.scalars(
-        select(Posting)
-        .where(Posting.entry_id.in_(postings))
-        .order_by(Posting.entry_id, Posting.amount.desc(), Posting.account)
-    ):
-        postings[posting.entry_id].append(PostingView.model_validate(posting))
-    return [
-        JournalEntryView(
-            id=e.id,
-            entity_id=e.entity_id,
-            financing_invoice_id=e.financing_invoice_id,
-            kind=e.kind,
-            currency=e.currency,
-            memo=e.memo,
-            created_at=e.created_at,
-            postings=postings[e.id],
-        )
-        for e in entries
-    ]
+    return await service.with_postings(console.session, entries)

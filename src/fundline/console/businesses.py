@@ -26,6 +26,8 @@ from pydantic import Field
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fundline.backoffice import service
+from fundline.backoffice.schemas import JournalEntryView, PostingView
 from fundline.console import actions
 from fundline.console.pages import PREFIX, Console, ConsoleDep
 from fundline.kit import money
@@ -293,9 +295,12 @@ class InvoiceTotals:
 
 @dataclass(frozen=True)
 class EntryRow:
-    entry: JournalEntry
+    entry: JournalEntryView
     document_id: str | None
-    postings: list[Posting]
+
+    @property
+    def postings(self) -> list[PostingView]:
+        return self.entry.postings
 
 
 @dataclass(frozen=True)
@@ -413,15 +418,10 @@ async def _ledger(console: Console, business: FinancingBusiness) -> list[EntryRo
             .limit(ENTRIES_SHOWN)
         )
     )
-    postings: dict[uuid.UUID, list[Posting]] = {entry.id: [] for entry, _ in found}
-    if postings:
-        for posting in await console.session.scalars(
-            select(Posting)
-            .where(Posting.entry_id.in_(postings))
-            .order_by(Posting.entry_id, Posting.amount.desc(), Posting.account)
-        ):
-            postings[posting.entry_id].append(posting)
-    return [EntryRow(entry, document_id, postings[entry.id]) for entry, document_id in found]
+    views = await service.with_postings(console.session, [entry for entry, _ in found])
+    return [
+        EntryRow(view, document_id) for view, (_, document_id) in zip(views, found, strict=True)
+    ]
 
 
 def _history_row(event: Event, business_id: uuid.UUID) -> HistoryRow:

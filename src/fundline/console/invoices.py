@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from fundline.backoffice import service
-from fundline.backoffice.schemas import FinancingInvoiceDetail, JournalEntryView, PostingView
+from fundline.backoffice.schemas import FinancingInvoiceDetail, JournalEntryView
 from fundline.console import actions
 from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, Console, ConsoleDep
@@ -29,7 +29,6 @@ from fundline.models import (
     FinancingInvoice,
     FinancingOffer,
     JournalEntry,
-    Posting,
     PricingPlan,
 )
 from fundline.models.financing import WCInvoiceStatus
@@ -150,30 +149,13 @@ async def load(console: Console, financing_invoice_id: uuid.UUID) -> InvoicePage
 async def ledger_entries(
     console: Console, financing_invoice_id: uuid.UUID
 ) -> list[JournalEntryView]:
-    """The invoice's journal entries, oldest first, each with its postings (debits first): one
-    query of the postings joined to their entries."""
-    entries: dict[uuid.UUID, JournalEntryView] = {}
-    rows = await console.session.execute(
-        select(JournalEntry, Posting)
-        .join(Posting, Posting.entry_id == JournalEntry.id)
+    """The invoice's journal entries, oldest first, each with its postings (debits first)."""
+    entries = await console.session.scalars(
+        select(JournalEntry)
         .where(JournalEntry.financing_invoice_id == financing_invoice_id)
-        .order_by(JournalEntry.created_at, JournalEntry.id, Posting.amount.desc(), Posting.account)
+        .order_by(JournalEntry.created_at, JournalEntry.id)
     )
-    for entry, posting in rows:
-        view = entries.get(entry.id)
-        if view is None:
-            view = entries[entry.id] = JournalEntryView(
-                id=entry.id,
-                entity_id=entry.entity_id,
-                financing_invoice_id=entry.financing_invoice_id,
-                kind=entry.kind,
-                currency=entry.currency,
-                memo=entry.memo,
-                created_at=entry.created_at,
-                postings=[],
-            )
-        view.postings.append(PostingView.model_validate(posting))
-    return list(entries.values())
+    return await service.with_postings(console.session, list(entries))
 
 
 def _id(text: str) -> uuid.UUID | None:

@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.console import charts, snapshots
+from fundline.console.names import business_name
 from fundline.console.pages import PREFIX, ConsoleDep
 from fundline.kit import clock, money
 from fundline.kit.errors import NotFound
@@ -353,9 +354,7 @@ async def exposures(session: AsyncSession, currency: str) -> tuple[list[Exposure
             select(
                 FinancingBusiness.id,
                 top.c.entity_id,
-                FinancingBusiness.legal_name,
-                Entity.organization,
-                Entity.individual,
+                business_name().label("name"),
                 top.c.invoices,
                 top.c.owed,
                 top.c.all_owed,
@@ -370,31 +369,13 @@ async def exposures(session: AsyncSession, currency: str) -> tuple[list[Exposure
         Exposure(
             row.id,
             row.entity_id,
-            business_name(row.entity_id, row.legal_name, row.organization, row.individual),
+            row.name,
             int(row.invoices),
             int(row.owed),
         )
         for row in rows
     ]
     return found, int(rows[0].all_owed) if rows else 0, int(rows[0].all_invoices) if rows else 0
-
-
-def business_name(
-    entity_id: uuid.UUID,
-    legal_name: str | None,
-    organization: dict[str, Any] | None,
-    individual: dict[str, Any] | None,
-) -> str:
-    """What to call a business: its legal name from onboarding, else its entity's name."""
-    if legal_name:
-        return legal_name
-    if organization and organization.get("legal_name"):
-        return str(organization["legal_name"])
-    if individual:
-        name = " ".join(str(individual.get(k) or "") for k in ("first_name", "last_name"))
-        if name.strip():
-            return name.strip()
-    return f"Entity {str(entity_id)[:8]}"
 
 
 async def compute(session: AsyncSession, currency: str) -> Portfolio:
