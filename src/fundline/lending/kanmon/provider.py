@@ -39,7 +39,7 @@ from fundline.kit.db import autocommits
 from fundline.kit.errors import FundlineError, Unprocessable
 from fundline.kit.tenancy import scope_to
 from fundline.lending import locks
-from fundline.lending.kanmon import mapping
+from fundline.lending.kanmon import invoices, mapping
 from fundline.lending.kanmon.client import KanmonClient
 from fundline.lending.kanmon.errors import KanmonError, LenderUnavailable, to_fundline_error
 from fundline.models import (
@@ -396,7 +396,7 @@ class KanmonLender:
     ) -> dict[str, int]:
         """Kanmon's invoices of the business into the record; what changed."""
         await self._sync_offers(session, business)  # the lines the invoices draw on
-        invoices = await self._call(
+        listed = await self._call(
             self.client.all_pages(
                 self.client.get_invoices,
                 "invoices",
@@ -404,7 +404,7 @@ class KanmonLender:
             )
         )
         counts = {"kanmon_invoices_changed": 0, "kanmon_invoices_unmatched": 0}
-        for invoice in invoices:
+        for invoice in listed:
             try:
                 facts = mapping.invoice_facts(invoice)
             except (mapping.Unreadable, KeyError) as exc:
