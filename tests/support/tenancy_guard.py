@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table, event
 
 import fundline.models  # noqa: F401  (every model registered before the tables are listed)
+from fundline.kit import statements
 from fundline.kit.db import Base
 from fundline.kit.statements import Compiled, Connection, Prepared
 from fundline.kit.tenancy import EntityOwned
@@ -170,6 +171,15 @@ async def _watched_run(
     return compiled, rows
 
 
+_original_send = statements.send
+
+
+async def _watched_send(driver: Any, written: Any, rows: list[tuple[Any, ...]]) -> int:
+    count = await _original_send(driver, written, rows)
+    _seen(written.sql, orm=False)
+    return count
+
+
 def watch(app: FastAPI) -> Guard:
     """Put ``app``'s requests under the guard (before its first request)."""
     guard = Guard()
@@ -181,4 +191,6 @@ def watch(app: FastAPI) -> Guard:
     )
     # Prepared statements go to the driver past SQLAlchemy's events.
     Prepared._run = _watched_run  # type: ignore[method-assign]
+    # So do the writes of kit.statements.Insert and Update.
+    statements.send = _watched_send
     return guard

@@ -6,6 +6,7 @@ Kanmon adapter's sync both write it through here. (Row locks, and their order, a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict
+from fundline.kit.statements import Insert
 from fundline.lending import locks
 from fundline.models import (
+    Entity,
     FinancingBusiness,
     FinancingInvoice,
     FinancingOffer,
@@ -64,6 +67,49 @@ async def created(session: AsyncSession, fi: FinancingInvoice, *, cause: str) ->
     session.add(_change(fi, None, fi.status, cause))
     await session.flush()
     await _invoice_event(session, fi, "created", {})
+
+
+async def created_many(
+    session: AsyncSession, entity: Entity, drafts: Sequence[Mapping[str, Any]], *, cause: str
+) -> None:
+    """``created`` for many new financing invoices of ``entity`` at once, given as the rows
+    just written (``kit.statements.Insert``): their history rows and events in one statement
+    each."""
+    now = clock.now()
+    await _HISTORY.rows(
+        session,
+        [
+            {
+                "financing_invoice_id": fi["id"],
+                "from_status": None,
+                "to_status": fi["status"],
+                "cause": cause[:255],
+                "at": now,
+            }
+            for fi in drafts
+        ],
+    )
+    await outbox.record_events(
+        session,
+        entity,
+        FinancingInvoice,
+        "created",
+        (
+            (
+                fi["id"],
+                {
+                    "status": fi["status"],
+                    "invoice_id": str(fi["invoice_id"]),
+                    "type": fi["type"],
+                    "repaid_amount": fi.get("repaid_amount", 0),
+                },
+            )
+            for fi in drafts
+        ),
+    )
+
+
+_HISTORY = Insert(FinancingStatusChange)
 
 
 async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> None:

@@ -7,12 +7,14 @@ all pass are the request, its DRAFT financing invoices and the tokens created. T
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +28,7 @@ from fundline.financing.eligibility import (
 )
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
+from fundline.kit.statements import Insert, Prepared
 from fundline.lending import locks
 from fundline.lending.provider import LenderProvider
 from fundline.models import (
@@ -39,8 +42,13 @@ from fundline.models import (
     PricingPlan,
     Receivable,
 )
-from fundline.models.financing import WCBusinessStatus, WCInvoiceStatus, WCOfferStatus
-from fundline.receivables.service import effective_status
+from fundline.models.financing import (
+    FinancingRequestStatus,
+    WCBusinessStatus,
+    WCInvoiceStatus,
+    WCOfferStatus,
+)
+from fundline.receivables.service import status_at
 
 # --- tokens -----------------------------------------------------------------------------------
 
@@ -142,17 +150,155 @@ async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> Financin
 
 
 # --- requesting financing ---------------------------------------------------------------------
+#
+# A request reads each invoice's facts, its counterpart and any live financing of it in one
+# statement per document type, the business and its offers in one more, and writes the
+# request, its drafts, their history and their events in one statement each
+# (``kit.statements``): no ORM objects for rows the server builds itself.
+
+_ENTITY = bindparam("entity_id", type_=Receivable.entity_id.type)
 
 
-def _payer(counterpart: Counterpart | None, fallback_name: str | None) -> dict[str, Any]:
-    if counterpart is not None and counterpart.type == "individual":
+def _live_of(document_id: Any) -> tuple[Any, ...]:
+    """The joins to a document's live financing and its request (both of the entity)."""
+    return (
+        (
+            FinancingInvoice,
+            (FinancingInvoice.live_invoice_id == document_id)
+            & (FinancingInvoice.entity_id == _ENTITY),
+        ),
+        (
+            FinancingRequest,
+            (FinancingRequest.id == FinancingInvoice.request_id)
+            & (FinancingRequest.entity_id == _ENTITY),
+        ),
+    )
+
+
+_LIVE_COLUMNS = (FinancingInvoice.status, FinancingRequest.expires_at)
+
+
+@functools.cache
+def _receivables_statement(n: int) -> Prepared:
+    """The facts of ``n`` receivables of the entity, their counterpart and live financing."""
+    ids = [bindparam(f"id_{i}", type_=Receivable.id.type) for i in range(n)]
+    stmt = select(
+        Receivable.id,
+        Receivable.status,
+        Receivable.document_id,
+        Receivable.issue_date,
+        Receivable.due_date,
+        Receivable.total_amount,
+        Receivable.currency,
+        Receivable.details["memo"].as_string(),
+        Receivable.counterpart_name,
+        Counterpart.type,
+        Counterpart.legal_name,
+        Counterpart.first_name,
+        Counterpart.last_name,
+        *_LIVE_COLUMNS,
+    ).outerjoin(
+        Counterpart,
+        (Counterpart.id == Receivable.counterpart_id) & (Counterpart.entity_id == _ENTITY),
+    )
+    for target, on in _live_of(Receivable.id):
+        stmt = stmt.outerjoin(target, on)
+    return Prepared(
+        stmt.where(
+            Receivable.entity_id == _ENTITY, Receivable.id.in_(ids), Receivable.type == "invoice"
+        )
+    )
+
+
+@functools.cache
+def _payables_statement(n: int) -> Prepared:
+    """The facts of ``n`` payables of the entity, their vendor and live financing."""
+    ids = [bindparam(f"id_{i}", type_=Payable.id.type) for i in range(n)]
+    stmt = select(
+        Payable.id,
+        Payable.status,
+        Payable.document_id,
+        Payable.issued_at,
+        Payable.due_date,
+        Payable.total_amount,
+        Payable.currency,
+        Payable.description,
+        Payable.counterpart_snapshot["name"].as_string(),
+        Counterpart.type,
+        Counterpart.legal_name,
+        Counterpart.first_name,
+        Counterpart.last_name,
+        *_LIVE_COLUMNS,
+    ).outerjoin(
+        Counterpart,
+        (Counterpart.id == Payable.counterpart_id) & (Counterpart.entity_id == _ENTITY),
+    )
+    for target, on in _live_of(Payable.id):
+        stmt = stmt.outerjoin(target, on)
+    return Prepared(stmt.where(Payable.entity_id == _ENTITY, Payable.id.in_(ids)))
+
+
+# The business's status and each of its offers, newest first (no offer: one row of NULLs).
+_BUSINESS_AND_OFFERS = Prepared(
+    select(
+        FinancingBusiness.status,
+        FinancingOffer.id,
+        FinancingOffer.status,
+        FinancingOffer.currency,
+    )
+    .outerjoin(
+        FinancingOffer,
+        (FinancingOffer.entity_id == FinancingBusiness.entity_id)
+        & (FinancingOffer.entity_id == _ENTITY),
+    )
+    .where(FinancingBusiness.entity_id == _ENTITY)
+    .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc())
+)
+
+_REQUESTS = Insert(FinancingRequest)
+_DRAFTS = Insert(FinancingInvoice)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """One requested document as read: its facts, and the live financing it is in, if any."""
+
+    facts: InvoiceFacts
+    live_status: WCInvoiceStatus | None
+    live_expires_at: datetime | None  # of the live financing's request
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What a request needs of the offer it is made under."""
+
+    id: uuid.UUID
+    status: WCOfferStatus
+    currency: str
+
+
+def _payer(
+    kind: str | None,
+    legal_name: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    fallback_name: str | None,
+) -> dict[str, Any]:
+    """The payer fields of a financing invoice, from the document's counterpart (``kind``
+    ``None``: it has none, and the name the document kept stands in)."""
+    if kind == "individual":
         return {
             "payer_type": "INDIVIDUAL",
             "payer_business_name": None,
-            "payer_first_name": counterpart.first_name,
-            "payer_last_name": counterpart.last_name,
+            "payer_first_name": first_name,
+            "payer_last_name": last_name,
         }
-    name = counterpart.name if counterpart is not None else fallback_name
+    if kind is None:
+        name = fallback_name
+    elif kind == "organization":
+        name = legal_name or ""
+    else:
+        name = " ".join(part for part in (first_name, last_name) if part)
     return {
         "payer_type": "BUSINESS",
         "payer_business_name": name or None,
@@ -161,78 +307,52 @@ def _payer(counterpart: Counterpart | None, fallback_name: str | None) -> dict[s
     }
 
 
-async def _counterparts(
-    session: AsyncSession, ids: set[uuid.UUID | None]
-) -> dict[uuid.UUID, Counterpart]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.scalars(select(Counterpart).where(Counterpart.id.in_(wanted)))
-    return {c.id: c for c in rows}
-
-
-async def _receivable_facts(
-    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, InvoiceFacts]:
+async def _documents(
+    session: AsyncSession, entity: Entity, kind: str, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, _Found]:
+    """The entity's receivables or payables among ``ids``, as ``_Found`` by id."""
     if not ids:
         return {}
-    rows = (
-        await session.scalars(
-            select(Receivable).where(
-                Receivable.entity_id == entity.id,
-                Receivable.id.in_(ids),
-                Receivable.type == "invoice",
-            )
-        )
-    ).all()
-    people = await _counterparts(session, {r.counterpart_id for r in rows})
+    statement = _receivables_statement if kind == "receivable" else _payables_statement
+    values: dict[str, Any] = {f"id_{i}": value for i, value in enumerate(ids)}
+    values["entity_id"] = entity.id
     today = clock.today()
-    return {
-        r.id: InvoiceFacts(
-            id=r.id,
-            type="receivable",
-            status=effective_status(r, today),
-            document_id=r.document_id,
-            issue_date=r.issue_date.astimezone(UTC).date() if r.issue_date else None,
-            due_date=r.due_date,
-            total_amount=r.total_amount,
-            currency=r.currency,
-            description=r.details.get("memo") or None,
-            **_payer(people.get(r.counterpart_id), r.counterpart_name),
+    found = {}
+    for row in await statement(len(ids)).rows(session, values):
+        doc_id, status, number, issued, due, total, currency, text, name = row[:9]
+        counterpart_kind, legal_name, first_name, last_name, live_status, live_expires_at = row[9:]
+        if kind == "receivable":
+            status = status_at(status, due, today)
+            issued = issued.astimezone(UTC).date() if issued else None
+            description, fallback = text or None, name
+        else:
+            description, fallback = text, name
+        facts = InvoiceFacts(
+            id=doc_id,
+            type=kind,
+            status=status,
+            document_id=number,
+            issue_date=issued,
+            due_date=due,
+            total_amount=total,
+            currency=currency,
+            description=description,
+            **_payer(counterpart_kind, legal_name, first_name, last_name, fallback),
         )
-        for r in rows
-    }
+        found[doc_id] = _Found(facts, live_status, live_expires_at)
+    return found
 
 
-async def _payable_facts(
-    session: AsyncSession, entity: Entity, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, InvoiceFacts]:
-    if not ids:
-        return {}
-    rows = (
-        await session.scalars(
-            select(Payable).where(Payable.entity_id == entity.id, Payable.id.in_(ids))
-        )
-    ).all()
-    vendors = await _counterparts(session, {p.counterpart_id for p in rows})
-    return {
-        p.id: InvoiceFacts(
-            id=p.id,
-            type="payable",
-            status=p.status,
-            document_id=p.document_id,
-            issue_date=p.issued_at,
-            due_date=p.due_date,
-            total_amount=p.total_amount,
-            currency=p.currency,
-            description=p.description,
-            **_payer(
-                vendors.get(p.counterpart_id) if p.counterpart_id else None,
-                (p.counterpart_snapshot or {}).get("name"),
-            ),
-        )
-        for p in rows
-    }
+async def _business_and_offer(
+    session: AsyncSession, entity_id: uuid.UUID
+) -> tuple[WCBusinessStatus | None, _Offer | None]:
+    """The business's status and its newest CURRENT offer, else its newest offer."""
+    rows = await _BUSINESS_AND_OFFERS.rows(session, {"entity_id": entity_id})
+    if not rows:
+        return None, None
+    offers = [_Offer(o_id, o_status, currency) for _, o_id, o_status, currency in rows if o_id]
+    current = next((o for o in offers if o.status == WCOfferStatus.CURRENT), None)
+    return rows[0][0], current or (offers[0] if offers else None)
 
 
 async def _release_lapsed_drafts(
@@ -253,17 +373,6 @@ async def _release_lapsed_drafts(
     )
     for fi in lapsed:
         await lender.release_draft(session, fi, cause="its request expired")
-
-
-async def _live_statuses(
-    session: AsyncSession, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, WCInvoiceStatus]:
-    rows = await session.execute(
-        select(FinancingInvoice.live_invoice_id, FinancingInvoice.status).where(
-            FinancingInvoice.live_invoice_id.in_(ids)
-        )
-    )
-    return {invoice_id: status for invoice_id, status in rows if invoice_id is not None}
 
 
 async def request_financing(
@@ -305,44 +414,49 @@ async def _judge(
     payload: schemas.FinancingPushInvoicesRequest,
     *,
     lender: LenderProvider,
-) -> tuple[list[InvoiceFacts], FinancingOffer]:
+) -> tuple[list[InvoiceFacts], _Offer]:
     """The facts of every requested invoice and the offer to finance them under, when all
     of them and the entity pass; else ``IneligibleInvoices`` with every failure at once."""
     _reject_repeats(payload)
-    ids = [i.id for i in payload.invoices]
     found = {
-        "receivable": await _receivable_facts(
-            session, entity, [i.id for i in payload.invoices if i.type == "receivable"]
-        ),
-        "payable": await _payable_facts(
-            session, entity, [i.id for i in payload.invoices if i.type == "payable"]
-        ),
+        kind: await _documents(
+            session, entity, kind, [i.id for i in payload.invoices if i.type.value == kind]
+        )
+        for kind in ("receivable", "payable")
     }
-    await _release_lapsed_drafts(session, entity, ids, lender=lender)
-    live = await _live_statuses(session, ids)
-    business = await get_business(session, entity.id)
-    offer = await current_offer(session, entity.id)
+    now = clock.now()
+    lapsed = [
+        f.facts.id
+        for by_id in found.values()
+        for f in by_id.values()
+        if f.live_status == WCInvoiceStatus.DRAFT
+        and f.live_expires_at is not None
+        and f.live_expires_at <= now
+    ]
+    if lapsed:
+        await _release_lapsed_drafts(session, entity, lapsed, lender=lender)
+    business_status, offer = await _business_and_offer(session, entity.id)
     today = clock.today()
 
     failures: list[Failure] = []
     chosen: list[InvoiceFacts] = []
     for item in payload.invoices:
-        facts = found[item.type.value].get(item.id)
-        if facts is None:
+        document = found[item.type.value].get(item.id)
+        if document is None:
             failures.append(Failure(item.id, item.type.value, f"no {item.type.value} found", 404))
             continue
         reasons = invoice_reasons(
-            facts,
+            document.facts,
             today=today,
             min_days_to_due=lender.min_days_to_due,
             offer_currency=offer.currency if offer is not None else None,
-            live_status=live.get(item.id),
+            live_status=None if item.id in lapsed else document.live_status,
         )
         failures += [Failure(item.id, item.type.value, r, 409) for r in reasons]
-        chosen.append(facts)
+        chosen.append(document.facts)
     reasons = entity_reasons(
         country=entity.country,
-        business_status=business.status if business is not None else None,
+        business_status=business_status,
         offer_status=offer.status if offer is not None else None,
     )
     if reasons or failures:
@@ -351,58 +465,63 @@ async def _judge(
     return chosen, offer
 
 
-def _draft(request: FinancingRequest, offer: FinancingOffer, f: InvoiceFacts) -> FinancingInvoice:
+def _draft(request: FinancingRequest, offer: _Offer, f: InvoiceFacts) -> dict[str, Any]:
     """A DRAFT financing invoice of ``request``: a copy of the invoice as it was judged."""
-    return FinancingInvoice(
-        partner_id=request.partner_id,
-        entity_id=request.entity_id,
-        request_id=request.id,
-        offer_id=offer.id,
-        invoice_id=f.id,
-        live_invoice_id=f.id,
-        type=f.type,
-        status=WCInvoiceStatus.DRAFT,
-        document_id=f.document_id,
-        issue_date=f.issue_date,
-        due_date=f.due_date,
-        total_amount=f.total_amount,
-        currency=f.currency,
-        description=f.description,
-        payer_type=f.payer_type,
-        payer_business_name=f.payer_business_name,
-        payer_first_name=f.payer_first_name,
-        payer_last_name=f.payer_last_name,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "partner_id": request.partner_id,
+        "entity_id": request.entity_id,
+        "request_id": request.id,
+        "offer_id": offer.id,
+        "invoice_id": f.id,
+        "live_invoice_id": f.id,
+        "type": f.type,
+        "status": WCInvoiceStatus.DRAFT,
+        "document_id": f.document_id,
+        "issue_date": f.issue_date,
+        "due_date": f.due_date,
+        "total_amount": f.total_amount,
+        "currency": f.currency,
+        "description": f.description,
+        "payer_type": f.payer_type,
+        "payer_business_name": f.payer_business_name,
+        "payer_first_name": f.payer_first_name,
+        "payer_last_name": f.payer_last_name,
+        "created_at": request.created_at,
+        "updated_at": request.created_at,
+    }
 
 
 async def _create_request(
     session: AsyncSession,
     entity: Entity,
-    offer: FinancingOffer,
+    offer: _Offer,
     chosen: list[InvoiceFacts],
     *,
     lender: LenderProvider,
 ) -> FinancingRequest:
-    """The request and a DRAFT financing invoice per judged invoice, each with its event."""
+    """The request and a DRAFT financing invoice per judged invoice, each with its history
+    row and event. Returns the request as written (not in the session)."""
     now = clock.now()
     request = FinancingRequest(
+        id=uuid.uuid4(),
         entity_id=entity.id,
         partner_id=entity.partner_id,
+        status=FinancingRequestStatus.OPEN,
         created_at=now,
+        updated_at=now,
         expires_at=now + lender.request_ttl,
     )
-    session.add(request)
-    await session.flush()
-    financed = [_draft(request, offer, f) for f in chosen]
-    session.add_all(financed)
+    columns = ("id", "entity_id", "partner_id", "status", "created_at", "updated_at", "expires_at")
+    await _REQUESTS.rows(session, [{name: getattr(request, name) for name in columns}])
+    drafts = [_draft(request, offer, f) for f in chosen]
     try:
-        await session.flush()
+        await _DRAFTS.rows(session, drafts)
     except IntegrityError as exc:
         # A concurrent request for one of these invoices committed first.
         raise Conflict(
             "One of the invoices was requested for financing at the same time by another "
             "request; it is already in a live financing"
         ) from exc
-    for fi in financed:
-        await record.created(session, fi, cause="financing requested")
+    await record.created_many(session, entity, drafts, cause="financing requested")
     return request

@@ -1,4 +1,5 @@
-"""Statements compiled once and run on the driver connection: for reads on hot paths.
+"""Statements compiled once and run on the driver connection: reads on hot paths, and writes of
+many rows in one statement.
 
 SQLAlchemy builds, caches and processes every statement it runs; on a page of ten rows that
 costs several times what the database does. A ``Prepared`` statement is a SQLAlchemy Core
@@ -7,19 +8,32 @@ parameters and columns with the same type processors SQLAlchemy would apply (so 
 timestamps, dates and UUIDs come back as everywhere else) and sends the SQL straight to asyncpg
 or aiosqlite. asyncpg keeps its own prepared statement per connection.
 
-Only for plain ``SELECT``s (no row locks). On a driver connection (``Database.driver_reads``)
-a statement runs in no transaction. On a session's connection it runs in the session's
-transaction, except on PostgreSQL before the session's first SQLAlchemy statement, when that
-transaction has not begun yet: READ COMMITTED makes that the same for a plain read.
+``Prepared`` is for plain ``SELECT``s (no row locks). On a driver connection
+(``Database.driver_reads``) a statement runs in no transaction. On a session's connection it
+runs in the session's transaction, except on PostgreSQL before the session's first SQLAlchemy
+statement, when that transaction has not begun yet: READ COMMITTED makes that the same for a
+plain read.
+
+``Insert`` and ``Update`` write rows the server built itself, many in one statement and without
+the ORM's unit of work: on PostgreSQL the rows go as one array per column (``unnest``), so the
+SQL is the same for one row or a hundred and asyncpg prepares it once per connection; on
+SQLite, ``executemany``. They run in the session's transaction (begun first if it has not
+been; what the session holds unflushed is flushed before), and a broken constraint raises
+SQLAlchemy's ``IntegrityError``, as a flush would. Rows they write are not in the session's
+identity map: read them back with a statement, not ``session.get``.
 """
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+import asyncpg
+from sqlalchemy import JSON, Column, Dialect, Select, Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -95,12 +109,7 @@ class Prepared:
     async def _run(
         self, conn: Connection, values: Mapping[str, Any]
     ) -> tuple[Compiled, Sequence[Sequence[Any]]]:
-        if isinstance(conn, DriverConnection):
-            driver, dialect = conn.driver, conn.dialect
-        else:
-            connection = conn if isinstance(conn, AsyncConnection) else await conn.connection()
-            driver = (await connection.get_raw_connection()).driver_connection
-            dialect = connection.dialect
+        driver, dialect = await _driver(conn, write=False)
         compiled = self.compiled(dialect)
         args = compiled.arguments(values)
         if compiled.sqlite:
@@ -109,6 +118,206 @@ class Prepared:
         else:
             raw = await driver.fetch(compiled.sql, *args)
         return compiled, compiled.convert(raw)
+
+
+async def _driver(conn: Connection, *, write: bool) -> tuple[Any, Dialect]:
+    """The driver connection under ``conn`` and its dialect. For a write, in the session's
+    transaction: its pending ORM changes flushed and, on PostgreSQL, its ``BEGIN`` sent (the
+    SQLAlchemy adapter sends it lazily, before its own first statement)."""
+    if isinstance(conn, DriverConnection):
+        return conn.driver, conn.dialect
+    if write and isinstance(conn, AsyncSession):
+        await conn.flush()
+    connection = conn if isinstance(conn, AsyncConnection) else await conn.connection()
+    raw = await connection.get_raw_connection()
+    if write and connection.dialect.name == "postgresql":
+        adapter: Any = raw.dbapi_connection
+        if getattr(adapter, "_transaction", True) is None and not adapter.autocommit:
+            await adapter._start_transaction()
+    return raw.driver_connection, connection.dialect
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A write statement for one dialect: its SQL and each value's processor, in the order of
+    a row's values. On PostgreSQL each value but the last ``scalars`` goes as an array (one
+    element per row); those last ones are the same in every row and go once."""
+
+    sql: str
+    processors: tuple[Processor, ...]
+    sqlite: bool
+    scalars: int = 0
+
+
+class _Rows:
+    """What ``Insert`` and ``Update`` share: the table's columns, their defaults, and running a
+    statement over many rows."""
+
+    def __init__(self, table: Table | type[Any]) -> None:
+        found = table if isinstance(table, Table) else table.__table__
+        assert isinstance(found, Table)
+        self.table = found
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Written] = {}
+
+    def _column(self, name: str) -> Column[Any]:
+        return self.table.columns[name]
+
+    async def _send(
+        self, conn: Connection, key: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> int:
+        driver, dialect = await _driver(conn, write=True)
+        written = self._compiled.get((dialect.name, key))
+        if written is None:
+            written = self._compiled[(dialect.name, key)] = self._compile(dialect, key)
+        processed = [
+            tuple(
+                value if process is None or value is None else process(value)
+                for value, process in zip(row, written.processors, strict=True)
+            )
+            for row in rows
+        ]
+        return await send(driver, written, processed)
+
+    def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
+        raise NotImplementedError
+
+    def _processors(self, dialect: Dialect, names: Sequence[str]) -> tuple[Processor, ...]:
+        return tuple(
+            self._column(name).type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+
+    def _array(self, dialect: Dialect, name: str, number: int) -> str:
+        """``$n`` as an array of the column's type; JSON goes as text (cast back by
+        ``_value``), which needs no codec for arrays of it."""
+        column_type = self._column(name).type
+        if isinstance(column_type, JSON):
+            return f"${number}::TEXT[]"
+        return f"${number}::{column_type.compile(dialect=dialect)}[]"
+
+    def _value(self, name: str) -> str:
+        return f"v.{name}::JSON" if isinstance(self._column(name).type, JSON) else f"v.{name}"
+
+
+class Insert(_Rows):
+    """``INSERT`` of rows of one table in one statement. Each row gives some columns; every
+    other column takes its Python default, or NULL (Fundline's tables have no server-side
+    defaults, and a table with one is refused)."""
+
+    def __init__(self, table: Table | type[Any]) -> None:
+        super().__init__(table)
+        served = [c.name for c in self.table.columns if c.server_default is not None]
+        if served:
+            raise ValueError(f"{self.table.name}: server defaults are not supported ({served})")
+        self.names = tuple(c.name for c in self.table.columns)
+        self.defaults = tuple((c.name, _default(c)) for c in self.table.columns)
+
+    async def rows(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``rows`` (dicts keyed by column name); returns how many."""
+        if not rows:
+            return 0
+        values = [
+            tuple(row[name] if name in row else default() for name, default in self.defaults)
+            for row in rows
+        ]
+        return await self._send(conn, (), values)
+
+    def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
+        names = self.names
+        listed = ", ".join(names)
+        if dialect.name == "sqlite":
+            sql = f"INSERT INTO {self.table.name} ({listed}) VALUES ({', '.join('?' * len(names))})"
+        else:
+            arrays = ", ".join(self._array(dialect, n, i) for i, n in enumerate(names, start=1))
+            chosen = ", ".join(self._value(n) for n in names)
+            sql = (
+                f"INSERT INTO {self.table.name} ({listed}) SELECT {chosen} "
+                f"FROM unnest({arrays}) AS v({listed})"
+            )
+        return _Written(sql, self._processors(dialect, names), dialect.name == "sqlite")
+
+
+class Update(_Rows):
+    """``UPDATE`` of rows of one table by their key, each with its own values of the same
+    columns, in one statement. ``scope`` names a column every row must match too (an
+    ``entity_id``: the tenant condition the statement states itself). Columns with an
+    ``onupdate`` (``updated_at``) are set as the ORM would unless a row gives them."""
+
+    def __init__(
+        self, table: Table | type[Any], *, key: Sequence[str] = ("id",), scope: str | None = None
+    ) -> None:
+        super().__init__(table)
+        self.key = tuple(key)
+        self.scope = scope
+        self.touched = tuple(
+            c.name for c in self.table.columns if c.onupdate is not None and c.name not in key
+        )
+
+    async def rows(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]], *, scope: Any = None
+    ) -> int:
+        """Set, in each row of the table whose key columns (and ``scope`` column, equal to
+        ``scope``) match a given row's, the other columns that row gives (every row gives the
+        same columns). Returns how many rows were updated."""
+        if not rows:
+            return 0
+        changed = tuple(n for n in rows[0] if n not in self.key)
+        changed += tuple(n for n in self.touched if n not in changed)
+        updates = {n: _default(self._column(n), onupdate=True) for n in self.touched}
+        values = [
+            tuple(row[n] if n in row else updates[n]() for n in changed)
+            + tuple(row[n] for n in self.key)
+            + ((scope,) if self.scope is not None else ())
+            for row in rows
+        ]
+        return await self._send(conn, changed, values)
+
+    def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
+        changed, table = key, self.table.name
+        names = (*changed, *self.key)
+        scoped = (self.scope,) if self.scope is not None else ()
+        if dialect.name == "sqlite":
+            sets = ", ".join(f"{n} = ?" for n in changed)
+            where = " AND ".join(f"{table}.{n} = ?" for n in (*self.key, *scoped))
+            sql = f"UPDATE {table} SET {sets} WHERE {where}"
+        else:
+            arrays = ", ".join(self._array(dialect, n, i) for i, n in enumerate(names, start=1))
+            sets = ", ".join(f"{n} = {self._value(n)}" for n in changed)
+            where = " AND ".join(f"{table}.{n} = v.{n}" for n in self.key)
+            if scoped:
+                where += f" AND {table}.{self.scope} = ${len(names) + 1}"
+            sql = (
+                f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
+                f"WHERE {where}"
+            )
+        processors = self._processors(dialect, (*names, *scoped))
+        return _Written(sql, processors, dialect.name == "sqlite", len(scoped))
+
+
+def _default(column: Column[Any], *, onupdate: bool = False) -> Callable[[], Any]:
+    """The column's Python-side default (or ``onupdate``) as a function; NULL when it has none."""
+    default: Any = column.onupdate if onupdate else column.default
+    if default is None:
+        return lambda: None
+    if default.is_callable:
+        return functools.partial(default.arg, None)  # SQLAlchemy's wrapper takes a context
+    value = default.arg
+    return lambda: value
+
+
+async def send(driver: Any, written: _Written, rows: list[tuple[Any, ...]]) -> int:
+    """Run a write over ``rows`` (processed values, in the statement's order); returns how many
+    rows it wrote. Integrity errors are SQLAlchemy's, as from a flush."""
+    try:
+        if written.sqlite:
+            cursor = await driver.executemany(written.sql, rows)
+            return int(cursor.rowcount)
+        arrays = len(rows[0]) - written.scalars
+        args = [list(column) for column in zip(*(row[:arrays] for row in rows), strict=True)]
+        args += rows[0][arrays:]
+        status = await driver.execute(written.sql, *args)
+        return int(status.rsplit(" ", 1)[-1])
+    except (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError) as exc:
+        raise IntegrityError(written.sql, None, exc) from exc
 
 
 def _compile(statement: AnySelect, dialect: Dialect, *, for_json: bool) -> Compiled:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +21,7 @@ from fundline.config import Lender
 from fundline.financing import record
 from fundline.kit import clock
 from fundline.kit.security import new_token, token_digest
+from fundline.kit.statements import Insert, Prepared
 from fundline.lending import documents, onboarding, pricing, schedule, servicing
 from fundline.lending.policy import Policy
 from fundline.models import (
@@ -72,7 +73,8 @@ class BuiltinLender:
         self, session: AsyncSession, entity: Entity, *, user_id: uuid.UUID | None
     ) -> str:
         """Creates the entity's financing business on its first call (``NEW``)."""
-        await _business(session, entity)
+        if not await _HAS_BUSINESS.rows(session, {"entity_id": entity.id}):
+            await _business(session, entity)
         now = clock.now()
         return await issue_token(
             session,
@@ -192,18 +194,29 @@ async def issue_token(
 ) -> str:
     """A new one-time Connect token (``connect`` or ``session``); only its digest is stored."""
     token = new_token("fct_" if kind == "connect" else "fst_")
-    session.add(
-        ConnectToken(
-            token_hash=token_digest(token),
-            kind=kind,
-            entity_id=entity_id,
-            request_id=request_id,
-            created_at=created_at,
-            expires_at=expires_at,
-        )
+    await _TOKENS.rows(
+        session,
+        [
+            {
+                "token_hash": token_digest(token),
+                "kind": kind,
+                "entity_id": entity_id,
+                "request_id": request_id,
+                "created_at": created_at,
+                "expires_at": expires_at,
+            }
+        ],
     )
-    await session.flush()
     return token
+
+
+_TOKENS = Insert(ConnectToken)
+_HAS_BUSINESS = Prepared(
+    select(FinancingBusiness.id).where(
+        FinancingBusiness.entity_id
+        == bindparam("entity_id", type_=FinancingBusiness.entity_id.type)
+    )
+)
 
 
 async def _business(session: AsyncSession, entity: Entity) -> FinancingBusiness:

@@ -45,13 +45,14 @@ from fundline.webhooks import outbox
 
 def effective_status(receivable: Receivable, today: date) -> ReceivablesStatus:
     """The status a client sees: ``overdue`` for an open invoice past its due date."""
-    if (
-        receivable.status in OPEN_STATUSES
-        and receivable.due_date is not None
-        and receivable.due_date < today
-    ):
+    return status_at(receivable.status, receivable.due_date, today)
+
+
+def status_at(status: ReceivablesStatus, due_date: date | None, today: date) -> ReceivablesStatus:
+    """``effective_status`` of a receivable's stored status and due date."""
+    if status in OPEN_STATUSES and due_date is not None and due_date < today:
         return ReceivablesStatus.OVERDUE
-    return receivable.status
+    return status
 
 
 # --- reading ---------------------------------------------------------------------------------

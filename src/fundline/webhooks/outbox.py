@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.db import IdMixin
+from fundline.kit.statements import Insert
 from fundline.kit.versions import CURRENT_VERSION
 from fundline.models import (
     Counterpart,
@@ -114,15 +115,17 @@ async def record_events(
     action: str,
     objects: Iterable[tuple[uuid.UUID, dict[str, Any] | None]],
 ) -> int:
-    """``record_event`` for many objects of one model at once: batched INSERTs, no ORM objects.
+    """``record_event`` for many objects of one model at once: one INSERT, no ORM objects.
 
-    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written.
+    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written. The
+    events keep the order given (the outbox is read by ``created_at``, then ``id``: each is a
+    microsecond after the one before).
     """
     now = clock.now()
     rows = [
         {
             "id": uuid.uuid4(),
-            "created_at": now,
+            "created_at": now + timedelta(microseconds=n),
             "dispatched_at": None,
             **_fields(
                 partner_id=entity.partner_id,
@@ -133,14 +136,12 @@ async def record_events(
                 data=data,
             ),
         }
-        for object_id, data in objects
+        for n, (object_id, data) in enumerate(objects)
     ]
-    if rows:
-        table = Event.__table__
-        assert isinstance(table, Table)
-        # A Core INSERT (not the ORM's bulk path): executemany in multi-row batches.
-        await session.execute(insert(table), rows)
-    return len(rows)
+    return await _EVENTS.rows(session, rows)
+
+
+_EVENTS = Insert(Event)
 
 
 async def record(
