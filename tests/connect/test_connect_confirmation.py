@@ -86,21 +86,21 @@ async def test_a_refusal_after_a_first_write_answers_the_form_again(
     one = await create_issued_invoice(client, tenant, amount=100_000)
     two = await create_issued_invoice(client, tenant, amount=100_000)
     headers = await invoices_session(client, tenant, one, two)
-    real = servicing.confirm_invoice
+    real = servicing.confirm_invoices
     calls = 0
 
-    async def second_refused(*args: Any, **kwargs: Any) -> FinancingInvoice:
+    async def second_refused(session: Any, chosen: Any, **kwargs: Any) -> list[FinancingInvoice]:
+        # The invoices are confirmed together: the first is written, then the second refused.
         nonlocal calls
         calls += 1
-        if calls == 2:
-            raise Conflict("The lender refused this one")
-        return await real(*args, **kwargs)
+        await real(session, chosen[:1], **kwargs)
+        raise Conflict("The lender refused this one")
 
-    monkeypatch.setattr(servicing, "confirm_invoice", second_refused)
+    monkeypatch.setattr(servicing, "confirm_invoices", second_refused)
     body = await view(
         client, "invoices/confirm", headers, {**row(one, "500.00"), **row(two, "500.00")}
     )
-    assert calls == 2
+    assert calls == 1
     page = Html(body["html"])
     assert "The lender refused this one" in page.text
     assert "Confirm financing" in page.texts["button"]

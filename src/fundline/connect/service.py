@@ -352,6 +352,7 @@ async def confirm_invoices(
     if request.status == FinancingRequestStatus.EXPIRED or request.expires_at <= clock.now():
         raise Conflict("The financing request has expired; request financing again")
     drafts = await _locked_invoices(session, request, [i.invoice_id for i in payload.invoices])
+    plans: dict[uuid.UUID, list[PricingPlan]] = {}
     chosen: list[tuple[FinancingInvoice, PricingPlan, int | None]] = []
     seen: set[uuid.UUID] = set()
     for index, item in enumerate(payload.invoices):
@@ -362,15 +363,12 @@ async def confirm_invoices(
             )
         seen.add(item.invoice_id)
         fi, plan = await _checked_choice(
-            session, drafts.get(item.invoice_id), item, loc, widget=widget
+            session, drafts.get(item.invoice_id), item, loc, plans=plans, widget=widget
         )
         chosen.append((fi, plan, item.requested_amount))
 
     # The lender marks the request confirmed; drafts left out are released when it expires.
-    return [
-        await widget.confirm_invoice(session, fi, plan=plan, requested_amount=amount)
-        for fi, plan, amount in chosen
-    ]
+    return await widget.confirm_invoices(session, chosen)
 
 
 async def _locked_invoices(
@@ -395,18 +393,19 @@ async def _checked_choice(
     item: ConfirmInvoice,
     loc: tuple[str | int, ...],
     *,
+    plans: dict[uuid.UUID, list[PricingPlan]],
     widget: ConnectLender,
 ) -> tuple[FinancingInvoice, PricingPlan]:
     """The DRAFT and the plan ``item`` chooses for it, once the plan is one of its offer's and
-    the amount within that plan's maximum; else the error to answer with."""
+    the amount within that plan's maximum; else the error to answer with. ``plans`` keeps
+    each offer's plans once read."""
     if fi is None:
         raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
     if fi.status != WCInvoiceStatus.DRAFT:
         raise Conflict(f"Invoice {item.invoice_id} is already {fi.status}")
-    plan = next(
-        (p for p in await plans_of(session, fi.offer_id) if p.id == item.pricing_plan_id),
-        None,
-    )
+    if fi.offer_id not in plans:
+        plans[fi.offer_id] = await plans_of(session, fi.offer_id)
+    plan = next((p for p in plans[fi.offer_id] if p.id == item.pricing_plan_id), None)
     if plan is None:
         raise Unprocessable(
             f"Pricing plan {item.pricing_plan_id} is not a plan of this invoice's offer",

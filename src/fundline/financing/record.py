@@ -6,6 +6,7 @@ Kanmon adapter's sync both write it through here. (Row locks, and their order, a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -77,17 +78,7 @@ async def created_many(
     each."""
     now = clock.now()
     await _HISTORY.rows(
-        session,
-        [
-            {
-                "financing_invoice_id": fi["id"],
-                "from_status": None,
-                "to_status": fi["status"],
-                "cause": cause[:255],
-                "at": now,
-            }
-            for fi in drafts
-        ],
+        session, [change_row(fi["id"], None, fi["status"], cause, now) for fi in drafts]
     )
     await outbox.record_events(
         session,
@@ -122,31 +113,54 @@ async def note(session: AsyncSession, fi: FinancingInvoice, *, cause: str) -> No
 def _change(
     fi: FinancingInvoice, before: WCInvoiceStatus | None, after: WCInvoiceStatus, cause: str
 ) -> FinancingStatusChange:
-    return FinancingStatusChange(
-        financing_invoice_id=fi.id,
-        from_status=before,
-        to_status=after,
-        cause=cause[:255],
-        at=clock.now(),
-    )
+    return FinancingStatusChange(**change_row(fi.id, before, after, cause, clock.now()))
+
+
+def change_row(
+    fi_id: uuid.UUID,
+    before: WCInvoiceStatus | None,
+    after: WCInvoiceStatus,
+    cause: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """A history row of a financing invoice's transition (for ``kit.statements.Insert``)."""
+    return {
+        "financing_invoice_id": fi_id,
+        "from_status": before,
+        "to_status": after,
+        "cause": cause[:255],
+        "at": at,
+    }
+
+
+def invoice_data(
+    fi: FinancingInvoice, status: WCInvoiceStatus, *, previous: WCInvoiceStatus | None = None
+) -> dict[str, Any]:
+    """What a financing invoice's event says of it, once its status is ``status``."""
+    data: dict[str, Any] = {
+        "status": status,
+        "invoice_id": str(fi.invoice_id),
+        "type": fi.type,
+        "repaid_amount": fi.repaid_amount,
+    }
+    if previous is not None:
+        data["previous_status"] = previous
+    return data
+
+
+def amounts_data(offer: FinancingOffer) -> dict[str, Any]:
+    """What an offer's ``updated`` event says when its amounts changed."""
+    return {
+        "status": offer.status,
+        "total_amount": offer.total_amount,
+        "available_amount": offer.available_amount,
+    }
 
 
 async def _invoice_event(
     session: AsyncSession, fi: FinancingInvoice, action: str, data: dict[str, Any]
 ) -> None:
-    await outbox.record_event(
-        session,
-        fi,
-        fi,
-        action,
-        data={
-            "status": fi.status,
-            "invoice_id": str(fi.invoice_id),
-            "type": fi.type,
-            "repaid_amount": fi.repaid_amount,
-            **data,
-        },
-    )
+    await outbox.record_event(session, fi, fi, action, data={**invoice_data(fi, fi.status), **data})
 
 
 async def move_offer(
@@ -193,16 +207,7 @@ async def sync_offer_status(session: AsyncSession, offer: FinancingOffer) -> Non
 
 async def offer_amounts_changed(session: AsyncSession, offer: FinancingOffer) -> None:
     await session.flush()
-    await _offer_event(
-        session,
-        offer,
-        "updated",
-        {
-            "status": offer.status,
-            "total_amount": offer.total_amount,
-            "available_amount": offer.available_amount,
-        },
-    )
+    await _offer_event(session, offer, "updated", amounts_data(offer))
 
 
 async def _offer_event(

@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -465,7 +465,9 @@ async def _judge(
     return chosen, offer
 
 
-def _draft(request: FinancingRequest, offer: _Offer, f: InvoiceFacts) -> dict[str, Any]:
+def _draft(
+    request: FinancingRequest, offer: _Offer, f: InvoiceFacts, created_at: datetime
+) -> dict[str, Any]:
     """A DRAFT financing invoice of ``request``: a copy of the invoice as it was judged."""
     return {
         "id": uuid.uuid4(),
@@ -487,8 +489,8 @@ def _draft(request: FinancingRequest, offer: _Offer, f: InvoiceFacts) -> dict[st
         "payer_business_name": f.payer_business_name,
         "payer_first_name": f.payer_first_name,
         "payer_last_name": f.payer_last_name,
-        "created_at": request.created_at,
-        "updated_at": request.created_at,
+        "created_at": created_at,
+        "updated_at": created_at,
     }
 
 
@@ -514,7 +516,10 @@ async def _create_request(
     )
     columns = ("id", "entity_id", "partner_id", "status", "created_at", "updated_at", "expires_at")
     await _REQUESTS.rows(session, [{name: getattr(request, name) for name in columns}])
-    drafts = [_draft(request, offer, f) for f in chosen]
+    # A microsecond apart, in the order asked for: lists read them by ``created_at``.
+    drafts = [
+        _draft(request, offer, f, now + timedelta(microseconds=n)) for n, f in enumerate(chosen)
+    ]
     try:
         await _DRAFTS.rows(session, drafts)
     except IntegrityError as exc:

@@ -35,6 +35,7 @@ import asyncpg
 from sqlalchemy import JSON, Column, Dialect, Select, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.attributes import flag_dirty, set_committed_value
 from sqlalchemy.types import TypeEngine
 
 from fundline.kit.db import DriverConnection, StrEnumColumn, UTCDateTime
@@ -291,6 +292,16 @@ class Update(_Rows):
             )
         processors = self._processors(dialect, (*names, *scoped))
         return _Written(sql, processors, dialect.name == "sqlite", len(scoped))
+
+
+def written(obj: Any, values: Mapping[str, Any]) -> None:
+    """Tell the session that ``obj``'s row now holds ``values``, written past the ORM (by
+    ``Update``): its attributes take them as if loaded, and it is marked dirty (no UPDATE
+    follows: nothing differs) so that a rollback, of a savepoint too, expires it as it would
+    had the ORM written them."""
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    flag_dirty(obj)
 
 
 def _default(column: Column[Any], *, onupdate: bool = False) -> Callable[[], Any]:

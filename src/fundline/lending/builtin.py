@@ -182,6 +182,13 @@ class BuiltinLender:
             session, fi, plan=plan, requested_amount=requested_amount, policy=self.policy
         )
 
+    async def confirm_invoices(
+        self,
+        session: AsyncSession,
+        chosen: Sequence[tuple[FinancingInvoice, PricingPlan, int | None]],
+    ) -> list[FinancingInvoice]:
+        return await servicing.confirm_invoices(session, chosen, policy=self.policy)
+
 
 async def issue_token(
     session: AsyncSession,

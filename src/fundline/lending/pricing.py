@@ -9,6 +9,8 @@ based on the document's amount due, read at the moment of quoting or confirming.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -87,6 +89,34 @@ async def amount_owed(session: AsyncSession, fi: FinancingInvoice) -> int:
         return fi.total_amount
     due = int(row.total_amount) - int(row.amount_paid)
     return max(0, min(fi.total_amount, due))
+
+
+async def amounts_owed(
+    session: AsyncSession, fis: Sequence[FinancingInvoice]
+) -> dict[uuid.UUID, int]:
+    """``amount_owed`` of each of ``fis`` (by financing invoice id), one statement per
+    document type."""
+    owed = {fi.id: fi.total_amount for fi in fis}
+    for document in (Receivable, Payable):
+        kind = "receivable" if document is Receivable else "payable"
+        mine = [fi for fi in fis if fi.type == kind]
+        if not mine:
+            continue
+        rows = await session.execute(
+            select(
+                document.id, document.entity_id, document.total_amount, document.amount_paid
+            ).where(
+                document.id.in_([fi.invoice_id for fi in mine]),
+                document.entity_id.in_({fi.entity_id for fi in mine}),
+            )
+        )
+        found = {(r.id, r.entity_id): r for r in rows}
+        for fi in mine:
+            row = found.get((fi.invoice_id, fi.entity_id))
+            if row is not None and row.total_amount is not None:
+                due = int(row.total_amount) - int(row.amount_paid)
+                owed[fi.id] = max(0, min(fi.total_amount, due))
+    return owed
 
 
 def quote(owed: int, plan: PricingPlan, *, requested_amount: int | None = None) -> Quote:

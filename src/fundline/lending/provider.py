@@ -179,6 +179,15 @@ class ConnectLender(Protocol):
         """The user confirms the ``DRAFT`` ``fi`` (locked) with ``plan`` and an amount."""
         ...
 
+    async def confirm_invoices(
+        self,
+        session: AsyncSession,
+        chosen: Sequence[tuple[FinancingInvoice, PricingPlan, int | None]],
+    ) -> list[FinancingInvoice]:
+        """``confirm_invoice`` of each ``(fi, plan, requested amount)``, in order, together
+        (the ``fi`` locked); all or none."""
+        ...
+
 
 def current_lender(request: Request) -> LenderProvider:
     lender: LenderProvider = request.app.state.lender

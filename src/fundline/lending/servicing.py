@@ -27,13 +27,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.financing import record
 from fundline.kit import clock
-from fundline.kit.errors import Conflict, Unprocessable
+from fundline.kit.errors import Conflict, NotFound, Unprocessable
+from fundline.kit.statements import Insert, Update, written
 from fundline.lending import ledger, locks, pricing
 from fundline.lending.policy import Policy
 from fundline.lending.schedule import build_schedule
@@ -50,6 +52,7 @@ from fundline.models.financing import (
     WCInvoiceStatus,
     WCOfferStatus,
 )
+from fundline.webhooks import outbox
 
 # --- offers ----------------------------------------------------------------------------------
 
@@ -136,55 +139,146 @@ async def confirm_invoice(
     requested_amount: int | None,
     policy: Policy,
 ) -> FinancingInvoice:
-    """``DRAFT`` → ``NEW``: price it on ``plan`` and reserve the amount on the offer.
+    """``confirm_invoices`` of one invoice."""
+    (confirmed,) = await confirm_invoices(session, [(fi, plan, requested_amount)], policy=policy)
+    return confirmed
+
+
+# What confirming writes on a financing invoice (besides its status).
+_CONFIRMED = (
+    "pricing_plan_id",
+    "advance_rate_percentage",
+    "fee_percentage",
+    "requested_amount",
+    "fee_amount",
+    "principal_amount",
+    "repayment_amount",
+    "confirmed_at",
+)
+_CONFIRM = Update(FinancingInvoice, scope="entity_id")
+_HISTORY = Insert(FinancingStatusChange)
+
+
+async def confirm_invoices(
+    session: AsyncSession,
+    chosen: Sequence[tuple[FinancingInvoice, PricingPlan, int | None]],
+    *,
+    policy: Policy,
+) -> list[FinancingInvoice]:
+    """``DRAFT`` → ``NEW`` for each ``(invoice, plan, requested amount)``, in order: price it
+    on the plan and reserve the amount on its offer. All of one entity; all or none (the
+    caller's transaction rolls back on an error).
 
     The price is based on what the invoice still owes (``pricing.amount_owed``: less than its
     total once partly paid). ``requested_amount`` defaults to the plan's maximum,
-    ``floor(owed * advance_rate / 10000)``. More than the offer has available
-    is a 409; an amount outside ``1 … max`` a 422. Under the auto-review policy the invoice
-    is approved (and, with ``auto_fund``, funded) at once.
+    ``floor(owed * advance_rate / 10000)``. More than the offer has available (after the
+    invoices before it) is a 409; an amount outside ``1 … max`` a 422. Under the auto-review
+    policy each invoice is then approved (and, with ``auto_fund``, funded).
+
+    Each invoice gets its history row and ``status_changed`` event, its offer an ``updated``
+    event with the amounts after it; the invoices are written in one statement, their history
+    and events in one each.
     """
-    fi = await locks.invoice(session, fi.id)
-    record.require(fi, (WCInvoiceStatus.DRAFT,), "confirmed")
-    if plan.offer_id != fi.offer_id:
-        raise Unprocessable(
-            f"Pricing plan {plan.id} is not a plan of this invoice's offer",
-            loc=("body", "pricing_plan_id"),
+    if not chosen:
+        return []
+    fis = await locks.rows(
+        session,
+        select(FinancingInvoice).where(
+            FinancingInvoice.entity_id == chosen[0][0].entity_id,
+            FinancingInvoice.id.in_([fi.id for fi, _, _ in chosen]),
+        ),
+    )
+    by_id = {fi.id: fi for fi in fis}
+    if len(by_id) < len({fi.id for fi, _, _ in chosen}):
+        raise NotFound("Financing invoice not found")
+    for fi, plan, _ in chosen:
+        record.require(by_id[fi.id], (WCInvoiceStatus.DRAFT,), "confirmed")
+        if plan.offer_id != fi.offer_id:
+            raise Unprocessable(
+                f"Pricing plan {plan.id} is not a plan of this invoice's offer",
+                loc=("body", "pricing_plan_id"),
+            )
+    offers = {o.id: o for o in await locks.offers(session, sorted({fi.offer_id for fi in fis}))}
+    owed = await pricing.amounts_owed(session, fis)
+    now = clock.now()
+    changes: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for chosen_fi, plan, requested_amount in chosen:
+        fi = by_id[chosen_fi.id]
+        offer = offers[fi.offer_id]
+        if offer.status != WCOfferStatus.CURRENT:
+            raise Conflict(
+                f"Financing offer is {offer.status}; invoices can be confirmed only on a "
+                "CURRENT offer"
+            )
+        if offer.currency != fi.currency:
+            raise Conflict(f"The invoice is in {fi.currency} and the offer in {offer.currency}")
+        try:
+            quote = pricing.quote(owed[fi.id], plan, requested_amount=requested_amount)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), loc=("body", "requested_amount")) from None
+        if quote.requested_amount > offer.available_amount:
+            raise Conflict(
+                f"Requested amount {quote.requested_amount} is more than the "
+                f"{offer.available_amount} available on the financing offer"
+            )
+        offer.reserved_amount += quote.requested_amount
+        values = dict(
+            zip(
+                _CONFIRMED,
+                (
+                    plan.id,
+                    plan.advance_rate_percentage,
+                    plan.fee_percentage,
+                    quote.requested_amount,
+                    quote.fee_amount,
+                    quote.principal_amount,
+                    quote.repayment_amount,
+                    now,
+                ),
+                strict=True,
+            )
         )
-    offer = await locks.offer(session, fi.offer_id)
-    if offer.status != WCOfferStatus.CURRENT:
-        raise Conflict(
-            f"Financing offer is {offer.status}; invoices can be confirmed only on a CURRENT offer"
+        changes.append({"id": fi.id, "status": WCInvoiceStatus.NEW, **values, "updated_at": now})
+        history.append(
+            record.change_row(fi.id, WCInvoiceStatus.DRAFT, WCInvoiceStatus.NEW, _CONFIRMED_BY, now)
         )
-    if offer.currency != fi.currency:
-        raise Conflict(f"The invoice is in {fi.currency} and the offer in {offer.currency}")
-    try:
-        owed = await pricing.amount_owed(session, fi)
-        quote = pricing.quote(owed, plan, requested_amount=requested_amount)
-    except ValueError as exc:
-        raise Unprocessable(str(exc), loc=("body", "requested_amount")) from None
-    if quote.requested_amount > offer.available_amount:
-        raise Conflict(
-            f"Requested amount {quote.requested_amount} is more than the "
-            f"{offer.available_amount} available on the financing offer"
-        )
-    fi.pricing_plan_id = plan.id
-    fi.advance_rate_percentage = plan.advance_rate_percentage
-    fi.fee_percentage = plan.fee_percentage
-    fi.requested_amount = quote.requested_amount
-    fi.fee_amount = quote.fee_amount
-    fi.principal_amount = quote.principal_amount
-    fi.repayment_amount = quote.repayment_amount
-    fi.confirmed_at = clock.now()
-    offer.reserved_amount += quote.requested_amount
-    request = await session.get(FinancingRequest, fi.request_id)
-    if request is not None and request.status == FinancingRequestStatus.OPEN:
-        request.status = FinancingRequestStatus.CONFIRMED
-    await record.move(session, fi, WCInvoiceStatus.NEW, cause="confirmed by the business")
-    await record.offer_amounts_changed(session, offer)
+        events += [
+            outbox.row(
+                fi,
+                FinancingInvoice,
+                fi.id,
+                "status_changed",
+                record.invoice_data(fi, WCInvoiceStatus.NEW, previous=WCInvoiceStatus.DRAFT),
+            ),
+            outbox.row(
+                outbox.Owner(fi.partner_id, offer.entity_id),
+                FinancingOffer,
+                offer.id,
+                "updated",
+                record.amounts_data(offer),
+            ),
+        ]
+    for fi in fis:
+        request = await session.get(FinancingRequest, fi.request_id)
+        if request is not None and request.status == FinancingRequestStatus.OPEN:
+            request.status = FinancingRequestStatus.CONFIRMED
+    await _CONFIRM.rows(session, changes, scope=fis[0].entity_id)
+    for change in changes:
+        written(by_id[change["id"]], {k: v for k, v in change.items() if k != "id"})
+    await _HISTORY.rows(session, history)
+    await outbox.write(session, events)
+    confirmed = [by_id[fi.id] for fi, _, _ in chosen]
     if policy.review == "auto":
-        fi = await approve(session, fi, cause="approved by the auto-review policy", policy=policy)
-    return fi
+        confirmed = [
+            await approve(session, fi, cause="approved by the auto-review policy", policy=policy)
+            for fi in confirmed
+        ]
+    return confirmed
+
+
+_CONFIRMED_BY = "confirmed by the business"
 
 
 async def approve(

@@ -8,7 +8,7 @@ the same row for the same kind of change.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -117,28 +117,45 @@ async def record_events(
 ) -> int:
     """``record_event`` for many objects of one model at once: one INSERT, no ORM objects.
 
-    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written. The
-    events keep the order given (the outbox is read by ``created_at``, then ``id``: each is a
-    microsecond after the one before).
+    ``objects`` are ``(object_id, data)`` pairs; returns how many events were written.
     """
+    return await write(
+        session, [row(entity, model, object_id, action, data) for object_id, data in objects]
+    )
+
+
+def row(
+    entity: Entity | Owned,
+    model: type[IdMixin],
+    object_id: uuid.UUID,
+    action: str,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The outbox row of ``<object_type>.<action>`` on the ``model`` object ``object_id``, for
+    ``write``: what ``record_event`` adds, as a row."""
+    partner_id, entity_id = _owner(entity)
+    return _fields(
+        partner_id=partner_id,
+        entity_id=entity_id,
+        object_type=OBJECT_TYPES[model],
+        object_id=object_id,
+        action=action,
+        data=data,
+    )
+
+
+async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Add many outbox rows (``row``) in one INSERT; returns how many. They keep the order
+    given: the outbox is read by ``created_at``, then ``id``, and each is a microsecond after
+    the one before."""
     now = clock.now()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "created_at": now + timedelta(microseconds=n),
-            "dispatched_at": None,
-            **_fields(
-                partner_id=entity.partner_id,
-                entity_id=entity.id,
-                object_type=OBJECT_TYPES[model],
-                object_id=object_id,
-                action=action,
-                data=data,
-            ),
-        }
-        for n, (object_id, data) in enumerate(objects)
-    ]
-    return await _EVENTS.rows(session, rows)
+    return await _EVENTS.rows(
+        session,
+        [
+            {**event, "id": uuid.uuid4(), "created_at": now + timedelta(microseconds=n)}
+            for n, event in enumerate(rows)
+        ],
+    )
 
 
 _EVENTS = Insert(Event)
@@ -154,8 +171,10 @@ async def record(
     action: str,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """The outbox row itself, every field given; domains call ``record_event``."""
-    event = Event(
+    """The outbox row itself, every field given; domains call ``record_event``. Written in one
+    statement, past the ORM's unit of work; the ``Event`` returned is the row as written (not
+    in the session)."""
+    row = {
         **_fields(
             partner_id=partner_id,
             entity_id=entity_id,
@@ -163,11 +182,13 @@ async def record(
             object_id=object_id,
             action=action,
             data=data,
-        )
-    )
-    session.add(event)
-    await session.flush()
-    return event
+        ),
+        "id": uuid.uuid4(),
+        "created_at": clock.now(),
+        "dispatched_at": None,
+    }
+    await _EVENTS.rows(session, [row])
+    return Event(**row)
 
 
 def _fields(
