@@ -461,9 +461,9 @@ def record_statements(app: Any) -> list[str]:
         seen.append(" ".join(compiled.sql.split()))
         return compiled, rows
 
-    async def send(driver: Any, written: Any, rows: Any) -> int:
+    async def send(driver: Any, written: Any, columns: Any) -> int:
         seen.append(written.sql)
-        return await _SEND(driver, written, rows)
+        return await _SEND(driver, written, columns)
 
     Prepared._run = run  # type: ignore[method-assign]
     statements.send = send

@@ -174,8 +174,8 @@ async def _watched_run(
 _original_send = statements.send
 
 
-async def _watched_send(driver: Any, written: Any, rows: list[tuple[Any, ...]]) -> int:
-    count = await _original_send(driver, written, rows)
+async def _watched_send(driver: Any, written: Any, columns: list[list[Any]]) -> int:
+    count = await _original_send(driver, written, columns)
     _seen(written.sql, orm=False)
     return count
 

@@ -353,6 +353,15 @@ async def confirm_invoices(
         raise Conflict("The financing request has expired; request financing again")
     drafts = await _locked_invoices(session, request, [i.invoice_id for i in payload.invoices])
     plans: dict[uuid.UUID, list[PricingPlan]] = {}
+    # What each document still owes, read once, where an amount is asked for.
+    owed = await widget.amounts_owed(
+        session,
+        [
+            drafts[i.invoice_id]
+            for i in payload.invoices
+            if i.requested_amount is not None and i.invoice_id in drafts
+        ],
+    )
     chosen: list[tuple[FinancingInvoice, PricingPlan, int | None]] = []
     seen: set[uuid.UUID] = set()
     for index, item in enumerate(payload.invoices):
@@ -363,7 +372,7 @@ async def confirm_invoices(
             )
         seen.add(item.invoice_id)
         fi, plan = await _checked_choice(
-            session, drafts.get(item.invoice_id), item, loc, plans=plans, widget=widget
+            session, drafts.get(item.invoice_id), item, loc, plans=plans, owed=owed, widget=widget
         )
         chosen.append((fi, plan, item.requested_amount))
 
@@ -394,11 +403,12 @@ async def _checked_choice(
     loc: tuple[str | int, ...],
     *,
     plans: dict[uuid.UUID, list[PricingPlan]],
+    owed: dict[uuid.UUID, int],
     widget: ConnectLender,
 ) -> tuple[FinancingInvoice, PricingPlan]:
     """The DRAFT and the plan ``item`` chooses for it, once the plan is one of its offer's and
     the amount within that plan's maximum; else the error to answer with. ``plans`` keeps
-    each offer's plans once read."""
+    each offer's plans once read; ``owed`` is what each draft asked an amount of still owes."""
     if fi is None:
         raise NotFound(f"Invoice {item.invoice_id} is not part of this financing request")
     if fi.status != WCInvoiceStatus.DRAFT:
@@ -412,8 +422,7 @@ async def _checked_choice(
             loc=(*loc, "pricing_plan_id"),
         )
     if item.requested_amount is not None:
-        owed = await widget.amount_owed(session, fi)
-        ceiling = widget.quote(owed, plan).max_requested_amount
+        ceiling = widget.quote(owed[fi.id], plan).max_requested_amount
         if item.requested_amount > ceiling:
             raise Unprocessable(
                 f"requested_amount {item.requested_amount} is above this plan's maximum "

@@ -122,12 +122,13 @@ class Prepared:
 
 
 async def _driver(conn: Connection, *, write: bool) -> tuple[Any, Dialect]:
-    """The driver connection under ``conn`` and its dialect. For a write, in the session's
-    transaction: its pending ORM changes flushed and, on PostgreSQL, its ``BEGIN`` sent (the
-    SQLAlchemy adapter sends it lazily, before its own first statement)."""
+    """The driver connection under ``conn`` and its dialect. On a session, what it holds
+    unflushed is flushed first (as the ORM's autoflush would before a query); for a write, on
+    PostgreSQL, the transaction's ``BEGIN`` is sent (the SQLAlchemy adapter sends it lazily,
+    before its own first statement)."""
     if isinstance(conn, DriverConnection):
         return conn.driver, conn.dialect
-    if write and isinstance(conn, AsyncSession):
+    if isinstance(conn, AsyncSession):
         await conn.flush()
     connection = conn if isinstance(conn, AsyncConnection) else await conn.connection()
     raw = await connection.get_raw_connection()
@@ -140,9 +141,9 @@ async def _driver(conn: Connection, *, write: bool) -> tuple[Any, Dialect]:
 
 @dataclass(frozen=True, slots=True)
 class _Written:
-    """A write statement for one dialect: its SQL and each value's processor, in the order of
-    a row's values. On PostgreSQL each value but the last ``scalars`` goes as an array (one
-    element per row); those last ones are the same in every row and go once."""
+    """A write statement for one dialect: its SQL and each parameter's processor. On
+    PostgreSQL each parameter but the last ``scalars`` is an array (one element per row);
+    those last ones are the same in every row and go once."""
 
     sql: str
     processors: tuple[Processor, ...]
@@ -163,19 +164,18 @@ class _Rows:
     def _column(self, name: str) -> Column[Any]:
         return self.table.columns[name]
 
-    async def _send(
-        self, conn: Connection, key: tuple[str, ...], rows: list[tuple[Any, ...]]
-    ) -> int:
+    async def _send(self, conn: Connection, key: tuple[str, ...], columns: list[list[Any]]) -> int:
+        """Run the statement of ``key`` over ``columns``: each parameter's values, one per
+        row (column by column: the arrays PostgreSQL is sent)."""
         driver, dialect = await _driver(conn, write=True)
         written = self._compiled.get((dialect.name, key))
         if written is None:
             written = self._compiled[(dialect.name, key)] = self._compile(dialect, key)
         processed = [
-            tuple(
-                value if process is None or value is None else process(value)
-                for value, process in zip(row, written.processors, strict=True)
-            )
-            for row in rows
+            values
+            if process is None
+            else [None if value is None else process(value) for value in values]
+            for values, process in zip(columns, written.processors, strict=True)
         ]
         return await send(driver, written, processed)
 
@@ -216,11 +216,11 @@ class Insert(_Rows):
         """Insert ``rows`` (dicts keyed by column name); returns how many."""
         if not rows:
             return 0
-        values = [
-            tuple(row[name] if name in row else default() for name, default in self.defaults)
-            for row in rows
+        columns = [
+            [row[name] if name in row else default() for row in rows]
+            for name, default in self.defaults
         ]
-        return await self._send(conn, (), values)
+        return await self._send(conn, (), columns)
 
     def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
         names = self.names
@@ -264,13 +264,11 @@ class Update(_Rows):
         changed = tuple(n for n in rows[0] if n not in self.key)
         changed += tuple(n for n in self.touched if n not in changed)
         updates = {n: _default(self._column(n), onupdate=True) for n in self.touched}
-        values = [
-            tuple(row[n] if n in row else updates[n]() for n in changed)
-            + tuple(row[n] for n in self.key)
-            + ((scope,) if self.scope is not None else ())
-            for row in rows
-        ]
-        return await self._send(conn, changed, values)
+        columns = [[row[n] if n in row else updates[n]() for row in rows] for n in changed]
+        columns += [[row[n] for row in rows] for n in self.key]
+        if self.scope is not None:
+            columns.append([scope] * len(rows))
+        return await self._send(conn, changed, columns)
 
     def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
         changed, table = key, self.table.name
@@ -315,16 +313,15 @@ def _default(column: Column[Any], *, onupdate: bool = False) -> Callable[[], Any
     return lambda: value
 
 
-async def send(driver: Any, written: _Written, rows: list[tuple[Any, ...]]) -> int:
-    """Run a write over ``rows`` (processed values, in the statement's order); returns how many
-    rows it wrote. Integrity errors are SQLAlchemy's, as from a flush."""
+async def send(driver: Any, written: _Written, columns: list[list[Any]]) -> int:
+    """Run a write over ``columns`` (each parameter's processed values, one per row); returns
+    how many rows it wrote. Integrity errors are SQLAlchemy's, as from a flush."""
     try:
         if written.sqlite:
-            cursor = await driver.executemany(written.sql, rows)
+            cursor = await driver.executemany(written.sql, list(zip(*columns, strict=True)))
             return int(cursor.rowcount)
-        arrays = len(rows[0]) - written.scalars
-        args = [list(column) for column in zip(*(row[:arrays] for row in rows), strict=True)]
-        args += rows[0][arrays:]
+        arrays = len(columns) - written.scalars
+        args = [*columns[:arrays], *(values[0] for values in columns[arrays:])]
         status = await driver.execute(written.sql, *args)
         return int(status.rsplit(" ", 1)[-1])
     except (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError) as exc:

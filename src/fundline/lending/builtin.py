@@ -170,6 +170,11 @@ class BuiltinLender:
     async def amount_owed(self, session: AsyncSession, fi: FinancingInvoice) -> int:
         return await pricing.amount_owed(session, fi)
 
+    async def amounts_owed(
+        self, session: AsyncSession, fis: Sequence[FinancingInvoice]
+    ) -> dict[uuid.UUID, int]:
+        return await pricing.amounts_owed(session, fis)
+
     async def confirm_invoice(
         self,
         session: AsyncSession,

@@ -168,6 +168,12 @@ class ConnectLender(Protocol):
         """What the document of ``fi`` still owes, the base of its quotes."""
         ...
 
+    async def amounts_owed(
+        self, session: AsyncSession, fis: Sequence[FinancingInvoice]
+    ) -> dict[uuid.UUID, int]:
+        """``amount_owed`` of each of ``fis``, by financing invoice id, read together."""
+        ...
+
     async def confirm_invoice(
         self,
         session: AsyncSession,
