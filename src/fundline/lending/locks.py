@@ -195,6 +195,15 @@ async def entity_financing(
     return businesses
 
 
+def held(session: AsyncSession, model: type[Any], keys: Sequence[Any]) -> bool:
+    """Whether the session's transaction already holds the locks of the ``model`` rows with
+    these primary keys (taken here, in this transaction): locking them again would only
+    re-read them."""
+    found: _Held | None = session.info.get(_HELD)
+    rank = RANK[model]
+    return found is not None and all((rank, key) in found.rows for key in keys)
+
+
 def _model_of(stmt: Select[Any]) -> type[Any]:
     model: type[Any] = stmt.column_descriptions[0]["entity"]
     if model not in RANK:

@@ -181,13 +181,18 @@ async def confirm_invoices(
     """
     if not chosen:
         return []
-    fis = await locks.rows(
-        session,
-        select(FinancingInvoice).where(
-            FinancingInvoice.entity_id == chosen[0][0].entity_id,
-            FinancingInvoice.id.in_([fi.id for fi, _, _ in chosen]),
-        ),
-    )
+    ids = [fi.id for fi, _, _ in chosen]
+    if locks.held(session, FinancingInvoice, ids):
+        # Locked by the caller in this transaction (the Connect confirmation does): current.
+        fis = list({fi.id: fi for fi, _, _ in chosen}.values())
+    else:
+        fis = await locks.rows(
+            session,
+            select(FinancingInvoice).where(
+                FinancingInvoice.entity_id == chosen[0][0].entity_id,
+                FinancingInvoice.id.in_(ids),
+            ),
+        )
     by_id = {fi.id: fi for fi in fis}
     if len(by_id) < len({fi.id for fi, _, _ in chosen}):
         raise NotFound("Financing invoice not found")
