@@ -1,0 +1,977 @@
+"""A partner day at a fixed rate: how many partners at Monite's 30 requests/s one machine serves.
+
+    python -m bench.mix --manifest bench/results/seed-100000.json                 # 1 process
+    python -m bench.mix --manifest ... --workers 1 2 --partners 10 20 30 40 50 60
+    python -m bench.mix --manifest ... --scenario request-financing --rate 20 --duration 30
+
+Starts ``fundline serve --workers N`` on the seeded database as ``bench/run`` does (production
+mode, log level WARNING, the embedded worker, rate limits on and raised far above the load),
+with its rate-limit windows in Redis (``--redis``, db 3 by default), then plays each step's
+partners for ``--warmup`` + ``--duration`` seconds and steps up while the step passes (p99 ≤
+``--p99`` ms and no errors).
+
+The load is open-loop, as wrk2's: each partner sends a request every 1/30 s (its phase drawn
+at random), whether or not the earlier ones were answered, and a request's latency runs from
+its *scheduled* start. A server that falls behind cannot hide its queue by slowing the client
+down ("coordinated omission"). Each partner's requests follow ``CYCLE``: 20 requests, in which
+a counterpart is created, two invoices are created and issued, their financing is requested
+and then confirmed in Connect, between reads of financing invoices, offers and receivables.
+Chained requests use the ids the server returned, and wait for the request they depend on
+(that wait counts in their latency).
+
+The partners (``mix partner 000``…) are made once per database by direct inserts (not
+measured): a partner, its API client, and ``ENTITIES_PER_PARTNER`` entities copied from seeded
+ones, each onboarded as the seed's are (a business and a CURRENT offer with the production
+policy's plans). Their books start empty and fill as the mix runs.
+
+``--scenario request-financing`` sends only ``POST /v1/financing_invoices`` with 10 fresh
+receivables of the seed's hot entities (``bench.load.fresh_batches``) at ``--rate`` requests
+a second, and reports latency from the scheduled start: the fixed-rate measurement behind
+the target "p99 ≤ 50 ms at half the saturated rate".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import uvloop
+
+from bench.client import Client, TransportError
+from bench.load import (
+    ROOT,
+    append_to_section,
+    cpu_seconds,
+    free_port,
+    fresh_batches,
+    host_cpu,
+    server,
+    settle_outbox,
+)
+from fundline.kit.security import hash_secret
+
+RESULTS = ROOT / "bench" / "results"
+VERSION = "2024-05-25"
+RATE_PER_PARTNER = 30.0  # Monite's rate limit per partner: requests a second
+ENTITIES_PER_PARTNER = 2
+PARTNER_SECRET = "bench-mix-partner-secret-not-for-production"
+DEFAULT_PARTNERS = (10, 20, 30, 40, 50, 60, 70, 80, 100)
+DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
+SECTION = "## Partner mix"
+
+# One partner's 20 requests, sent 1/30 s apart and then again (each cycle on the partner's
+# next entity). Shares: financing invoice reads 40 %, offers 10 %, counterparts created 5 %,
+# receivables created 10 % and issued 10 %, receivable reads 10 %, financing requested 5 %,
+# Connect 10 % (the session exchange and the confirmation).
+CYCLE = (
+    "counterpart.create",
+    "financing.list",
+    "receivable.create_a",
+    "offers.read",
+    "financing.list_100",
+    "receivable.issue_a",
+    "financing.get",
+    "receivable.create_b",
+    "financing.list",
+    "receivable.list",
+    "receivable.issue_b",
+    "financing.list",
+    "offers.read",
+    "financing.request",
+    "financing.get",
+    "connect.session",
+    "financing.list_100",
+    "receivable.get",
+    "connect.confirm",
+    "financing.list",
+)
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# --- the partners -----------------------------------------------------------------------------
+
+
+@dataclass
+class MixEntity:
+    entity_id: str
+    plan_id: str  # the offer's first pricing plan (FIXED_DURATION in the production policy)
+    headers: bytes = b""
+    financed: list[str] = field(default_factory=list)  # receivables confirmed in Connect
+
+
+@dataclass
+class MixPartner:
+    number: int
+    client_id: str
+    entities: list[MixEntity]
+    connect_headers: bytes = b""  # the business's browser: its own address
+    token: str = ""
+
+
+async def _copy(conn: asyncpg.Connection, table: str, where: str, *args: Any, **set_: Any) -> None:
+    """Copy the rows of ``table`` matching ``where`` (``$1``… are ``args``), with the columns
+    named in ``set_`` replaced (a ``str`` starting with ``=`` is SQL, others are values)."""
+    columns = await conn.fetch(
+        "SELECT column_name, udt_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+        table,
+    )
+    values = list(args)
+    chosen = []
+    for name, udt in columns:
+        if name not in set_:
+            chosen.append(name)
+        elif isinstance(set_[name], str) and set_[name].startswith("="):
+            chosen.append(set_[name][1:])
+        else:
+            values.append(set_[name])
+            chosen.append(f"${len(values)}::{udt}")
+    names = ", ".join(c["column_name"] for c in columns)
+    await conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} FROM {table} WHERE {where}",
+        *values,
+    )
+
+
+async def ensure_partners(dsn: str, manifest: dict[str, Any], count: int) -> list[MixPartner]:
+    """The mix's first ``count`` partners, made in the database if they are not there yet."""
+    hot = {e["entity_id"] for e in manifest["hot_entities"]}
+    templates = [e for p in manifest["partners"] for e in p["entity_ids"] if e not in hot]
+    conn = await asyncpg.connect(dsn)
+    secret_hash = hash_secret(PARTNER_SECRET)
+    partners = []
+    try:
+        for number in range(count):
+            name = f"mix partner {number:03d}"
+            partner_id = await conn.fetchval("SELECT id FROM partners WHERE name = $1", name)
+            if partner_id is None:
+                async with conn.transaction():
+                    partner_id = await _make_partner(conn, name, secret_hash, templates, number)
+            partners.append(await _read_partner(conn, number, partner_id))
+    finally:
+        await conn.close()
+    return partners
+
+
+async def _make_partner(
+    conn: asyncpg.Connection, name: str, secret_hash: str, templates: list[str], number: int
+) -> uuid.UUID:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    partner_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO partners (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        partner_id,
+        name,
+        now,
+    )
+    await conn.execute(
+        "INSERT INTO api_clients (id, partner_id, secret_hash, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $4)",
+        uuid.uuid4(),
+        partner_id,
+        secret_hash,
+        now,
+    )
+    for k in range(ENTITIES_PER_PARTNER):
+        template = uuid.UUID(templates[(number * ENTITIES_PER_PARTNER + k) % len(templates)])
+        entity_id, business_id, offer_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        times = {"created_at": now, "updated_at": now}
+        await _copy(conn, "entities", "id = $1", template, id=entity_id, partner_id=partner_id)
+        await _copy(
+            conn,
+            "financing_businesses",
+            "entity_id = $1",
+            template,
+            id=business_id,
+            entity_id=entity_id,
+            partner_id=partner_id,
+            **times,
+        )
+        # An offer with room for any run: the mix confirms thousands of invoices.
+        await _copy(
+            conn,
+            "financing_offers",
+            "entity_id = $1",
+            template,
+            id=offer_id,
+            business_id=business_id,
+            entity_id=entity_id,
+            status="CURRENT",
+            total_amount=100_000_000_000,
+            reserved_amount=0,
+            outstanding_amount=0,
+            expires_at=now.replace(year=now.year + 1),
+            **times,
+        )
+        await _copy(
+            conn,
+            "financing_pricing_plans",
+            "offer_id = (SELECT id FROM financing_offers WHERE entity_id = $1)",
+            template,
+            id="=gen_random_uuid()",
+            offer_id=offer_id,
+        )
+    return partner_id
+
+
+async def _read_partner(conn: asyncpg.Connection, number: int, partner_id: uuid.UUID) -> MixPartner:
+    client_id = await conn.fetchval(
+        "SELECT id::text FROM api_clients WHERE partner_id = $1 ORDER BY created_at LIMIT 1",
+        partner_id,
+    )
+    rows = await conn.fetch(
+        """
+        SELECT e.id::text AS entity_id, p.id::text AS plan_id
+        FROM entities e
+        JOIN financing_offers o ON o.entity_id = e.id
+        JOIN financing_pricing_plans p ON p.offer_id = o.id AND p.position = 0
+        WHERE e.partner_id = $1 ORDER BY e.id
+        """,
+        partner_id,
+    )
+    entities = [MixEntity(r["entity_id"], r["plan_id"]) for r in rows]
+    address = f"10.{number // 250 % 250}.{number % 250}.{1 + number % 200}"
+    return MixPartner(
+        number, client_id, entities, connect_headers=f"X-Forwarded-For: {address}\r\n".encode()
+    )
+
+
+async def sign_in(client: Client, partners: Sequence[MixPartner]) -> None:
+    """A client_credentials token per partner, and each entity's request headers."""
+    for partner in partners:
+        body = orjson.dumps(
+            {
+                "grant_type": "client_credentials",
+                "client_id": partner.client_id,
+                "client_secret": PARTNER_SECRET,
+            }
+        )
+        status, answer = await client.request(
+            "POST", "/v1/auth/token", f"x-monite-version: {VERSION}\r\n".encode(), body
+        )
+        if status != 200:
+            raise SystemExit(f"token for partner {partner.number}: {status} {answer[:300]!r}")
+        partner.token = orjson.loads(answer)["access_token"]
+        for entity in partner.entities:
+            entity.headers = (
+                f"Authorization: Bearer {partner.token}\r\nx-monite-version: {VERSION}\r\n"
+                f"x-monite-entity-id: {entity.entity_id}\r\n"
+            ).encode()
+
+
+# --- recording --------------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """What one step measured: requests scheduled in its measured window."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds from the scheduled start
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)  # "kind status" or "kind transport"
+    skipped: int = 0  # not sent: a request it depended on had failed
+    error_samples: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, latency: float, error: str | None) -> None:
+        self.by_kind.setdefault(kind, []).append(latency)
+        self.latencies.append(latency)
+        if error is not None:
+            self.errors[f"{kind} {error.split(':')[0]}"] += 1
+            if len(self.error_samples) < 5:
+                self.error_samples.append(f"{kind}: {error}")
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        pick = functools.partial(_quantile_ms, ordered)
+
+        return {
+            "requests": len(ordered),
+            "achieved_rps": round(len(ordered) / seconds, 1),
+            "p50_ms": round(pick(0.50), 1),
+            "p90_ms": round(pick(0.90), 1),
+            "p99_ms": round(pick(0.99), 1),
+            "max_ms": round(1000 * ordered[-1], 1) if ordered else 0,
+            "errors": sum(self.errors.values()),
+            "errors_by_kind": dict(self.errors),
+            "error_samples": self.error_samples,
+            "skipped": self.skipped,
+            "by_kind": {
+                kind: {
+                    "requests": len(values),
+                    "p50_ms": round(_quantile_ms(sorted(values), 0.5), 1),
+                    "p99_ms": round(_quantile_ms(sorted(values), 0.99), 1),
+                }
+                for kind, values in sorted(self.by_kind.items())
+            },
+        }
+
+
+def _quantile_ms(ordered: Sequence[float], q: float) -> float:
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+class Failed(Exception):
+    """A request of a chain failed: what depends on it is not sent."""
+
+
+class Clock:
+    """Scheduled times on the event loop's clock; ``measuring`` from ``start`` to ``end``."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+
+
+# --- the partner day ---------------------------------------------------------------------------
+
+
+class Day:
+    """Plays the partners' cycles against ``client`` and records what ``clock`` measures."""
+
+    def __init__(self, client: Client, record: Record, clock: Clock) -> None:
+        self.client = client
+        self.record = record
+        self.clock = clock
+        self.pending: set[asyncio.Task[None]] = set()
+        self._counterpart = orjson.dumps(
+            {
+                "type": "organization",
+                "organization": {
+                    "legal_name": "Globex Corp",
+                    "is_customer": True,
+                    "is_vendor": False,
+                    "email": "ap@globex.example",
+                    "address": {
+                        "line1": "100 Congress Ave",
+                        "city": "Austin",
+                        "state": "TX",
+                        "postal_code": "78701",
+                        "country": "US",
+                    },
+                },
+            }
+        )
+
+    def spawn(
+        self, kind: str, at: float, work: Callable[[], Awaitable[Any]]
+    ) -> asyncio.Future[Any]:
+        """Run ``work`` (which waits for what it needs, then sends) as of ``at``, the request's
+        scheduled start; its result, or ``Failed``, is the returned future's."""
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        async def run() -> None:
+            try:
+                value = await work()
+            except Failed:
+                result.set_exception(Failed())
+                if at >= self.clock.start:
+                    self.record.skipped += 1
+                return
+            except (TransportError, RequestFailed) as exc:
+                result.set_exception(Failed())
+                self._note(kind, at, str(exc))
+                return
+            except Exception as exc:  # a fault of the generator's: shown, and never a pass
+                result.set_exception(Failed())
+                self._note(kind, at, f"generator fault: {exc!r}")
+                return
+            result.set_result(value)
+            self._note(kind, at, None)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        result.add_done_callback(_quiet)
+        return result
+
+    def _note(self, kind: str, at: float, error: str | None) -> None:
+        if self.clock.start <= at < self.clock.end:
+            latency = asyncio.get_running_loop().time() - at
+            self.record.add(kind, latency, error)
+
+    async def call(
+        self, method: str, path: str, headers: bytes, body: Any = None, expect: int = 200
+    ) -> Any:
+        data = body if isinstance(body, bytes) else b"" if body is None else orjson.dumps(body)
+        status, answer = await self.client.request(method, path, headers, data)
+        if status != expect:
+            raise RequestFailed(f"{status}: {method} {path} {answer[:200]!r}")
+        return orjson.loads(answer) if answer else None
+
+    async def partner(self, partner: MixPartner, phase: float, rng: random.Random) -> None:
+        """The partner's requests, one every 1/30 s from ``phase`` on, until the clock ends."""
+        loop = asyncio.get_running_loop()
+        interval = 1 / RATE_PER_PARTNER
+        n = 0
+        cycle = 0
+        while True:
+            entity = partner.entities[cycle % len(partner.entities)]
+            futures: dict[str, asyncio.Future[Any]] = {}
+            for kind in CYCLE:
+                at = phase + n * interval
+                if at >= self.clock.end:
+                    return
+                delay = at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                futures[kind] = self.spawn(
+                    kind, at, self._step(kind, partner, entity, futures, rng)
+                )
+                n += 1
+            cycle += 1
+
+    def _step(
+        self,
+        kind: str,
+        partner: MixPartner,
+        entity: MixEntity,
+        done: dict[str, asyncio.Future[Any]],
+        rng: random.Random,
+    ) -> Callable[[], Awaitable[Any]]:
+        """What the request of ``kind`` does, given the cycle's earlier requests ``done``."""
+        h = entity.headers
+
+        async def needs(name: str) -> Any:
+            return await done[name]  # raises Failed when it failed
+
+        async def counterpart() -> Any:
+            return await self.call("POST", "/v1/counterparts", h, self._counterpart, 201)
+
+        def create(cp: str) -> Callable[[], Awaitable[Any]]:
+            async def run() -> Any:
+                made = await needs(cp)
+                body = _invoice(made["id"], made["default_billing_address_id"], rng)
+                return await self.call("POST", "/v1/receivables", h, body, 201)
+
+            return run
+
+        def issue(created: str) -> Callable[[], Awaitable[Any]]:
+            async def run() -> Any:
+                invoice = await needs(created)
+                return await self.call("POST", f"/v1/receivables/{invoice['id']}/issue", h)
+
+            return run
+
+        async def request() -> Any:
+            a, b = await needs("receivable.issue_a"), await needs("receivable.issue_b")
+            body = {"invoices": [{"id": i["id"], "type": "receivable"} for i in (a, b)]}
+            return await self.call("POST", "/v1/financing_invoices", h, body, 201)
+
+        async def session() -> Any:
+            tokens = await needs("financing.request")
+            body = {"token": tokens["session_token"]}
+            return await self.call(
+                "POST", "/connect/v1/sessions", partner.connect_headers, body, 201
+            )
+
+        async def confirm() -> Any:
+            opened = await needs("connect.session")
+            a, b = await needs("receivable.issue_a"), await needs("receivable.issue_b")
+            headers = partner.connect_headers + b"Authorization: Bearer %s\r\n" % (
+                opened["access_token"].encode()
+            )
+            items = [{"invoice_id": i["id"], "pricing_plan_id": entity.plan_id} for i in (a, b)]
+            answer = await self.call(
+                "POST", "/connect/v1/invoices/confirm", headers, {"invoices": items}
+            )
+            entity.financed[:] = [a["id"], b["id"]]
+            return answer
+
+        async def financing_get() -> Any:
+            # One invoice's financing, as a partner shows it: by the receivable's id.
+            query = f"?invoice_id={entity.financed[0]}" if entity.financed else "?limit=10"
+            return await self.call("GET", f"/v1/financing_invoices{query}", h)
+
+        async def receivable_get() -> Any:
+            invoice = await needs("receivable.create_a")
+            return await self.call("GET", f"/v1/receivables/{invoice['id']}", h)
+
+        def get(path: str) -> Callable[[], Awaitable[Any]]:
+            async def run() -> Any:
+                return await self.call("GET", path, h)
+
+            return run
+
+        steps: dict[str, Callable[[], Awaitable[Any]]] = {
+            "counterpart.create": counterpart,
+            "receivable.create_a": create("counterpart.create"),
+            "receivable.create_b": create("counterpart.create"),
+            "receivable.issue_a": issue("receivable.create_a"),
+            "receivable.issue_b": issue("receivable.create_b"),
+            "financing.request": request,
+            "connect.session": session,
+            "connect.confirm": confirm,
+            "financing.get": financing_get,
+            "receivable.get": receivable_get,
+            "financing.list": get("/v1/financing_invoices?limit=10"),
+            "financing.list_100": get("/v1/financing_invoices?limit=100"),
+            "offers.read": get("/v1/financing_offers"),
+            "receivable.list": get("/v1/receivables?limit=10"),
+        }
+        return steps[kind]
+
+
+class RequestFailed(Exception):
+    """The server answered something other than the expected status."""
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Nobody may wait for a failed request's future: read its exception so asyncio does not
+    warn about it."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _invoice(counterpart_id: str, address_id: str, rng: random.Random) -> dict[str, Any]:
+    """A draft invoice of one untaxed line, due in 30 days (eligible for financing)."""
+    amount = rng.randrange(50_000, 500_000, 100)
+    return {
+        "type": "invoice",
+        "counterpart_id": counterpart_id,
+        "counterpart_billing_address_id": address_id,
+        "currency": "USD",
+        "line_items": [
+            {
+                "quantity": 1,
+                "product": {
+                    "name": "Consulting",
+                    "price": {"currency": "USD", "value": amount},
+                    "measure_unit": {"name": "unit"},
+                },
+                "tax_rate_value": 0,
+            }
+        ],
+        "payment_terms": {"name": "Net 30", "term_final": {"number_of_days": 30}},
+        "memo": "Thank you for your business",
+    }
+
+
+# --- a step ------------------------------------------------------------------------------------
+
+
+async def play_step(
+    port: int, partners: Sequence[MixPartner], *, warmup: float, duration: float, seed: int
+) -> tuple[Record, float, float]:
+    """Play ``partners`` for ``warmup`` + ``duration`` s; the record of the measured part, the
+    generator's CPU seconds during it, and its wall seconds."""
+    client = Client("127.0.0.1", port, max_connections=1024)
+    loop = asyncio.get_running_loop()
+    rng = random.Random(seed)
+    begin = loop.time() + 0.2
+    clock = Clock(begin + warmup, begin + warmup + duration)
+    record = Record()
+    day = Day(client, record, clock)
+    players = [
+        loop.create_task(day.partner(p, begin + rng.random() / RATE_PER_PARTNER, rng))
+        for p in partners
+    ]
+    await asyncio.sleep(max(0.0, clock.start - loop.time()))
+    cpu_before = time.process_time()
+    await asyncio.gather(*players)
+    await _drain(day, record, seconds=30)
+    cpu = time.process_time() - cpu_before
+    client.close()
+    return record, cpu, duration
+
+
+async def _drain(day: Day, record: Record, *, seconds: float) -> None:
+    """Wait for the requests still in flight; those not answered within ``seconds`` count as
+    errors."""
+    if day.pending:
+        _, late = await asyncio.wait(set(day.pending), timeout=seconds)
+        for task in late:
+            task.cancel()
+        record.errors["unanswered"] += len(late)
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of a server and of its children (the processes of ``--workers N``)."""
+    total = cpu_seconds(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return total
+    return total + sum(cpu_seconds(int(c)) for c in children if Path(f"/proc/{c}").exists())
+
+
+def server_env(dsn: str, redis_url: str | None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "FUNDLINE_MODE": "production",
+        "FUNDLINE_DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
+        "FUNDLINE_SECRET_KEY": secrets.token_urlsafe(48),
+        # On (every request counts in its windows), never refusing: the schedule is the limit.
+        "FUNDLINE_RATE_LIMIT_PER_SECOND": "1000000",
+        "FUNDLINE_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
+        "FUNDLINE_LOG_LEVEL": "WARNING",
+        "FUNDLINE_REDIS_KEY_PREFIX": "fundline-bench-mix",
+    }
+    env.pop("FUNDLINE_POLICY_FILE", None)
+    env.pop("FUNDLINE_REDIS_URL", None)
+    if redis_url:
+        env["FUNDLINE_REDIS_URL"] = redis_url
+    return env
+
+
+async def wait_for_processes(port: int, workers: int, *, seconds: float = 90) -> None:
+    """Until ``workers`` distinct server processes have answered (a process that starts late
+    would otherwise be measured while it warms up)."""
+    if workers == 1:
+        return
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + seconds
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(seen)} of {workers} server processes answered")
+        client = Client("127.0.0.1", port)  # a new connection each time: any process takes it
+        _, text = await client.request("GET", "/metrics")
+        client.close()
+        for line in text.splitlines():
+            if line.startswith(b"fundline_server_process_info{"):
+                seen.add(line)
+        await asyncio.sleep(0.05)
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+# --- the runs ----------------------------------------------------------------------------------
+
+
+def run_mix(args: argparse.Namespace, manifest: dict[str, Any], work: Path) -> dict[str, Any]:
+    dsn = manifest["database_url"]
+    most = max(args.partners)
+    say(f"mix: {most} partners at most, {ENTITIES_PER_PARTNER} entities each; logs in {work}")
+    started = time.monotonic()
+    partners = asyncio.run(ensure_partners(dsn, manifest, most))
+    say(f"partners ready in {time.monotonic() - started:.1f} s")
+    runs = []
+    for workers in args.workers:
+        asyncio.run(settle_outbox(dsn))
+        port = free_port(args.port)
+        argv = [str(Path(sys.executable).parent / "fundline"), "serve", "--port", str(port)]
+        argv += ["--workers", str(workers)]
+        env = server_env(dsn, None if args.no_redis else args.redis)
+        log = work / f"fundline-{workers}.log"
+        steps: list[dict[str, Any]] = []
+        with server("fundline", argv, env, port, log) as proc:
+            uvloop.run(wait_for_processes(port, workers))
+            uvloop.run(_sign_in(port, partners))
+            for count in sorted(args.partners):
+                step = measure_step(args, port, proc.pid, partners[:count], seed=count)
+                step["workers"] = workers
+                steps.append(step)
+                say(step_line(step))
+                if not step["passed"] and not args.keep_going:
+                    break
+                time.sleep(2)  # let the server's queues settle before the next step
+        passed = [s["partners"] for s in steps if s["passed"]]
+        runs.append({"workers": workers, "steps": steps, "most_partners": max(passed, default=0)})
+    return {"kind": "mix", "runs": runs}
+
+
+async def _sign_in(port: int, partners: Sequence[MixPartner]) -> None:
+    client = Client("127.0.0.1", port)
+    try:
+        await sign_in(client, partners)
+    finally:
+        client.close()
+
+
+def measure_step(
+    args: argparse.Namespace, port: int, pid: int, partners: Sequence[MixPartner], *, seed: int
+) -> dict[str, Any]:
+    cpu_before, host_before = server_cpu(pid), host_cpu()
+    record, generator_cpu, seconds = uvloop.run(
+        play_step(port, partners, warmup=args.warmup, duration=args.duration, seed=seed)
+    )
+    # The server's CPU over the whole step (warm-up included), per request sent in it.
+    cpu = server_cpu(pid) - cpu_before
+    host_after = host_cpu()
+    summary = record.summary(seconds)
+    sent_in_step = summary["requests"] * (args.warmup + args.duration) / args.duration
+    busy = (host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1])
+    return {
+        "partners": len(partners),
+        "offered_rps": round(len(partners) * RATE_PER_PARTNER, 1),
+        **summary,
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1.0, sent_in_step), 3),
+        "generator_cpu_ms_per_request": round(
+            1000 * generator_cpu / max(1, summary["requests"]), 3
+        ),
+        "generator_cpu_share": round(generator_cpu / seconds, 2),
+        "machine_busy": round(busy, 2),
+        "passed": summary["errors"] == 0
+        and summary["skipped"] == 0
+        and summary["p99_ms"] <= args.p99,
+    }
+
+
+def step_line(step: dict[str, Any]) -> str:
+    verdict = "ok" if step["passed"] else "FAIL"
+    line = (
+        f"  {step['workers']} process(es), {step['partners']:>3} partners: offered "
+        f"{step['offered_rps']:.0f}/s, achieved {step['achieved_rps']:.0f}/s, p50 "
+        f"{step['p50_ms']} ms, p99 {step['p99_ms']} ms, max {step['max_ms']} ms, errors "
+        f"{step['errors']}, skipped {step['skipped']}, server CPU "
+        f"{step['server_cpu_ms_per_request']} ms/req, generator CPU "
+        f"{step['generator_cpu_ms_per_request']} ms/req, busy {step['machine_busy']:.0%}: {verdict}"
+    )
+    if step["error_samples"]:
+        line += "\n    " + "\n    ".join(step["error_samples"])
+    return line
+
+
+def run_scenario(args: argparse.Namespace, manifest: dict[str, Any], work: Path) -> dict[str, Any]:
+    """``POST /v1/financing_invoices`` with 10 fresh receivables at ``--rate`` a second."""
+    dsn = manifest["database_url"]
+    asyncio.run(settle_outbox(dsn))
+    needed = int(args.rate * (args.warmup + args.duration)) + 1
+    batches = asyncio.run(fresh_batches(dsn, manifest))
+    if len(batches) < needed:
+        raise SystemExit(
+            f"{len(batches)} fresh batches of 10 receivables left, {needed} needed: seed again"
+        )
+    port = free_port(args.port)
+    workers = args.workers[0]
+    argv = [str(Path(sys.executable).parent / "fundline"), "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    env = server_env(dsn, args.redis if args.redis_given else None)
+    with server("fundline", argv, env, port, work / "fundline.log") as proc:
+        uvloop.run(wait_for_processes(port, workers))
+        tokens = uvloop.run(_seed_tokens(port, manifest))
+        cpu_before, host_before = server_cpu(proc.pid), host_cpu()
+        record, generator_cpu, seconds = uvloop.run(
+            _fixed_rate(port, tokens, batches[:needed], args.rate, args.warmup, args.duration)
+        )
+        cpu = server_cpu(proc.pid) - cpu_before
+        host_after = host_cpu()
+    summary = record.summary(seconds)
+    busy = (host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1])
+    sent = args.rate * (args.warmup + args.duration)
+    step = {
+        "scenario": args.scenario,
+        "workers": workers,
+        "offered_rps": args.rate,
+        **summary,
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1.0, sent), 3),
+        "generator_cpu_ms_per_request": round(
+            1000 * generator_cpu / max(1, summary["requests"]), 3
+        ),
+        "machine_busy": round(busy, 2),
+    }
+    say(
+        f"  {args.scenario} at {args.rate:g}/s, {workers} process(es): achieved "
+        f"{step['achieved_rps']}/s, p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, max "
+        f"{step['max_ms']} ms, errors {step['errors']}, server CPU "
+        f"{step['server_cpu_ms_per_request']} ms/req, busy {step['machine_busy']:.0%}"
+    )
+    for sample in summary["error_samples"]:
+        say(f"    {sample}")
+    return {"kind": "scenario", "step": step}
+
+
+async def _seed_tokens(port: int, manifest: dict[str, Any]) -> dict[str, str]:
+    client = Client("127.0.0.1", port)
+    tokens = {}
+    try:
+        for partner in manifest["partners"]:
+            body = orjson.dumps(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": partner["client_id"],
+                    "client_secret": manifest["client_secret"],
+                }
+            )
+            status, answer = await client.request(
+                "POST", "/v1/auth/token", f"x-monite-version: {VERSION}\r\n".encode(), body
+            )
+            if status != 200:
+                raise SystemExit(f"token: {status} {answer[:200]!r}")
+            tokens[partner["partner_id"]] = orjson.loads(answer)["access_token"]
+    finally:
+        client.close()
+    return tokens
+
+
+async def _fixed_rate(
+    port: int,
+    tokens: dict[str, str],
+    batches: Sequence[tuple[str, str, str]],
+    rate: float,
+    warmup: float,
+    duration: float,
+) -> tuple[Record, float, float]:
+    """Each batch sent at its scheduled time, 1/``rate`` s apart, answered or not."""
+    client = Client("127.0.0.1", port, max_connections=1024)
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + 0.2
+    clock = Clock(begin + warmup, begin + warmup + duration)
+    record = Record()
+    day = Day(client, record, clock)
+    cpu_before = 0.0
+    for n, (partner, entity, body) in enumerate(batches):
+        at = begin + n / rate
+        if at >= clock.end:
+            break
+        if at >= clock.start and not cpu_before:
+            cpu_before = time.process_time()
+        delay = at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        headers = (
+            f"Authorization: Bearer {tokens[partner]}\r\nx-monite-version: {VERSION}\r\n"
+            f"x-monite-entity-id: {entity}\r\n"
+        ).encode()
+        request = client.prepare("POST", "/v1/financing_invoices", headers, body.encode())
+
+        async def send(request: bytes = request) -> Any:
+            status, answer = await client.send(request)
+            if status != 201:
+                raise RequestFailed(f"{status}: {answer[:200]!r}")
+
+        day.spawn("financing.request_x10", at, send)
+    await _drain(day, record, seconds=30)
+    cpu = time.process_time() - cpu_before
+    client.close()
+    return record, cpu, duration
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def report_text(report: dict[str, Any]) -> str:
+    when = report["started"][:16].replace("T", " ")
+    head = (
+        f"### {when} UTC — partner mix, {report['invoices']:,} financing invoices\n\n"
+        f"Fundline {report['commit']}; {report['machine']['cpus']} cores, load average "
+        f"before {report['machine']['loadavg'][0]}; rate limits in "
+        f"{'Redis' if report['redis'] else 'process memory'}; {report['warmup']:g} s warm-up "
+        f"and {report['duration']:g} s measured per step; 30 requests/s per partner, "
+        "open loop, latency from the scheduled start.\n"
+    )
+    if report["kind"] == "scenario":
+        s = report["step"]
+        return head + (
+            "\n| scenario | processes | offered/s | achieved/s | p50 ms | p99 ms | max ms | "
+            "errors | server CPU ms/req | busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+            f"| {s['scenario']} | {s['workers']} | {s['offered_rps']:g} | {s['achieved_rps']} | "
+            f"{s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['errors']} | "
+            f"{s['server_cpu_ms_per_request']} | {s['machine_busy']:.0%} |\n"
+        )
+    lines = [
+        head,
+        "| processes | partners | offered/s | achieved/s | p50 ms | p99 ms | max ms | errors | "
+        "server CPU ms/req | generator CPU ms/req | busy | p99 ≤ 100 ms, no errors |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for run in report["runs"]:
+        for s in run["steps"]:
+            lines.append(
+                f"| {s['workers']} | {s['partners']} | {s['offered_rps']:.0f} | "
+                f"{s['achieved_rps']:.0f} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | "
+                f"{s['errors'] + s['skipped']} | {s['server_cpu_ms_per_request']} | "
+                f"{s['generator_cpu_ms_per_request']} | {s['machine_busy']:.0%} | "
+                f"{'yes' if s['passed'] else 'no'} |"
+            )
+    most = {r["workers"]: r["most_partners"] for r in report["runs"]}
+    lines.append("")
+    lines.append(
+        "Most partners served: "
+        + ", ".join(f"{w} process{'es' if w > 1 else ''}: {n}" for w, n in most.items())
+        + (f"; ratio {most[2] / most[1]:.2f}" if most.get(1) and 2 in most else "")
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.mix", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--manifest", type=Path, required=True, help="bench/results/seed-N.json")
+    parser.add_argument(
+        "--partners", type=int, nargs="+", default=list(DEFAULT_PARTNERS),
+        help="partner counts to step through, smallest first (stops at the first that fails)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1],
+        help="server processes (fundline serve --workers N), each measured in turn",
+    )  # fmt: skip
+    parser.add_argument("--duration", type=float, default=30, help="measured seconds per step")
+    parser.add_argument("--warmup", type=float, default=5, help="unmeasured seconds per step")
+    parser.add_argument("--p99", type=float, default=100, help="a step passes below this (ms)")
+    parser.add_argument("--keep-going", action="store_true", help="run every step")
+    parser.add_argument(
+        "--redis", default=None,
+        help=f"rate limits in this Redis (default {DEFAULT_REDIS} for the mix; the scenario "
+        "keeps them in process memory, as bench/run, unless given)",
+    )  # fmt: skip
+    parser.add_argument("--no-redis", action="store_true", help="the mix without Redis")
+    parser.add_argument(
+        "--scenario", choices=["request-financing"], default=None,
+        help="one scenario at a fixed --rate instead of the mix",
+    )  # fmt: skip
+    parser.add_argument("--rate", type=float, default=10, help="--scenario: requests a second")
+    parser.add_argument("--port", type=int, default=None, help="Fundline's port (default: free)")
+    parser.add_argument("--no-doc", action="store_true", help="do not append to performance.md")
+    args = parser.parse_args(argv)
+    args.redis_given = args.redis is not None
+    args.redis = args.redis or DEFAULT_REDIS
+    manifest = json.loads(args.manifest.read_text())
+    work = Path(tempfile.mkdtemp(prefix="fundline-mix-"))
+    started = datetime.now(UTC)
+    head = {
+        "started": started.isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "invoices": manifest["config"]["invoices"],
+        "warmup": args.warmup,
+        "duration": args.duration,
+    }
+    if args.scenario:
+        report = {**head, "redis": args.redis_given, **run_scenario(args, manifest, work)}
+    else:
+        report = {**head, "redis": not args.no_redis, **run_mix(args, manifest, work)}
+    text = report_text(report)
+    say("\n" + text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"{stamp}-mix-{report['invoices']}.json"
+    out.write_text(json.dumps(report, indent=2))
+    say(f"wrote {out.relative_to(ROOT)}")
+    if not args.no_doc:
+        append_to_section(SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
