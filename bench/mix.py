@@ -602,7 +602,8 @@ async def _drain(day: Day, record: Record, *, seconds: float) -> None:
         _, late = await asyncio.wait(set(day.pending), timeout=seconds)
         for task in late:
             task.cancel()
-        record.errors["unanswered"] += len(late)
+        if late:
+            record.errors["unanswered"] += len(late)
 
 
 def server_cpu(pid: int) -> float:
@@ -871,25 +872,26 @@ async def _fixed_rate(
 
 def report_text(report: dict[str, Any]) -> str:
     when = report["started"][:16].replace("T", " ")
+    what = "fixed rate" if report["kind"] == "scenario" else "partner mix"
     head = (
-        f"### {when} UTC — partner mix, {report['invoices']:,} financing invoices\n\n"
+        f"### {when} UTC — {what}, {report['invoices']:,} financing invoices\n\n"
         f"Fundline {report['commit']}; {report['machine']['cpus']} cores, load average "
-        f"before {report['machine']['loadavg'][0]}; rate limits in "
+        f"{report['machine']['loadavg'][0]} before; rate limits in "
         f"{'Redis' if report['redis'] else 'process memory'}; {report['warmup']:g} s warm-up "
-        f"and {report['duration']:g} s measured per step; 30 requests/s per partner, "
-        "open loop, latency from the scheduled start.\n"
+        f"and {report['duration']:g} s measured per step; open loop, latency from each "
+        "request's scheduled start"
     )
     if report["kind"] == "scenario":
         s = report["step"]
         return head + (
-            "\n| scenario | processes | offered/s | achieved/s | p50 ms | p99 ms | max ms | "
+            ".\n\n| scenario | processes | offered/s | achieved/s | p50 ms | p99 ms | max ms | "
             "errors | server CPU ms/req | busy |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
             f"| {s['scenario']} | {s['workers']} | {s['offered_rps']:g} | {s['achieved_rps']} | "
             f"{s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['errors']} | "
             f"{s['server_cpu_ms_per_request']} | {s['machine_busy']:.0%} |\n"
         )
     lines = [
-        head,
+        head + "; 30 requests/s per partner.\n",
         "| processes | partners | offered/s | achieved/s | p50 ms | p99 ms | max ms | errors | "
         "server CPU ms/req | generator CPU ms/req | busy | p99 ≤ 100 ms, no errors |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
@@ -904,13 +906,18 @@ def report_text(report: dict[str, Any]) -> str:
                 f"{'yes' if s['passed'] else 'no'} |"
             )
     most = {r["workers"]: r["most_partners"] for r in report["runs"]}
-    lines.append("")
-    lines.append(
-        "Most partners served: "
-        + ", ".join(f"{w} process{'es' if w > 1 else ''}: {n}" for w, n in most.items())
-        + (f"; ratio {most[2] / most[1]:.2f}" if most.get(1) and 2 in most else "")
-        + "."
-    )
+    ratio = f"; 2 ÷ 1: {most[2] / most[1]:.2f}" if most.get(1) and 2 in most else ""
+    served = ", ".join(f"{n} with {w} process{'es' if w > 1 else ''}" for w, n in most.items())
+    lines += ["", f"Most partners served: {served}{ratio}."]
+    # Where the time goes: each kind of request at the first run's largest passing step.
+    steps = report["runs"][0]["steps"]
+    shown = next((s for s in reversed(steps) if s["passed"]), steps[0])
+    kinds = ", ".join(f"{kind} {v['p50_ms']}/{v['p99_ms']}" for kind, v in shown["by_kind"].items())
+    lines += [
+        "",
+        f"p50/p99 ms by request at {shown['partners']} partners, "
+        f"{shown['workers']} process{'es' if shown['workers'] > 1 else ''}: {kinds}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

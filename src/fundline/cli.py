@@ -130,7 +130,11 @@ def worker_command(
         start_http_server(metrics_port, registry=registry)
 
     async def main() -> None:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         lender = build_lender(settings, db.sessions)
         try:
             if once:
