@@ -73,10 +73,11 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes sharing the port, each with its own connection pools (up "
-            "to 51 PostgreSQL connections and a Redis pool per process: see "
-            "docs/operations.md); about one per CPU core. A process that dies is started "
-            "again; SIGINT or SIGTERM stops them all.",
+            help="Server processes sharing the port, about one per CPU core. Each has its own "
+            "pools: up to 51 PostgreSQL connections with the default "
+            "FUNDLINE_DATABASE_POOL_SIZE and FUNDLINE_DATABASE_MAX_OVERFLOW (see "
+            "docs/operations.md). A process that dies is started again; SIGINT or SIGTERM "
+            "stops them all.",
         ),
     ] = 1,
     log_format: LogFormatOption = None,
