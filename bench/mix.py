@@ -913,6 +913,28 @@ async def _fixed_rate(
     return record, cpu, duration
 
 
+def generator_only(args: argparse.Namespace) -> None:
+    """The mix's steps against ``bench.fake_api``: what the generator costs by itself."""
+    port = free_port(args.port)
+    argv = [sys.executable, "-m", "bench.fake_api", "--port", str(port)]
+    log = Path(tempfile.mkdtemp(prefix="fundline-mix-")) / "fake_api.log"
+    with server("fake api", argv, dict(os.environ), port, log):
+        for count in sorted(args.partners):
+            entity = MixEntity("-", "-", headers=b"x-fake: 1\r\n")
+            partners = [MixPartner(n, "-", [entity]) for n in range(count)]
+            record, cpu, seconds = uvloop.run(
+                play_step(port, partners, warmup=args.warmup, duration=args.duration, seed=count)
+            )
+            summary = record.summary(seconds)
+            say(
+                f"  {count:>3} partners: offered {count * RATE_PER_PARTNER:.0f}/s, achieved "
+                f"{summary['achieved_rps']:.0f}/s, errors {summary['errors']}, p99 "
+                f"{summary['p99_ms']} ms, generator CPU "
+                f"{1000 * cpu / max(1, summary['requests']):.3f} ms/req "
+                f"({cpu / seconds:.0%} of a core)"
+            )
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -975,7 +997,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.mix", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument("--manifest", type=Path, required=True, help="bench/results/seed-N.json")
+    parser.add_argument("--manifest", type=Path, help="bench/results/seed-N.json (required)")
     parser.add_argument(
         "--partners", type=int, nargs="+", default=list(DEFAULT_PARTNERS),
         help="partner counts to step through, smallest first (stops at the first that fails)",
@@ -1001,7 +1023,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=10, help="--scenario: requests a second")
     parser.add_argument("--port", type=int, default=None, help="Fundline's port (default: free)")
     parser.add_argument("--no-doc", action="store_true", help="do not append to performance.md")
+    parser.add_argument(
+        "--generator-only", action="store_true",
+        help="play the --partners steps against bench.fake_api, which answers at once: the "
+        "generator's own CPU per request (no database, no Fundline)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.generator_only:
+        generator_only(args)
+        return
+    if args.manifest is None:
+        parser.error("--manifest is required")
     args.redis_given = args.redis is not None
     args.redis = args.redis or DEFAULT_REDIS
     manifest = json.loads(args.manifest.read_text())
