@@ -210,11 +210,15 @@ async def _make_partner(
             **times,
         )
         # An offer with room for any run: the mix confirms thousands of invoices.
+        template_offer = await conn.fetchval(
+            "SELECT id FROM financing_offers WHERE entity_id = $1 ORDER BY created_at DESC LIMIT 1",
+            template,
+        )
         await _copy(
             conn,
             "financing_offers",
-            "entity_id = $1",
-            template,
+            "id = $1",
+            template_offer,
             id=offer_id,
             business_id=business_id,
             entity_id=entity_id,
@@ -228,8 +232,8 @@ async def _make_partner(
         await _copy(
             conn,
             "financing_pricing_plans",
-            "offer_id = (SELECT id FROM financing_offers WHERE entity_id = $1)",
-            template,
+            "offer_id = $1",
+            template_offer,
             id="=gen_random_uuid()",
             offer_id=offer_id,
         )
