@@ -227,3 +227,18 @@ def test_workers_share_the_port_and_a_dead_one_is_started_again(
     assert _events(log)[-1]["event"] == "fundline_supervisor_stopped"
     assert _events(log)[-1]["status"] == 0
     assert not [pid for pid in now if _alive(int(pid))]
+
+
+def test_workers_stop_when_the_supervisor_is_killed(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving(env, log=log, args=["--workers", "2", "--no-worker"]):
+        deadline = time.monotonic() + 60
+        while len([e for e in _events(log) if e["event"] == "fundline_started"]) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        [supervisor] = [e for e in _events(log) if e["event"] == "fundline_supervisor_started"]
+        assert all(not e["worker"] for e in _events(log) if e["event"] == "fundline_started")
+        os.kill(supervisor["pid"], signal.SIGKILL)
+        while [pid for pid in supervisor["processes"] if _alive(pid)]:
+            assert time.monotonic() < deadline + 30, "a server outlived its supervisor"
+            time.sleep(0.2)

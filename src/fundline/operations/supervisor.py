@@ -12,15 +12,18 @@ so one crash (an out-of-memory kill, say) costs the requests that child had in f
 service. Two cases stop everything instead, because starting again cannot help: a child that
 could not start (uvicorn's exit status 3: the database unreachable at startup, a bad policy
 file) and a child that died ``RESTARTS_PER_MINUTE`` times within a minute; the supervisor then
-exits non-zero, for a process manager to notice.
+exits non-zero, for a process manager to notice. A supervisor killed outright (SIGKILL) takes
+its children with it: Linux sends each SIGTERM when their parent dies.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -41,6 +44,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit status for a server that could not start
 RESTARTS_PER_MINUTE = 5
 STOP_SECONDS = 30.0  # how long children have to finish what they serve, once told to stop
 BACKLOG = 2048  # uvicorn's default
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _spawn = multiprocessing.get_context("spawn")
 
 
@@ -53,9 +57,16 @@ class Child:
 
 
 def _child_main(
-    settings: Settings, sock: socket.socket, index: int, worker: bool, host: str, port: int
+    settings: Settings,
+    sock: socket.socket,
+    index: int,
+    worker: bool,
+    host: str,
+    port: int,
+    supervisor: int,
 ) -> None:
     """A child's whole life: the app built here, served on the supervisor's socket."""
+    _stop_with(supervisor)
     configure_logging(settings.log_level, settings.log_format)
     # Each process serves its own /metrics: this says which one a scrape reached.
     Info("fundline_server_process", "The server process that answered.", registry=registry).info(
@@ -65,6 +76,17 @@ def _child_main(
         serve_app(settings, host=host, port=port, worker=worker, sockets=[sock], process=index)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the stop is orderly
         pass
+
+
+def _stop_with(supervisor: int) -> None:
+    """Have Linux send this process SIGTERM (a graceful stop) when the supervisor dies, even
+    by SIGKILL: no server is left orphaned, holding the port's connections and its pools."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -112,7 +134,7 @@ class Supervisor:
         self._signalled = signum
 
     def _start(self, child: Child, sock: socket.socket) -> None:
-        args = (self.settings, sock, child.index, child.worker, self.host, self.port)
+        args = (self.settings, sock, child.index, child.worker, self.host, self.port, os.getpid())
         child.process = _spawn.Process(target=_child_main, args=args, name=f"server-{child.index}")
         child.process.start()
 
