@@ -734,27 +734,28 @@ def measure_step(
     cpu = server_cpu(pid) - cpu_before
     host_after = host_cpu()
     pg_after = asyncio.run(postgres_cpu(dsn))
-    pg = sum(seconds_ - pg_before.get(backend, 0.0) for backend, seconds_ in pg_after.items())
+    pg = _difference(pg_before, pg_after)
     summary = record.summary(seconds)
     sent_in_step = max(1.0, summary["requests"] * (args.warmup + args.duration) / args.duration)
     busy = (host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1])
     per_request = {
         "server": 1000 * cpu / sent_in_step,
-        "postgres": 1000 * pg / sent_in_step,
+        "postgres": None if pg is None else 1000 * pg / sent_in_step,
         "generator": 1000 * generator_cpu / max(1, summary["requests"]),
     }
     # The partners whose requests would take every core's whole time: the p99 target is met
     # well below it, but unlike latency it hardly moves with what else the machine runs.
-    cpu_bound = (os.cpu_count() or 1) * 1000 / sum(per_request.values()) / RATE_PER_PARTNER
+    known = [v for v in per_request.values() if v is not None]
+    cpu_bound = (os.cpu_count() or 1) * 1000 / sum(known) / RATE_PER_PARTNER
     return {
         "partners": len(partners),
         "offered_rps": round(len(partners) * RATE_PER_PARTNER, 1),
         **summary,
         "server_cpu_ms_per_request": round(per_request["server"], 3),
-        "postgres_cpu_ms_per_request": round(per_request["postgres"], 3),
+        "postgres_cpu_ms_per_request": _rounded(per_request["postgres"]),
         "generator_cpu_ms_per_request": round(per_request["generator"], 3),
         "generator_cpu_share": round(generator_cpu / seconds, 2),
-        "cpu_bound_partners": round(cpu_bound, 1),
+        "cpu_bound_partners": round(cpu_bound, 1) if pg is not None else None,
         "machine_busy": round(busy, 2),
         "passed": summary["errors"] == 0
         and summary["skipped"] == 0
@@ -762,9 +763,14 @@ def measure_step(
     }
 
 
-async def postgres_cpu(dsn: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to the benchmark's database."""
-    conn = await asyncpg.connect(dsn)
+async def postgres_cpu(dsn: str) -> dict[int, float] | None:
+    """CPU seconds of each PostgreSQL backend connected to the benchmark's database (``None``
+    when PostgreSQL has no connection to spare for the question: the figure is then not
+    known, and the run goes on)."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.TooManyConnectionsError:
+        return None
     try:
         rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -779,6 +785,17 @@ async def postgres_cpu(dsn: str) -> dict[int, float]:
         except OSError:
             continue  # gone meanwhile
     return found
+
+
+def _difference(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """CPU seconds the backends spent between two readings (new backends from zero)."""
+    if before is None or after is None:
+        return None
+    return sum(seconds - before.get(backend, 0.0) for backend, seconds in after.items())
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def step_line(step: dict[str, Any]) -> str:
@@ -823,7 +840,7 @@ def run_scenario(args: argparse.Namespace, manifest: dict[str, Any], work: Path)
         cpu = server_cpu(proc.pid) - cpu_before
         host_after = host_cpu()
         pg_after = asyncio.run(postgres_cpu(dsn))
-    pg = sum(seconds_ - pg_before.get(backend, 0.0) for backend, seconds_ in pg_after.items())
+    pg = _difference(pg_before, pg_after)
     summary = record.summary(seconds)
     busy = (host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1])
     sent = args.rate * (args.warmup + args.duration)
@@ -833,7 +850,7 @@ def run_scenario(args: argparse.Namespace, manifest: dict[str, Any], work: Path)
         "offered_rps": args.rate,
         **summary,
         "server_cpu_ms_per_request": round(1000 * cpu / max(1.0, sent), 3),
-        "postgres_cpu_ms_per_request": round(1000 * pg / max(1.0, sent), 3),
+        "postgres_cpu_ms_per_request": None if pg is None else _rounded(1000 * pg / max(1.0, sent)),
         "generator_cpu_ms_per_request": round(
             1000 * generator_cpu / max(1, summary["requests"]), 3
         ),
