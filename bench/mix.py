@@ -794,6 +794,10 @@ def _difference(before: dict[int, float] | None, after: dict[int, float] | None)
     return sum(seconds - before.get(backend, 0.0) for backend, seconds in after.items())
 
 
+def _shown(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -805,9 +809,11 @@ def step_line(step: dict[str, Any]) -> str:
         f"{step['offered_rps']:.0f}/s, achieved {step['achieved_rps']:.0f}/s, p50 "
         f"{step['p50_ms']} ms, p99 {step['p99_ms']} ms, max {step['max_ms']} ms, errors "
         f"{step['errors']}, skipped {step['skipped']}, CPU ms/req server "
-        f"{step['server_cpu_ms_per_request']}, PostgreSQL {step['postgres_cpu_ms_per_request']}, "
-        f"generator {step['generator_cpu_ms_per_request']} (CPU-bound at "
-        f"{step['cpu_bound_partners']} partners), busy {step['machine_busy']:.0%}: {verdict}"
+        f"{step['server_cpu_ms_per_request']}, PostgreSQL "
+        f"{_shown(step['postgres_cpu_ms_per_request'])}, generator "
+        f"{step['generator_cpu_ms_per_request']} (CPU-bound at "
+        f"{_shown(step['cpu_bound_partners'])} partners), busy {step['machine_busy']:.0%}: "
+        f"{verdict}"
     )
     if step["error_samples"]:
         line += "\n    " + "\n    ".join(step["error_samples"])
@@ -860,8 +866,8 @@ def run_scenario(args: argparse.Namespace, manifest: dict[str, Any], work: Path)
         f"  {args.scenario} at {args.rate:g}/s, {workers} process(es): achieved "
         f"{step['achieved_rps']}/s, p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, max "
         f"{step['max_ms']} ms, errors {step['errors']}, CPU ms/req server "
-        f"{step['server_cpu_ms_per_request']}, PostgreSQL {step['postgres_cpu_ms_per_request']}, "
-        f"busy {step['machine_busy']:.0%}"
+        f"{step['server_cpu_ms_per_request']}, PostgreSQL "
+        f"{_shown(step['postgres_cpu_ms_per_request'])}, busy {step['machine_busy']:.0%}"
     )
     for sample in summary["error_samples"]:
         say(f"    {sample}")
@@ -978,7 +984,7 @@ def report_text(report: dict[str, Any]) -> str:
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
             f"| {s['scenario']} | {s['workers']} | {s['offered_rps']:g} | {s['achieved_rps']} | "
             f"{s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['errors']} | "
-            f"{s['server_cpu_ms_per_request']} | {s['postgres_cpu_ms_per_request']} | "
+            f"{s['server_cpu_ms_per_request']} | {_shown(s['postgres_cpu_ms_per_request'])} | "
             f"{s['machine_busy']:.0%} |\n"
         )
     lines = [
@@ -994,8 +1000,9 @@ def report_text(report: dict[str, Any]) -> str:
                 f"| {s['workers']} | {s['partners']} | {s['offered_rps']:.0f} | "
                 f"{s['achieved_rps']:.0f} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | "
                 f"{s['errors'] + s['skipped']} | {s['server_cpu_ms_per_request']} | "
-                f"{s['postgres_cpu_ms_per_request']} | {s['generator_cpu_ms_per_request']} | "
-                f"{s['cpu_bound_partners']} | {s['machine_busy']:.0%} | "
+                f"{_shown(s['postgres_cpu_ms_per_request'])} | "
+                f"{s['generator_cpu_ms_per_request']} | {_shown(s['cpu_bound_partners'])} | "
+                f"{s['machine_busy']:.0%} | "
                 f"{'yes' if s['passed'] else 'no'} |"
             )
     most = {r["workers"]: r["most_partners"] for r in report["runs"]}
