@@ -28,25 +28,24 @@ policy's plans). Their books start empty and fill as the mix runs.
 receivables of the seed's hot entities (``bench.load.fresh_batches``) at ``--rate`` requests
 a second, and reports latency from the scheduled start: the fixed-rate measurement behind
 the target "p99 ≤ 50 ms at half the saturated rate".
+
+``bench/mix_partners.py`` makes the partners, ``bench/mix_day.py`` plays their day,
+``bench/client.py`` is the HTTP client; ``--generator-only`` plays the steps against
+``bench/fake_api.py`` to measure the generator by itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
-import random
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ import asyncpg
 import orjson
 import uvloop
 
-from bench.client import Client, TransportError
+from bench.client import Client
 from bench.load import (
     ROOT,
     append_to_section,
@@ -66,547 +65,25 @@ from bench.load import (
     server,
     settle_outbox,
 )
-from fundline.kit.security import hash_secret
+from bench.mix_day import RATE_PER_PARTNER, Clock, Day, Record, RequestFailed, drain, play_step
+from bench.mix_partners import (
+    ENTITIES_PER_PARTNER,
+    VERSION,
+    MixEntity,
+    MixPartner,
+    ensure_partners,
+    sign_in,
+)
 
 RESULTS = ROOT / "bench" / "results"
-VERSION = "2024-05-25"
-RATE_PER_PARTNER = 30.0  # Monite's rate limit per partner: requests a second
-ENTITIES_PER_PARTNER = 2
-PARTNER_SECRET = "bench-mix-partner-secret-not-for-production"
 DEFAULT_PARTNERS = (10, 20, 30, 40, 50, 60, 70, 80, 100)
 DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 SECTION = "## Partner mix"
-
-# One partner's 20 requests, sent 1/30 s apart and then again (each cycle on the partner's
-# next entity). Shares: financing invoice reads 40 %, offers 10 %, counterparts created 5 %,
-# receivables created 10 % and issued 10 %, receivable reads 10 %, financing requested 5 %,
-# Connect 10 % (the session exchange and the confirmation).
-CYCLE = (
-    "counterpart.create",
-    "financing.list",
-    "receivable.create_a",
-    "offers.read",
-    "financing.list_100",
-    "receivable.issue_a",
-    "financing.get",
-    "receivable.create_b",
-    "financing.list",
-    "receivable.list",
-    "receivable.issue_b",
-    "financing.list",
-    "offers.read",
-    "financing.request",
-    "financing.get",
-    "connect.session",
-    "financing.list_100",
-    "receivable.get",
-    "connect.confirm",
-    "financing.list",
-)
 
 
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-# --- the partners -----------------------------------------------------------------------------
-
-
-@dataclass
-class MixEntity:
-    entity_id: str
-    plan_id: str  # the offer's first pricing plan (FIXED_DURATION in the production policy)
-    headers: bytes = b""
-    financed: list[str] = field(default_factory=list)  # receivables confirmed in Connect
-
-
-@dataclass
-class MixPartner:
-    number: int
-    client_id: str
-    entities: list[MixEntity]
-    connect_headers: bytes = b""  # the business's browser: its own address
-    token: str = ""
-
-
-async def _copy(conn: asyncpg.Connection, table: str, where: str, *args: Any, **set_: Any) -> None:
-    """Copy the rows of ``table`` matching ``where`` (``$1``… are ``args``), with the columns
-    named in ``set_`` replaced (a ``str`` starting with ``=`` is SQL, others are values)."""
-    columns = await conn.fetch(
-        "SELECT column_name, udt_name FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
-        table,
-    )
-    values = list(args)
-    chosen = []
-    for name, udt in columns:
-        if name not in set_:
-            chosen.append(name)
-        elif isinstance(set_[name], str) and set_[name].startswith("="):
-            chosen.append(set_[name][1:])
-        else:
-            values.append(set_[name])
-            chosen.append(f"${len(values)}::{udt}")
-    names = ", ".join(c["column_name"] for c in columns)
-    await conn.execute(
-        f"INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} FROM {table} WHERE {where}",
-        *values,
-    )
-
-
-async def ensure_partners(dsn: str, manifest: dict[str, Any], count: int) -> list[MixPartner]:
-    """The mix's first ``count`` partners, made in the database if they are not there yet."""
-    hot = {e["entity_id"] for e in manifest["hot_entities"]}
-    templates = [e for p in manifest["partners"] for e in p["entity_ids"] if e not in hot]
-    conn = await asyncpg.connect(dsn)
-    secret_hash = hash_secret(PARTNER_SECRET)
-    partners = []
-    try:
-        for number in range(count):
-            name = f"mix partner {number:03d}"
-            partner_id = await conn.fetchval("SELECT id FROM partners WHERE name = $1", name)
-            if partner_id is None:
-                async with conn.transaction():
-                    partner_id = await _make_partner(conn, name, secret_hash, templates, number)
-            partners.append(await _read_partner(conn, number, partner_id))
-    finally:
-        await conn.close()
-    return partners
-
-
-async def _make_partner(
-    conn: asyncpg.Connection, name: str, secret_hash: str, templates: list[str], number: int
-) -> uuid.UUID:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    partner_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO partners (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-        partner_id,
-        name,
-        now,
-    )
-    await conn.execute(
-        "INSERT INTO api_clients (id, partner_id, secret_hash, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $4)",
-        uuid.uuid4(),
-        partner_id,
-        secret_hash,
-        now,
-    )
-    for k in range(ENTITIES_PER_PARTNER):
-        template = uuid.UUID(templates[(number * ENTITIES_PER_PARTNER + k) % len(templates)])
-        entity_id, business_id, offer_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        times = {"created_at": now, "updated_at": now}
-        await _copy(conn, "entities", "id = $1", template, id=entity_id, partner_id=partner_id)
-        await _copy(
-            conn,
-            "financing_businesses",
-            "entity_id = $1",
-            template,
-            id=business_id,
-            entity_id=entity_id,
-            partner_id=partner_id,
-            **times,
-        )
-        # An offer with room for any run: the mix confirms thousands of invoices.
-        template_offer = await conn.fetchval(
-            "SELECT id FROM financing_offers WHERE entity_id = $1 ORDER BY created_at DESC LIMIT 1",
-            template,
-        )
-        await _copy(
-            conn,
-            "financing_offers",
-            "id = $1",
-            template_offer,
-            id=offer_id,
-            business_id=business_id,
-            entity_id=entity_id,
-            status="CURRENT",
-            total_amount=100_000_000_000,
-            reserved_amount=0,
-            outstanding_amount=0,
-            expires_at=now.replace(year=now.year + 1),
-            **times,
-        )
-        await _copy(
-            conn,
-            "financing_pricing_plans",
-            "offer_id = $1",
-            template_offer,
-            id="=gen_random_uuid()",
-            offer_id=offer_id,
-        )
-    return partner_id
-
-
-async def _read_partner(conn: asyncpg.Connection, number: int, partner_id: uuid.UUID) -> MixPartner:
-    client_id = await conn.fetchval(
-        "SELECT id::text FROM api_clients WHERE partner_id = $1 ORDER BY created_at LIMIT 1",
-        partner_id,
-    )
-    rows = await conn.fetch(
-        """
-        SELECT e.id::text AS entity_id, p.id::text AS plan_id
-        FROM entities e
-        JOIN financing_offers o ON o.entity_id = e.id
-        JOIN financing_pricing_plans p ON p.offer_id = o.id AND p.position = 0
-        WHERE e.partner_id = $1 ORDER BY e.id
-        """,
-        partner_id,
-    )
-    entities = [MixEntity(r["entity_id"], r["plan_id"]) for r in rows]
-    address = f"10.{number // 250 % 250}.{number % 250}.{1 + number % 200}"
-    return MixPartner(
-        number, client_id, entities, connect_headers=f"X-Forwarded-For: {address}\r\n".encode()
-    )
-
-
-async def sign_in(client: Client, partners: Sequence[MixPartner]) -> None:
-    """A client_credentials token per partner, and each entity's request headers."""
-    for partner in partners:
-        body = orjson.dumps(
-            {
-                "grant_type": "client_credentials",
-                "client_id": partner.client_id,
-                "client_secret": PARTNER_SECRET,
-            }
-        )
-        status, answer = await client.request(
-            "POST", "/v1/auth/token", f"x-monite-version: {VERSION}\r\n".encode(), body
-        )
-        if status != 200:
-            raise SystemExit(f"token for partner {partner.number}: {status} {answer[:300]!r}")
-        partner.token = orjson.loads(answer)["access_token"]
-        for entity in partner.entities:
-            entity.headers = (
-                f"Authorization: Bearer {partner.token}\r\nx-monite-version: {VERSION}\r\n"
-                f"x-monite-entity-id: {entity.entity_id}\r\n"
-            ).encode()
-
-
-# --- recording --------------------------------------------------------------------------------
-
-
-@dataclass
-class Record:
-    """What one step measured: requests scheduled in its measured window."""
-
-    latencies: list[float] = field(default_factory=list)  # seconds from the scheduled start
-    by_kind: dict[str, list[float]] = field(default_factory=dict)
-    errors: Counter[str] = field(default_factory=Counter)  # "kind status" or "kind transport"
-    skipped: int = 0  # not sent: a request it depended on had failed
-    error_samples: list[str] = field(default_factory=list)
-
-    def add(self, kind: str, latency: float, error: str | None) -> None:
-        self.by_kind.setdefault(kind, []).append(latency)
-        self.latencies.append(latency)
-        if error is not None:
-            self.errors[f"{kind} {error.split(':')[0]}"] += 1
-            if len(self.error_samples) < 5:
-                self.error_samples.append(f"{kind}: {error}")
-
-    def summary(self, seconds: float) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-        pick = functools.partial(_quantile_ms, ordered)
-
-        return {
-            "requests": len(ordered),
-            "achieved_rps": round(len(ordered) / seconds, 1),
-            "p50_ms": round(pick(0.50), 1),
-            "p90_ms": round(pick(0.90), 1),
-            "p99_ms": round(pick(0.99), 1),
-            "max_ms": round(1000 * ordered[-1], 1) if ordered else 0,
-            "errors": sum(self.errors.values()),
-            "errors_by_kind": dict(self.errors),
-            "error_samples": self.error_samples,
-            "skipped": self.skipped,
-            "by_kind": {
-                kind: {
-                    "requests": len(values),
-                    "p50_ms": round(_quantile_ms(sorted(values), 0.5), 1),
-                    "p99_ms": round(_quantile_ms(sorted(values), 0.99), 1),
-                }
-                for kind, values in sorted(self.by_kind.items())
-            },
-        }
-
-
-def _quantile_ms(ordered: Sequence[float], q: float) -> float:
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-class Failed(Exception):
-    """A request of a chain failed: what depends on it is not sent."""
-
-
-class Clock:
-    """Scheduled times on the event loop's clock; ``measuring`` from ``start`` to ``end``."""
-
-    def __init__(self, start: float, end: float) -> None:
-        self.start, self.end = start, end
-
-
-# --- the partner day ---------------------------------------------------------------------------
-
-
-class Day:
-    """Plays the partners' cycles against ``client`` and records what ``clock`` measures."""
-
-    def __init__(self, client: Client, record: Record, clock: Clock) -> None:
-        self.client = client
-        self.record = record
-        self.clock = clock
-        self.pending: set[asyncio.Task[None]] = set()
-        self._counterpart = orjson.dumps(
-            {
-                "type": "organization",
-                "organization": {
-                    "legal_name": "Globex Corp",
-                    "is_customer": True,
-                    "is_vendor": False,
-                    "email": "ap@globex.example",
-                    "address": {
-                        "line1": "100 Congress Ave",
-                        "city": "Austin",
-                        "state": "TX",
-                        "postal_code": "78701",
-                        "country": "US",
-                    },
-                },
-            }
-        )
-
-    def spawn(
-        self, kind: str, at: float, work: Callable[[], Awaitable[Any]]
-    ) -> asyncio.Future[Any]:
-        """Run ``work`` (which waits for what it needs, then sends) as of ``at``, the request's
-        scheduled start; its result, or ``Failed``, is the returned future's."""
-        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        async def run() -> None:
-            try:
-                value = await work()
-            except Failed:
-                result.set_exception(Failed())
-                if at >= self.clock.start:
-                    self.record.skipped += 1
-                return
-            except (TransportError, RequestFailed) as exc:
-                result.set_exception(Failed())
-                self._note(kind, at, str(exc))
-                return
-            except Exception as exc:  # a fault of the generator's: shown, and never a pass
-                result.set_exception(Failed())
-                self._note(kind, at, f"generator fault: {exc!r}")
-                return
-            result.set_result(value)
-            self._note(kind, at, None)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
-        result.add_done_callback(_quiet)
-        return result
-
-    def _note(self, kind: str, at: float, error: str | None) -> None:
-        if self.clock.start <= at < self.clock.end:
-            latency = asyncio.get_running_loop().time() - at
-            self.record.add(kind, latency, error)
-
-    async def call(
-        self, method: str, path: str, headers: bytes, body: Any = None, expect: int = 200
-    ) -> Any:
-        data = body if isinstance(body, bytes) else b"" if body is None else orjson.dumps(body)
-        status, answer = await self.client.request(method, path, headers, data)
-        if status != expect:
-            raise RequestFailed(f"{status}: {method} {path} {answer[:200]!r}")
-        # Reads are not parsed: a page of 100 invoices costs the generator more than its send.
-        return orjson.loads(answer) if answer and method != "GET" else None
-
-    async def partner(self, partner: MixPartner, phase: float, rng: random.Random) -> None:
-        """The partner's requests, one every 1/30 s from ``phase`` on, until the clock ends."""
-        loop = asyncio.get_running_loop()
-        interval = 1 / RATE_PER_PARTNER
-        n = 0
-        cycle = 0
-        while True:
-            entity = partner.entities[cycle % len(partner.entities)]
-            futures: dict[str, asyncio.Future[Any]] = {}
-            steps = self._steps(partner, entity, futures, rng)
-            for kind in CYCLE:
-                at = phase + n * interval
-                if at >= self.clock.end:
-                    return
-                delay = at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                futures[kind] = self.spawn(kind, at, steps[kind])
-                n += 1
-            cycle += 1
-
-    def _steps(
-        self,
-        partner: MixPartner,
-        entity: MixEntity,
-        done: dict[str, asyncio.Future[Any]],
-        rng: random.Random,
-    ) -> dict[str, Callable[[], Awaitable[Any]]]:
-        """What each kind of request of one cycle does, given its earlier requests ``done``."""
-        h = entity.headers
-
-        async def needs(name: str) -> Any:
-            return await done[name]  # raises Failed when it failed
-
-        async def counterpart() -> Any:
-            return await self.call("POST", "/v1/counterparts", h, self._counterpart, 201)
-
-        def create(cp: str) -> Callable[[], Awaitable[Any]]:
-            async def run() -> Any:
-                made = await needs(cp)
-                body = _invoice(made["id"], made["default_billing_address_id"], rng)
-                return await self.call("POST", "/v1/receivables", h, body, 201)
-
-            return run
-
-        def issue(created: str) -> Callable[[], Awaitable[Any]]:
-            async def run() -> Any:
-                invoice = await needs(created)
-                return await self.call("POST", f"/v1/receivables/{invoice['id']}/issue", h)
-
-            return run
-
-        async def request() -> Any:
-            a, b = await needs("receivable.issue_a"), await needs("receivable.issue_b")
-            body = {"invoices": [{"id": i["id"], "type": "receivable"} for i in (a, b)]}
-            return await self.call("POST", "/v1/financing_invoices", h, body, 201)
-
-        async def session() -> Any:
-            tokens = await needs("financing.request")
-            body = {"token": tokens["session_token"]}
-            return await self.call(
-                "POST", "/connect/v1/sessions", partner.connect_headers, body, 201
-            )
-
-        async def confirm() -> Any:
-            opened = await needs("connect.session")
-            a, b = await needs("receivable.issue_a"), await needs("receivable.issue_b")
-            headers = partner.connect_headers + b"Authorization: Bearer %s\r\n" % (
-                opened["access_token"].encode()
-            )
-            items = [{"invoice_id": i["id"], "pricing_plan_id": entity.plan_id} for i in (a, b)]
-            answer = await self.call(
-                "POST", "/connect/v1/invoices/confirm", headers, {"invoices": items}
-            )
-            entity.financed[:] = [a["id"], b["id"]]
-            return answer
-
-        async def financing_get() -> Any:
-            # One invoice's financing, as a partner shows it: by the receivable's id.
-            query = f"?invoice_id={entity.financed[0]}" if entity.financed else "?limit=10"
-            return await self.call("GET", f"/v1/financing_invoices{query}", h)
-
-        async def receivable_get() -> Any:
-            invoice = await needs("receivable.create_a")
-            return await self.call("GET", f"/v1/receivables/{invoice['id']}", h)
-
-        def get(path: str) -> Callable[[], Awaitable[Any]]:
-            async def run() -> Any:
-                return await self.call("GET", path, h)
-
-            return run
-
-        steps: dict[str, Callable[[], Awaitable[Any]]] = {
-            "counterpart.create": counterpart,
-            "receivable.create_a": create("counterpart.create"),
-            "receivable.create_b": create("counterpart.create"),
-            "receivable.issue_a": issue("receivable.create_a"),
-            "receivable.issue_b": issue("receivable.create_b"),
-            "financing.request": request,
-            "connect.session": session,
-            "connect.confirm": confirm,
-            "financing.get": financing_get,
-            "receivable.get": receivable_get,
-            "financing.list": get("/v1/financing_invoices?limit=10"),
-            "financing.list_100": get("/v1/financing_invoices?limit=100"),
-            "offers.read": get("/v1/financing_offers"),
-            "receivable.list": get("/v1/receivables?limit=10"),
-        }
-        return steps
-
-
-class RequestFailed(Exception):
-    """The server answered something other than the expected status."""
-
-
-def _quiet(future: asyncio.Future[Any]) -> None:
-    """Nobody may wait for a failed request's future: read its exception so asyncio does not
-    warn about it."""
-    if not future.cancelled():
-        future.exception()
-
-
-def _invoice(counterpart_id: str, address_id: str, rng: random.Random) -> dict[str, Any]:
-    """A draft invoice of one untaxed line, due in 30 days (eligible for financing)."""
-    amount = rng.randrange(50_000, 500_000, 100)
-    return {
-        "type": "invoice",
-        "counterpart_id": counterpart_id,
-        "counterpart_billing_address_id": address_id,
-        "currency": "USD",
-        "line_items": [
-            {
-                "quantity": 1,
-                "product": {
-                    "name": "Consulting",
-                    "price": {"currency": "USD", "value": amount},
-                    "measure_unit": {"name": "unit"},
-                },
-                "tax_rate_value": 0,
-            }
-        ],
-        "payment_terms": {"name": "Net 30", "term_final": {"number_of_days": 30}},
-        "memo": "Thank you for your business",
-    }
-
-
-# --- a step ------------------------------------------------------------------------------------
-
-
-async def play_step(
-    port: int, partners: Sequence[MixPartner], *, warmup: float, duration: float, seed: int
-) -> tuple[Record, float, float]:
-    """Play ``partners`` for ``warmup`` + ``duration`` s; the record of the measured part, the
-    generator's CPU seconds during it, and its wall seconds."""
-    client = Client("127.0.0.1", port, max_connections=1024)
-    loop = asyncio.get_running_loop()
-    rng = random.Random(seed)
-    begin = loop.time() + 0.2
-    clock = Clock(begin + warmup, begin + warmup + duration)
-    record = Record()
-    day = Day(client, record, clock)
-    players = [
-        loop.create_task(day.partner(p, begin + rng.random() / RATE_PER_PARTNER, rng))
-        for p in partners
-    ]
-    await asyncio.sleep(max(0.0, clock.start - loop.time()))
-    cpu_before = time.process_time()
-    await asyncio.gather(*players)
-    await _drain(day, record, seconds=30)
-    cpu = time.process_time() - cpu_before
-    client.close()
-    return record, cpu, duration
-
-
-async def _drain(day: Day, record: Record, *, seconds: float) -> None:
-    """Wait for the requests still in flight; those not answered within ``seconds`` count as
-    errors."""
-    if day.pending:
-        _, late = await asyncio.wait(set(day.pending), timeout=seconds)
-        for task in late:
-            task.cancel()
-        if late:
-            record.errors["unanswered"] += len(late)
 
 
 def server_cpu(pid: int) -> float:
@@ -934,7 +411,7 @@ async def _fixed_rate(
                 raise RequestFailed(f"{status}: {answer[:200]!r}")
 
         day.spawn("financing.request_x10", at, send)
-    await _drain(day, record, seconds=30)
+    await drain(day, record, seconds=30)
     cpu = time.process_time() - cpu_before
     client.close()
     return record, cpu, duration
