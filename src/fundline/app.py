@@ -75,7 +75,11 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.database_url)
+    app.state.db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     app.state.signer = Signer(settings.signing_key)
     app.state.limits = LimitStore(settings.redis_url, key_prefix=settings.redis_key_prefix)
     app.state.tokens = TokenCache(app.state.db.driver_dsn)

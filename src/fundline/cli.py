@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import uuid
@@ -66,34 +65,36 @@ def serve(
         bool,
         typer.Option(
             help="Run the background worker in this process too (the embedded default); "
-            "turn it off when separate `fundline worker` processes run."
+            "turn it off when separate `fundline worker` processes run. With --workers, "
+            "it runs in the first server process only."
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port, about one per CPU core. Each has its own "
+            "pools: up to 51 PostgreSQL connections with the default "
+            "FUNDLINE_DATABASE_POOL_SIZE and FUNDLINE_DATABASE_MAX_OVERFLOW (see "
+            "docs/operations.md). A process that dies is started again; SIGINT or SIGTERM "
+            "stops them all.",
+        ),
+    ] = 1,
     log_format: LogFormatOption = None,
 ) -> None:
     """Apply pending migrations, then run the API server."""
-    import uvicorn
-
-    from fundline.app import create_app
     from fundline.operations.migrations import upgrade_sync
-    from fundline.operations.serving import Server
+    from fundline.operations.serving import serve_app
 
     settings = _logging_settings(log_format)
     upgrade_sync(settings.database_url)
-    application = create_app(settings, worker=worker)
-    # Everything alive now lives as long as the process: keep it out of the cyclic garbage
-    # collector's way, so collections only walk what requests allocate.
-    gc.freeze()
-    config = uvicorn.Config(
-        application,
-        host=host,
-        port=port,
-        # No logging config of uvicorn's own: its records go to the root handler, in our format.
-        log_config=None,
-        log_level="warning",
-        access_log=False,  # Fundline logs each request itself
-    )
-    Server(config, settings=settings, worker=worker).run()
+    if workers == 1:
+        serve_app(settings, host=host, port=port, worker=worker)
+        return
+    from fundline.operations.supervisor import Supervisor
+
+    supervisor = Supervisor(settings, host=host, port=port, workers=workers, worker=worker)
+    raise typer.Exit(supervisor.run())
 
 
 @app.command("worker")
@@ -130,7 +131,11 @@ def worker_command(
         start_http_server(metrics_port, registry=registry)
 
     async def main() -> None:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         lender = build_lender(settings, db.sessions)
         try:
             if once:

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUNDLINE_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./fundline.db"
+    # PostgreSQL connections per process: SQLAlchemy's pool keeps ``pool_size`` and opens up to
+    # ``max_overflow`` more under load; the plain-read pool of hot paths up to ``pool_size``;
+    # the token cache listens on one more. At most 2 * pool_size + max_overflow + 1 (51).
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
     redis_url: str | None = None
     redis_key_prefix: str = "fundline"
     mode: Mode = Mode.SANDBOX

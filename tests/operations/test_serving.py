@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +161,84 @@ def test_no_start_line_when_the_port_is_taken(env: dict[str, str], tmp_path: Pat
     assert not [e for e in events if e["event"] == "fundline_started"]
     assert events[-1]["logger"] == "uvicorn.error"
     assert "address already in use" in events[-1]["event"]
+
+
+def _events(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def _answering_pids(url: str, wanted: set[str], *, seconds: float = 60) -> set[str]:
+    """The pids ``/metrics`` names, each request on a new connection (so any process may
+    accept it), until all of ``wanted`` answered or ``seconds`` passed."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while not wanted <= seen and time.monotonic() < deadline:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        seen |= set(re.findall(r'fundline_server_process_info\{pid="(\d+)"', text))
+    return seen
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_share_the_port_and_a_dead_one_is_started_again(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    with serving(env, log=log, args=["--workers", "2"]) as url:
+        deadline = time.monotonic() + 60
+        while len([e for e in _events(log) if e["event"] == "fundline_started"]) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        [supervisor] = [e for e in _events(log) if e["event"] == "fundline_supervisor_started"]
+        started = [e for e in _events(log) if e["event"] == "fundline_started"]
+        children = {str(e["pid"]) for e in started}
+        assert children == {str(pid) for pid in supervisor["processes"]}
+        assert supervisor["pid"] not in supervisor["processes"]
+        # The embedded worker runs in one process only.
+        assert sorted((e["process"], e["worker"]) for e in started) == [(0, True), (1, False)]
+        assert _answering_pids(url, children) == children
+
+        # A child killed outright is logged and replaced; the other kept serving.
+        victim = next(e for e in started if e["process"] == 1)
+        os.kill(victim["pid"], signal.SIGKILL)
+        while not [e for e in _events(log) if e["event"] == "fundline_server_process_died"]:
+            assert time.monotonic() < deadline + 60, log.read_text()
+            time.sleep(0.2)
+        while len([e for e in _events(log) if e["event"] == "fundline_started"]) < 3:
+            assert time.monotonic() < deadline + 120, log.read_text()
+            time.sleep(0.2)
+        [died] = [e for e in _events(log) if e["event"] == "fundline_server_process_died"]
+        assert (died["pid"], died["process"], died["exit"]) == (victim["pid"], 1, -9)
+        [replacement] = [
+            e
+            for e in _events(log)
+            if e["event"] == "fundline_started" and e["pid"] != victim["pid"] and e["process"] == 1
+        ]
+        assert replacement["worker"] is False
+        now = (children - {str(victim["pid"])}) | {str(replacement["pid"])}
+        assert _answering_pids(url, now) == now
+    # serving() sent SIGTERM to the supervisor: every process stopped, the supervisor last.
+    assert _events(log)[-1]["event"] == "fundline_supervisor_stopped"
+    assert _events(log)[-1]["status"] == 0
+    assert not [pid for pid in now if _alive(int(pid))]
+
+
+def test_workers_stop_when_the_supervisor_is_killed(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving(env, log=log, args=["--workers", "2", "--no-worker"]):
+        deadline = time.monotonic() + 60
+        while len([e for e in _events(log) if e["event"] == "fundline_started"]) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        [supervisor] = [e for e in _events(log) if e["event"] == "fundline_supervisor_started"]
+        assert all(not e["worker"] for e in _events(log) if e["event"] == "fundline_started")
+        os.kill(supervisor["pid"], signal.SIGKILL)
+        while [pid for pid in supervisor["processes"] if _alive(pid)]:
+            assert time.monotonic() < deadline + 30, "a server outlived its supervisor"
+            time.sleep(0.2)

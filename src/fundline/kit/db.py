@@ -119,7 +119,14 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
+# Per process, by default (``FUNDLINE_DATABASE_POOL_SIZE``, ``FUNDLINE_DATABASE_MAX_OVERFLOW``).
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
+def create_engine(
+    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW, **options: Any
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
         _sqlite_pragmas(engine)
@@ -131,8 +138,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     # POOL_TIMEOUT_SECONDS (``unavailable`` below tells the error handler it is an outage).
     return create_async_engine(
         url,
-        pool_size=20,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=3600,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
@@ -228,11 +235,6 @@ class DriverConnection:
     dialect: Dialect
 
 
-# As many as SQLAlchemy's pool keeps: with fewer connections than requests in flight, asyncpg's
-# pool lets new requests take a returned connection before those already waiting.
-DRIVER_POOL_SIZE = 20
-
-
 async def _plain_reads_leave_nothing(_: asyncpg.Connection) -> None:
     """asyncpg resets a returned connection with one more round trip (``RESET ALL``,
     ``UNLISTEN *``, …) by default. Plain reads set, lock and listen to nothing; an open
@@ -242,9 +244,20 @@ async def _plain_reads_leave_nothing(_: asyncpg.Connection) -> None:
 class Database:
     """The engine and session factory of one running app."""
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        max_overflow: int = MAX_OVERFLOW,
+        **options: Any,
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, **options)
+        self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, **options)
+        # The driver pool keeps as many as SQLAlchemy's pool: with fewer connections than
+        # requests in flight, asyncpg's pool lets new requests take a returned connection
+        # before those already waiting.
+        self._driver_pool_size = pool_size
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
@@ -304,7 +317,7 @@ class Database:
                 self._driver_pool = await asyncpg.create_pool(
                     self.driver_dsn,
                     min_size=0,
-                    max_size=DRIVER_POOL_SIZE,
+                    max_size=self._driver_pool_size,
                     timeout=CONNECT_TIMEOUT_SECONDS,
                     reset=_plain_reads_leave_nothing,
                 )

@@ -1,7 +1,10 @@
-"""``fundline serve``: uvicorn, and the one line that says the server is up, where, and how."""
+"""``fundline serve``: uvicorn, and the one line that says the server is up, where, and how
+(``operations/supervisor.py`` runs several of these for ``--workers N``)."""
 
 from __future__ import annotations
 
+import gc
+import os
 import socket
 from typing import Any
 
@@ -54,10 +57,18 @@ class Server(uvicorn.Server):
     """uvicorn's server, which logs ``fundline_started`` once its socket listens (so never for
     a server that could not bind its port), with the port it got."""
 
-    def __init__(self, config: uvicorn.Config, *, settings: Settings, worker: bool) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        settings: Settings,
+        worker: bool,
+        process: int | None = None,
+    ) -> None:
         super().__init__(config)
         self.settings = settings
         self.worker = worker
+        self.process = process  # its number under ``--workers N``
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -69,4 +80,36 @@ class Server(uvicorn.Server):
         fields = start_fields(
             self.settings, url=url, worker=self.worker, docs=docs_path(self.config.app)
         )
+        if self.process is not None:
+            fields.update(process=self.process, pid=os.getpid())
         log.info("fundline_started", **fields)
+
+
+def serve_app(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    worker: bool,
+    sockets: list[socket.socket] | None = None,
+    process: int | None = None,
+) -> None:
+    """Build the app and serve it in this process until a signal stops it (on ``sockets``
+    when given: the listening socket the supervisor of ``--workers N`` bound and shares, this
+    being its child number ``process``)."""
+    from fundline.app import create_app
+
+    application = create_app(settings, worker=worker)
+    # Everything alive now lives as long as the process: keep it out of the cyclic garbage
+    # collector's way, so collections only walk what requests allocate.
+    gc.freeze()
+    config = uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        # No logging config of uvicorn's own: its records go to the root handler, in our format.
+        log_config=None,
+        log_level="warning",
+        access_log=False,  # Fundline logs each request itself
+    )
+    Server(config, settings=settings, worker=worker, process=process).run(sockets)
