@@ -1,0 +1,143 @@
+"""The ceiling's ASGI application: a dictionary from method and path to a handler, the body
+read whole, JSON bytes written back. No framework: routing and request objects are Python a
+ceiling should not pay for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from bench.ceiling import auth, lists, offers, writes
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[asyncpg.Pool, dict[bytes, bytes], bytes, bytes], Awaitable[tuple[int, bytes]]]
+ISSUE_PREFIX, ISSUE_SUFFIX = "/v1/receivables/", "/issue"
+
+
+async def text_uuids(conn: asyncpg.Connection) -> None:
+    """UUIDs to and from the driver as text: orjson then writes every value itself (asyncpg's
+    own UUID type would need a Python fallback per value)."""
+    await conn.set_type_codec("uuid", schema="pg_catalog", encoder=str, decoder=str, format="text")
+
+
+async def _no_reset(_: asyncpg.Connection) -> None:
+    return None
+
+
+def _entity(headers: dict[bytes, bytes]) -> str:
+    return headers[b"x-monite-entity-id"].decode()
+
+
+def _bearer(headers: dict[bytes, bytes]) -> str:
+    return headers[b"authorization"].decode().removeprefix("Bearer ").strip()
+
+
+async def _list(pool: asyncpg.Pool, h: dict[bytes, bytes], q: bytes, _: bytes) -> tuple[int, bytes]:
+    return 200, await lists.handle(pool, h, q)
+
+
+async def _offers(
+    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, __: bytes
+) -> tuple[int, bytes]:
+    return 200, await offers.handle(pool, h)
+
+
+async def _token(
+    pool: asyncpg.Pool, _: dict[bytes, bytes], __: bytes, body: bytes
+) -> tuple[int, bytes]:
+    return await auth.handle(pool, body)
+
+
+async def _request(
+    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
+) -> tuple[int, bytes]:
+    return await writes.request_financing(pool, _entity(h), body)
+
+
+async def _confirm(
+    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
+) -> tuple[int, bytes]:
+    return await writes.confirm(pool, _bearer(h), body)
+
+
+async def _create(
+    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
+) -> tuple[int, bytes]:
+    return await writes.create_receivable(pool, _entity(h), body)
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "/v1/financing_invoices"): _list,
+    ("GET", "/v1/financing_offers"): _offers,
+    ("POST", "/v1/auth/token"): _token,
+    ("POST", "/v1/financing_invoices"): _request,
+    ("POST", "/connect/v1/invoices/confirm"): _confirm,
+    ("POST", "/v1/receivables"): _create,
+}
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Awaitable[None]]:
+    pool: asyncpg.Pool | None = None
+
+    async def lifespan(receive: Receive, send: Send) -> None:
+        nonlocal pool
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # As many connections as Fundline's pool keeps; idle ones close soon, so the
+                # ceiling holds none while Fundline is measured (max_connections is shared).
+                # No reset query when a connection goes back, as Fundline's hot-read pool.
+                pool = await asyncpg.create_pool(
+                    database_url,
+                    min_size=0,
+                    max_size=pool_size,
+                    max_inactive_connection_lifetime=5,
+                    reset=_no_reset,
+                    init=text_uuids,
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if pool is not None:
+                    await pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        handler = ROUTES.get((method, path))
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        assert pool is not None
+        if handler is not None:
+            status, out = await handler(pool, headers, scope["query_string"], body)
+        elif method == "POST" and path.startswith(ISSUE_PREFIX) and path.endswith(ISSUE_SUFFIX):
+            receivable_id = path[len(ISSUE_PREFIX) : -len(ISSUE_SUFFIX)]
+            status, out = await writes.issue_receivable(pool, _entity(headers), receivable_id)
+        else:
+            status, out = 404, b'{"error":{"message":"not served by the ceiling"}}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(out)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": out})
+
+    return app
