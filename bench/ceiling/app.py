@@ -5,7 +5,9 @@ ceiling should not pay for.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -15,7 +17,8 @@ from bench.ceiling import auth, lists, offers, writes
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Handler = Callable[[asyncpg.Pool, dict[bytes, bytes], bytes, bytes], Awaitable[tuple[int, bytes]]]
+Answer = tuple[int, bytes]
+Handler = Callable[["Call"], Awaitable[Answer]]
 ISSUE_PREFIX, ISSUE_SUFFIX = "/v1/receivables/", "/issue"
 
 
@@ -37,38 +40,53 @@ def _bearer(headers: dict[bytes, bytes]) -> str:
     return headers[b"authorization"].decode().removeprefix("Bearer ").strip()
 
 
-async def _list(pool: asyncpg.Pool, h: dict[bytes, bytes], q: bytes, _: bytes) -> tuple[int, bytes]:
-    return 200, await lists.handle(pool, h, q)
+@dataclass(frozen=True, slots=True)
+class Call:
+    pool: asyncpg.Pool
+    headers: dict[bytes, bytes]
+    path: str
+    query: bytes
+    body: bytes
 
 
-async def _offers(
-    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, __: bytes
-) -> tuple[int, bytes]:
-    return 200, await offers.handle(pool, h)
+async def _list(c: Call) -> Answer:
+    return 200, await lists.handle(c.pool, c.headers, c.query)
 
 
-async def _token(
-    pool: asyncpg.Pool, _: dict[bytes, bytes], __: bytes, body: bytes
-) -> tuple[int, bytes]:
-    return await auth.handle(pool, body)
+async def _offers(c: Call) -> Answer:
+    return 200, await offers.handle(c.pool, c.headers)
 
 
-async def _request(
-    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
-) -> tuple[int, bytes]:
-    return await writes.request_financing(pool, _entity(h), body)
+async def _token(c: Call) -> Answer:
+    return await auth.handle(c.pool, c.body)
 
 
-async def _confirm(
-    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
-) -> tuple[int, bytes]:
-    return await writes.confirm(pool, _bearer(h), body)
+async def _request(c: Call) -> Answer:
+    return await writes.request_financing(c.pool, _entity(c.headers), c.body)
 
 
-async def _create(
-    pool: asyncpg.Pool, h: dict[bytes, bytes], _: bytes, body: bytes
-) -> tuple[int, bytes]:
-    return await writes.create_receivable(pool, _entity(h), body)
+async def _confirm(c: Call) -> Answer:
+    return await writes.confirm(c.pool, _bearer(c.headers), c.body)
+
+
+async def _create(c: Call) -> Answer:
+    return await writes.create_receivable(c.pool, _entity(c.headers), c.body)
+
+
+async def _issue(c: Call) -> Answer:
+    receivable_id = c.path[len(ISSUE_PREFIX) : -len(ISSUE_SUFFIX)]
+    return await writes.issue_receivable(c.pool, _entity(c.headers), receivable_id)
+
+
+async def _patiently(handler: Handler, call: Call) -> Answer:
+    """The handler's answer, waiting while PostgreSQL has no connection to spare (its
+    ``max_connections`` is shared with whatever else runs on the machine)."""
+    for _ in range(100):
+        try:
+            return await handler(call)
+        except asyncpg.TooManyConnectionsError:
+            await asyncio.sleep(0.02)
+    return 503, b'{"error":{"message":"PostgreSQL has no connection to spare"}}'
 
 
 ROUTES: dict[tuple[str, str], Handler] = {
@@ -124,13 +142,14 @@ def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Await
                 break
         headers = dict(scope["headers"])
         assert pool is not None
-        if handler is not None:
-            status, out = await handler(pool, headers, scope["query_string"], body)
-        elif method == "POST" and path.startswith(ISSUE_PREFIX) and path.endswith(ISSUE_SUFFIX):
-            receivable_id = path[len(ISSUE_PREFIX) : -len(ISSUE_SUFFIX)]
-            status, out = await writes.issue_receivable(pool, _entity(headers), receivable_id)
-        else:
+        if handler is None and method == "POST" and path.startswith(ISSUE_PREFIX):
+            if path.endswith(ISSUE_SUFFIX):
+                handler = _issue
+        if handler is None:
             status, out = 404, b'{"error":{"message":"not served by the ceiling"}}'
+        else:
+            call = Call(pool, headers, path, scope["query_string"], body)
+            status, out = await _patiently(handler, call)
         await send(
             {
                 "type": "http.response.start",

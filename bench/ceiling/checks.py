@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 
-from bench.ceiling import auth, lists, offers
+from bench.ceiling import auth, lists, offers, restore
 
 # The embedded delivery worker marks events as sent in its own transactions, whichever server
 # wrote them: those updates are not the request's.
@@ -171,7 +172,7 @@ def same_json(fundline: str, ceiling: str, path: str, headers: dict[str, str]) -
 async def row_changes(dsn: str) -> dict[tuple[str, str], int]:
     """Rows inserted, updated and deleted so far per table of the database (``(table, ins|upd|
     del)``), as PostgreSQL's statistics count them."""
-    conn = await asyncpg.connect(dsn)
+    conn = await restore.connect(dsn)
     try:
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         found: dict[tuple[str, str], int] = {}
@@ -189,7 +190,12 @@ async def changes_after(
 ) -> dict[str, int]:
     """What ``act`` changed, per ``table ins|upd|del``. A server's backend reports its counts
     once it is idle (at most a second or so later, up to 10 s when it reported just before),
-    so the counts are read until they stop moving."""
+    so the counts are read until they stop moving.
+
+    PostgreSQL counts an update per statement and row: a row updated ten times counts ten. So
+    for a table with ``updated_at``, the rows updated are counted instead (one row updated
+    once per invoice, or once for all of them, is the same row written)."""
+    since = datetime.now(UTC).replace(tzinfo=None)
     before = await row_changes(dsn)
     await act()
     deadline = asyncio.get_running_loop().time() + settle
@@ -208,4 +214,23 @@ async def changes_after(
         last = delta
         if steady >= 3:
             break
-    return last
+    return await _distinct_updates(dsn, last, since)
+
+
+async def _distinct_updates(dsn: str, changes: dict[str, int], since: datetime) -> dict[str, int]:
+    conn = await restore.connect(dsn)
+    try:
+        for key in [k for k in changes if k.endswith(" upd")]:
+            table = key.split()[0]
+            has_column = await conn.fetchval(
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = $1 AND column_name = 'updated_at'",
+                table,
+            )
+            if has_column:
+                changes[key] = await conn.fetchval(
+                    f'SELECT count(*) FROM "{table}" WHERE updated_at >= $1', since
+                )
+    finally:
+        await conn.close()
+    return changes

@@ -10,12 +10,14 @@ offer's reservation is the sum of its NEW invoices' requested amounts (as
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
 
 DELETES = (
-    "DELETE FROM financing_status_history WHERE at >= $1",
+    "DELETE FROM financing_status_history WHERE at >= $1 OR financing_invoice_id IN "
+    "(SELECT id FROM financing_invoices WHERE created_at >= $1)",
     "DELETE FROM financing_instalments WHERE financing_invoice_id IN "
     "(SELECT id FROM financing_invoices WHERE created_at >= $1)",
     "DELETE FROM financing_invoices WHERE created_at >= $1",
@@ -38,6 +40,20 @@ WHERE o.id = o2.id AND o2.entity_id = ANY($1::uuid[])
 COUNTERS = "DELETE FROM receivable_counters WHERE entity_id = ANY($1::uuid[])"
 
 
+async def connect(dsn: str, *, limit: float = 60.0) -> asyncpg.Connection:
+    """A connection, waiting while PostgreSQL has none to spare (other benchmarks and test
+    suites share its ``max_connections``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        try:
+            return await asyncpg.connect(dsn)
+        except asyncpg.TooManyConnectionsError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 def now() -> datetime:
     """The mark to restore to, in the naive UTC both servers write."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -46,9 +62,10 @@ def now() -> datetime:
 async def restore(dsn: str, entity_ids: list[str], since: datetime) -> dict[str, int]:
     """Delete what was written since ``since`` and recompute what it changed; returns the
     rows deleted per table."""
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     deleted: dict[str, int] = {}
     try:
+        await quiet(conn)
         async with conn.transaction():
             for statement in DELETES:
                 table = statement.split()[2]
@@ -60,3 +77,21 @@ async def restore(dsn: str, entity_ids: list[str], since: datetime) -> dict[str,
     finally:
         await conn.close()
     return deleted
+
+
+BUSY = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND state IN ('active', 'idle in transaction')
+"""
+
+
+async def quiet(conn: asyncpg.Connection, *, limit: float = 30.0) -> None:
+    """Wait until no other session of the database is in a statement or a transaction: a
+    single-use scenario stops wrk with requests still running on the server, whose rows would
+    otherwise land while (or after) they are deleted."""
+    loop = asyncio.get_running_loop()
+    deadline, calm = loop.time() + limit, 0
+    while calm < 3 and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        calm = calm + 1 if await conn.fetchval(BUSY) == 0 else 0

@@ -13,8 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import httpx
+
+from bench.ceiling import restore
 
 CONFIRM = "/connect/v1/invoices/confirm"
 RECEIVABLES = "/v1/receivables"
@@ -32,7 +33,7 @@ def parse(target: str) -> tuple[str, str, str, str, str]:
 
 async def first_plans(dsn: str, entity_ids: Sequence[str]) -> dict[str, str]:
     """The first pricing plan of each entity's current offer (what a confirmation chooses)."""
-    conn = await asyncpg.connect(dsn)
+    conn = await restore.connect(dsn)
     try:
         rows = await conn.fetch(
             """
@@ -83,7 +84,7 @@ async def prepare_confirmations(
 async def receivable_lines(dsn: str, manifest: dict[str, Any], tokens: dict[str, str]) -> list[str]:
     """A draft invoice of one untaxed line for a customer of each hot entity."""
     partner_of = {e["entity_id"]: e["partner_id"] for e in manifest["hot_entities"]}
-    conn = await asyncpg.connect(dsn)
+    conn = await restore.connect(dsn)
     try:
         rows = await conn.fetch(
             """

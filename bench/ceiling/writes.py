@@ -368,6 +368,9 @@ async def confirm(pool: asyncpg.Pool, bearer: str, body: bytes) -> Result:
             if record[1] is not None:
                 change["from_status"] = record[1]
             history[record[0]].append(change)
+    # Locked in id order (as Fundline locks them), answered in the order asked.
+    position = {invoice: k for k, invoice in enumerate(plan_of)}
+    rows.sort(key=lambda row: position[row[_INVOICE_ID]])
     invoices = [lists.document(row, [], history[row[0]]) for row in rows]
     return 200, orjson.dumps({"invoices": invoices}, option=JSON)
 
