@@ -23,8 +23,8 @@ ISSUE_PREFIX, ISSUE_SUFFIX = "/v1/receivables/", "/issue"
 
 
 async def text_uuids(conn: asyncpg.Connection) -> None:
-    """UUIDs to and from the driver as text: orjson then writes every value itself (asyncpg's
-    own UUID type would need a Python fallback per value)."""
+    """UUIDs to and from the driver as text, for the handlers that build ids and compare them
+    with the request's (the lists keep the driver's binary UUIDs: faster to decode)."""
     await conn.set_type_codec("uuid", schema="pg_catalog", encoder=str, decoder=str, format="text")
 
 
@@ -97,31 +97,34 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/connect/v1/invoices/confirm"): _confirm,
     ("POST", "/v1/receivables"): _create,
 }
+# Handlers that take the driver's own UUIDs; the others get them as text.
+BINARY = {_list}
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Awaitable[None]]:
-    pool: asyncpg.Pool | None = None
+    pools: dict[bool, asyncpg.Pool] = {}
 
     async def lifespan(receive: Receive, send: Send) -> None:
-        nonlocal pool
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # As many connections as Fundline's pool keeps; idle ones close soon, so the
-                # ceiling holds none while Fundline is measured (max_connections is shared).
-                # No reset query when a connection goes back, as Fundline's hot-read pool.
-                pool = await asyncpg.create_pool(
-                    database_url,
-                    min_size=0,
-                    max_size=pool_size,
-                    max_inactive_connection_lifetime=5,
-                    reset=_no_reset,
-                    init=text_uuids,
-                )
+                # ceiling holds none while Fundline is measured (max_connections is shared),
+                # nor those of one pool while the other serves. No reset query when a
+                # connection goes back, as Fundline's hot-read pool.
+                for text in (False, True):
+                    pools[text] = await asyncpg.create_pool(
+                        database_url,
+                        min_size=0,
+                        max_size=pool_size,
+                        max_inactive_connection_lifetime=5,
+                        reset=_no_reset,
+                        init=text_uuids if text else None,
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if pool is not None:
+                for pool in pools.values():
                     await pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -141,14 +144,13 @@ def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Await
             if not message.get("more_body"):
                 break
         headers = dict(scope["headers"])
-        assert pool is not None
         if handler is None and method == "POST" and path.startswith(ISSUE_PREFIX):
             if path.endswith(ISSUE_SUFFIX):
                 handler = _issue
         if handler is None:
             status, out = 404, b'{"error":{"message":"not served by the ceiling"}}'
         else:
-            call = Call(pool, headers, path, scope["query_string"], body)
+            call = Call(pools[handler not in BINARY], headers, path, scope["query_string"], body)
             status, out = await _patiently(handler, call)
         await send(
             {
