@@ -4,16 +4,18 @@
 
 Starts ``fundline serve`` (one process, production settings, rate limits raised far above the
 load, log level WARNING) and ``python -m bench.ceiling`` on the seeded database, gets a token
-per partner, checks that both servers answer the same JSON and that the ceiling runs
-Fundline's SQL, then runs each scenario with ``wrk --latency`` through the Lua scripts in
-``bench/wrk/``. Only one server is under load at a time; each list scenario runs on Fundline
-and then on the ceiling.
+per partner, checks the ceiling (``bench.ceiling.checks``: for reads the same JSON and
+Fundline's statements, for writes the same rows per table and the same response shapes),
+then runs each scenario with ``wrk --latency`` through the Lua scripts in ``bench/wrk/``, on
+Fundline and then on the ceiling. Only one server is under load at a time. After each write
+scenario the database is put back as seeded (``bench.ceiling.restore``), so runs repeat.
 
 Per scenario: req/s, latency p50/p90/p99 (wrk's histogram), the server's peak RSS during the
 run (``VmHWM``, reset before each run through ``/proc/<pid>/clear_refs``), its CPU seconds per
 request, and how busy the whole machine was (other work on a 2-core box skews everything).
 Writes ``bench/results/<timestamp>-<invoices>.json`` and appends a table to
-``docs/performance.md``.
+``docs/performance.md``. A Fundline ÷ ceiling ratio above 1 is reported as a fault of the
+ceiling.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from rich.console import Console
 from rich.markup import escape
@@ -212,7 +213,7 @@ async def fresh_batches(
     live financing and due far enough ahead (each batch used once, so always eligible).
     Returns (partner id, entity id, body), entities interleaved."""
     partner_of = {e["entity_id"]: e["partner_id"] for e in manifest["hot_entities"]}
-    conn = await asyncpg.connect(dsn)
+    conn = await restore.connect(dsn)
     try:
         rows = await conn.fetch(
             """
@@ -251,7 +252,7 @@ async def settle_outbox(dsn: str) -> dict[str, int]:
     while the first scenarios are measured. Returns how many events were marked, and how many
     webhook subscriptions the database has (the seed makes none; with any, nothing is
     marked)."""
-    conn = await asyncpg.connect(dsn)
+    conn = await restore.connect(dsn)
     try:
         subscriptions = await conn.fetchval("SELECT count(*) FROM webhook_subscriptions")
         marked = "UPDATE 0"
@@ -797,7 +798,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def postgres_version(dsn: str) -> str:
     async def version() -> str:
-        conn = await asyncpg.connect(dsn)
+        conn = await restore.connect(dsn)
         try:
             return str(await conn.fetchval("SHOW server_version"))
         finally:

@@ -6,9 +6,9 @@ before a run measures them).
   invoice per receivable, each with its first status row and ``created`` event, and the two
   Connect tokens (the session token of the request, a connect token).
 - ``POST /connect/v1/invoices/confirm`` (``confirm``): each invoice priced on its plan (the
-  plan's maximum), NEW, with its status row and event, the offer's reservation and one
-  ``financing_offer.updated`` event per invoice, the request confirmed; the answer renders
-  the invoices as the list does.
+  amount asked, else the plan's maximum), NEW, with its status row and event, the offer's
+  reservation and one ``financing_offer.updated`` event per invoice, the request confirmed;
+  the answer renders the invoices as the list does.
 - ``POST /v1/receivables`` (``create_receivable``) and ``POST /v1/receivables/{id}/issue``
   (``issue_receivable``): the draft and its event; then the entity's invoice counter bumped,
   the number checked free, the receivable issued, its event.
@@ -292,6 +292,7 @@ def _percent_of(amount: int, basis_points: int) -> int:
 async def confirm(pool: asyncpg.Pool, bearer: str, body: bytes) -> Result:
     items = orjson.loads(body)["invoices"]
     plan_of = {i["invoice_id"]: i["pricing_plan_id"] for i in items}
+    asked = {i["invoice_id"]: i.get("requested_amount") for i in items}
     digest = hashlib.sha256(bearer.encode()).hexdigest()
     async with pool.acquire() as conn, conn.transaction():
         now = _now()
@@ -319,7 +320,10 @@ async def confirm(pool: asyncpg.Pool, bearer: str, body: bytes) -> Result:
             if plan[1] != offer_id:
                 return _error(422, "The plan is not a plan of this invoice's offer")
             due = max(0, min(draft[_TOTAL], owed.get(draft[_INVOICE_ID], draft[_TOTAL])))
-            amount = due * plan[2] // 10_000
+            maximum = due * plan[2] // 10_000
+            amount = asked[draft[_INVOICE_ID]] or maximum
+            if not 1 <= amount <= maximum:
+                return _error(422, f"requested_amount must be between 1 and {maximum}")
             fee = _percent_of(amount, plan[3])
             available -= amount
             if available < 0:
