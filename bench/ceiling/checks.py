@@ -169,6 +169,24 @@ def same_json(fundline: str, ceiling: str, path: str, headers: dict[str, str]) -
     return None if where is None else f"{path}: {where}"
 
 
+def same_next_page(fundline: str, ceiling: str, path: str, headers: dict[str, str]) -> str | None:
+    """Where the pages after the first differ: each server's own token leads to its next page
+    (the tokens themselves are each server's own)."""
+    bodies = []
+    for base in (fundline, ceiling):
+        token = httpx.get(f"{base}{path}", headers=headers).json().get("next_pagination_token")
+        if token is None:
+            return None
+        body = httpx.get(
+            f"{base}{path.split('?')[0]}?pagination_token={token}", headers=headers
+        ).json()
+        body.pop("next_pagination_token", None)
+        body.pop("prev_pagination_token", None)
+        bodies.append(body)
+    where = difference(bodies[0], bodies[1])
+    return None if where is None else f"{path}, next page: {where}"
+
+
 async def row_changes(dsn: str) -> dict[tuple[str, str], int]:
     """Rows inserted, updated and deleted so far per table of the database (``(table, ins|upd|
     del)``), as PostgreSQL's statistics count them."""
