@@ -232,10 +232,13 @@ async def changes_after(
         last = delta
         if steady >= 3:
             break
-    return await _distinct_updates(dsn, last, since)
+    return await _distinct_updates(dsn, last, since, datetime.now(UTC).replace(tzinfo=None))
 
 
-async def _distinct_updates(dsn: str, changes: dict[str, int], since: datetime) -> dict[str, int]:
+async def _distinct_updates(
+    dsn: str, changes: dict[str, int], since: datetime, until: datetime
+) -> dict[str, int]:
+    # Bounded on both sides: the seed dates some rows' updated_at in the days ahead.
     conn = await restore.connect(dsn)
     try:
         for key in [k for k in changes if k.endswith(" upd")]:
@@ -247,7 +250,9 @@ async def _distinct_updates(dsn: str, changes: dict[str, int], since: datetime) 
             )
             if has_column:
                 changes[key] = await conn.fetchval(
-                    f'SELECT count(*) FROM "{table}" WHERE updated_at >= $1', since
+                    f'SELECT count(*) FROM "{table}" WHERE updated_at BETWEEN $1 AND $2',
+                    since,
+                    until,
                 )
     finally:
         await conn.close()
