@@ -456,7 +456,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for row in report["results"]:
         ratio = f"{row['ratio']:.2f}" if row.get("ratio") is not None else ""
-        if row.get("ratio") is not None and row["ratio"] > 1:
+        if ratio and not row["comparable"]:
+            ratio += " (errors: not comparable)"
+        elif row.get("ratio") is not None and row["ratio"] > 1:
             ratio += " (ceiling wrong)"
         cpu_ratio = f"{row['cpu_ratio']:.2f}" if row.get("cpu_ratio") is not None else ""
         errors = ", ".join(f"{k} {v}" for k, v in row["errors"].items())
@@ -470,7 +472,9 @@ def markdown(report: dict[str, Any]) -> str:
     for failure in report["failures"]:
         lines.append(f"| {failure['scenario']} | {failure['server']} | failed |||||||||")
     slower = [
-        r["scenario"] for r in report["results"] if r.get("ratio") is not None and r["ratio"] > 1
+        r["scenario"]
+        for r in report["results"]
+        if r.get("ratio") is not None and r["ratio"] > 1 and r["comparable"]
     ]
     if slower:
         lines += ["", f"**{', '.join(slower)}: {SLOWER}; those ratios are not results.**"]
@@ -746,12 +750,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 None,
             )
             row["ratio"] = row["cpu_ratio"] = None
+            row["comparable"] = True
             if ceiling_row:
                 row["ratio"] = round(row["rps"] / ceiling_row["rps"], 3)
                 row["cpu_ratio"] = round(
                     ceiling_row["server_cpu_ms_per_request"] / row["server_cpu_ms_per_request"], 3
                 )
-            if row["ratio"] is not None and row["ratio"] > 1.0:
+                # An error answers fast: with errors on either side the rates compare nothing.
+                row["comparable"] = not (row["errors"] or ceiling_row["errors"])
+            if row["ratio"] is not None and row["ratio"] > 1.0 and row["comparable"]:
                 console.print(f"warning: {row['scenario']}: {SLOWER}")
     report = {
         "started_at": started.isoformat(),
