@@ -6,6 +6,7 @@ ceiling should not pay for.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Answer = tuple[int, bytes]
 Handler = Callable[["Call"], Awaitable[Answer]]
+log = logging.getLogger("bench.ceiling")
 ISSUE_PREFIX, ISSUE_SUFFIX = "/v1/receivables/", "/issue"
 
 
@@ -152,6 +154,8 @@ def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Await
         else:
             call = Call(pools[handler not in BINARY], headers, path, scope["query_string"], body)
             status, out = await _patiently(handler, call)
+            if status >= 400:  # the load scripts send nothing a server should refuse
+                log.warning("%s %s answered %s: %s", method, path, status, out[:200])
         await send(
             {
                 "type": "http.response.start",
