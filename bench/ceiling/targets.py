@@ -72,7 +72,7 @@ async def prepare_confirmations(
             opened.raise_for_status()
         # A small amount each: a run's confirmations never exhaust an offer's limit.
         invoices = [
-            {"invoice_id": item["id"], "pricing_plan_id": plans[entity], "requested_amount": 10_000}
+            {"invoice_id": item["id"], "pricing_plan_id": plans[entity], "requested_amount": 100}
             for item in json.loads(body)["invoices"]
         ]
         return line("POST", CONFIRM, opened.json()["access_token"], "-",
