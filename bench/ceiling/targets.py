@@ -61,15 +61,23 @@ async def prepare_confirmations(
     confirmation of its invoices, as a target."""
     gate = asyncio.Semaphore(concurrency)
 
+    async def post(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+        # A 503 is Fundline without a spare database connection (shared with whatever else
+        # runs): asked again a little later.
+        for attempt in range(20):
+            response = await client.post(path, **kwargs)
+            if response.status_code != 503:
+                break
+            await asyncio.sleep(0.1 * (attempt + 1))
+        response.raise_for_status()
+        return response
+
     async def one(client: httpx.AsyncClient, partner: str, entity: str, body: str) -> str:
         async with gate:
             headers = _headers(version, tokens[partner], entity, True)
-            made = await client.post(LIST, headers=headers, content=body)
-            made.raise_for_status()
-            opened = await client.post(
-                "/connect/v1/sessions", json={"token": made.json()["session_token"]}
-            )
-            opened.raise_for_status()
+            made = await post(client, LIST, headers=headers, content=body)
+            token = made.json()["session_token"]
+            opened = await post(client, "/connect/v1/sessions", json={"token": token})
         # A small amount each: a run's confirmations never exhaust an offer's limit.
         invoices = [
             {"invoice_id": item["id"], "pricing_plan_id": plans[entity], "requested_amount": 100}
