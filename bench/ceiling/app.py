@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.ceiling import auth, lists, offers, writes
+from bench.ceiling import auth, lists, offers, receivables, writes
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -72,12 +72,12 @@ async def _confirm(c: Call) -> Answer:
 
 
 async def _create(c: Call) -> Answer:
-    return await writes.create_receivable(c.pool, _entity(c.headers), c.body)
+    return await receivables.create_receivable(c.pool, _entity(c.headers), c.body)
 
 
 async def _issue(c: Call) -> Answer:
     receivable_id = c.path[len(ISSUE_PREFIX) : -len(ISSUE_SUFFIX)]
-    return await writes.issue_receivable(c.pool, _entity(c.headers), receivable_id)
+    return await receivables.issue_receivable(c.pool, _entity(c.headers), receivable_id)
 
 
 async def _patiently(handler: Handler, call: Call) -> Answer:
