@@ -9,8 +9,8 @@ measures it beside Fundline and reports Fundline ÷ ceiling.
     python -m bench.ceiling --database-url postgresql://postgres@127.0.0.1:5432/db --port 8812
 
 Modules: ``lists`` (``GET /v1/financing_invoices``), ``offers`` (``GET /v1/financing_offers``),
-``auth`` (``POST /v1/auth/token``), ``writes`` (``POST /v1/financing_invoices``, the Connect
-confirmation, ``POST /v1/receivables`` and its issue), ``app`` (routing), ``checks`` (what
-``bench.load`` verifies before measuring), ``restore`` (puts the database back after a write
-scenario).
+``auth`` (``POST /v1/auth/token``), ``writes`` (``POST /v1/financing_invoices`` and the Connect
+confirmation), ``receivables`` (``POST /v1/receivables`` and its issue), ``app`` (routing);
+for ``bench.load``: ``checks`` (what it verifies before measuring), ``targets`` (the write
+scenarios' requests), ``restore`` (puts the database back after a write scenario).
 """
