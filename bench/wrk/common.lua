@@ -52,9 +52,41 @@ function common.format(t, path)
 end
 
 local next_id = 0
+local threads = {}
 function common.setup(thread)
    thread:set("thread_id", next_id)
    next_id = next_id + 1
+end
+
+-- As common.setup, keeping the thread so done() can read its first_us and last_us.
+function common.setup_keep(thread)
+   common.setup(thread)
+   threads[#threads + 1] = thread
+end
+
+local ffi = require("ffi")
+ffi.cdef[[
+   typedef struct { long tv_sec; long tv_usec; } bench_timeval;
+   int gettimeofday(bench_timeval *tv, void *tz);
+]]
+local tv = ffi.new("bench_timeval")
+
+-- Wall-clock microseconds.
+function common.now_us()
+   ffi.C.gettimeofday(tv, nil)
+   return tonumber(tv.tv_sec) * 1000000 + tonumber(tv.tv_usec)
+end
+
+-- The time the kept threads were active: first request of any to last answer of any.
+local function active_us()
+   local first, last = nil, 0
+   for _, t in ipairs(threads) do
+      local f, l = t:get("first_us"), t:get("last_us")
+      if f and f > 0 and (first == nil or f < first) then first = f end
+      if l and l > last then last = l end
+   end
+   if first == nil or last <= first then return 0 end
+   return last - first
 end
 
 function common.done(summary, latency)
@@ -62,10 +94,10 @@ function common.done(summary, latency)
    local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
    out:write(string.format(
       '{"duration_us": %d, "requests": %d, "bytes": %d, ' ..
-      '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+      '"active_us": %d, "errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
       '"latency_us": {"mean": %.1f, "stdev": %.1f, "p50": %d, "p90": %d, "p99": %d, ' ..
       '"max": %d}}\n',
-      summary.duration, summary.requests, summary.bytes,
+      summary.duration, summary.requests, summary.bytes, active_us(),
       e.connect, e.read, e.write, e.status, e.timeout,
       latency.mean, latency.stdev, latency:percentile(50), latency:percentile(90),
       latency:percentile(99), latency.max))
