@@ -246,7 +246,7 @@ async def in_process(dsn: str, currency: str, *, reconcile: bool) -> dict[str, A
                 runs = []
                 for _ in range(3):
                     started = time.perf_counter()
-                    await step(session)
+                    await step(session)  # type: ignore[no-untyped-call]
                     runs.append((time.perf_counter() - started) * 1000)
                 timings[name] = statistics.median(runs)
                 console.print(f"  portfolio {name:<28} {timings[name]:9.1f} ms")

@@ -471,7 +471,7 @@ def record_statements(app: Any) -> list[str]:
 
 
 def needed(args: argparse.Namespace) -> int:
-    return 2 * (args.requests + args.warmup) + 10
+    return 2 * (int(args.requests) + int(args.warmup)) + 10
 
 
 def pick(args: argparse.Namespace, targets: list[Target]) -> list[Write]:
