@@ -7,14 +7,16 @@ of the counterpart or the entity do not rewrite an invoice.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from fundline.kit.errors import Unprocessable
+from fundline.kit.errors import NotFound, Unprocessable
 from fundline.kit.money import MAX_AMOUNT
 from fundline.models import Counterpart, CounterpartAddress, Entity, Receivable
 from fundline.receivables.schemas import (
@@ -26,26 +28,6 @@ from fundline.receivables.schemas import (
     UpdateInvoice,
 )
 from fundline.receivables.totals import LineAmounts, document_totals, line_amounts
-
-
-async def _address(
-    session: AsyncSession,
-    counterpart: Counterpart,
-    address_id: uuid.UUID,
-    loc: tuple[str | int, ...],
-) -> CounterpartAddress:
-    address = await session.scalar(
-        select(CounterpartAddress).where(
-            CounterpartAddress.id == address_id,
-            CounterpartAddress.counterpart_id == counterpart.id,
-        )
-    )
-    if address is None:
-        raise Unprocessable(
-            f"Address {address_id} is not an address of counterpart {counterpart.id}",
-            loc=loc,
-        )
-    return address
 
 
 def _address_document(address: CounterpartAddress) -> dict[str, Any]:
@@ -60,25 +42,83 @@ def _address_document(address: CounterpartAddress) -> dict[str, Any]:
     }
 
 
-async def set_counterpart(
+@dataclass(frozen=True, slots=True)
+class ChosenCounterpart:
+    """The counterpart a document names and the addresses asked for, each ``None`` when it is
+    not an address of that counterpart."""
+
+    counterpart: Counterpart
+    billing_id: uuid.UUID
+    billing: CounterpartAddress | None
+    shipping_id: uuid.UUID | None
+    shipping: CounterpartAddress | None
+
+
+async def choose_counterpart(
     session: AsyncSession,
-    receivable: Receivable,
-    counterpart: Counterpart,
+    entity: Entity,
+    counterpart_id: uuid.UUID,
     billing_id: uuid.UUID,
     shipping_id: uuid.UUID | None,
-    *,
-    loc: tuple[str, ...] = ("body",),
+) -> ChosenCounterpart:
+    """The entity's counterpart and the two addresses, read in one statement; another entity's
+    counterpart, or a deleted one, is a 404 (``copy_chosen`` checks the addresses)."""
+    billing = aliased(CounterpartAddress)
+    shipping = aliased(CounterpartAddress)
+    found = (
+        await session.execute(
+            select(Counterpart, billing, shipping)
+            .outerjoin(
+                billing, and_(billing.id == billing_id, billing.counterpart_id == Counterpart.id)
+            )
+            .outerjoin(
+                shipping,
+                and_(
+                    shipping.id == shipping_id if shipping_id is not None else false(),
+                    shipping.counterpart_id == Counterpart.id,
+                ),
+            )
+            .where(
+                Counterpart.id == counterpart_id,
+                Counterpart.entity_id == entity.id,
+                Counterpart.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    if found is None:
+        raise NotFound("Counterpart not found")
+    return ChosenCounterpart(found[0], billing_id, found[1], shipping_id, found[2])
+
+
+def copy_chosen(
+    receivable: Receivable, chosen: ChosenCounterpart, *, loc: tuple[str, ...] = ("body",)
 ) -> None:
     """Copy the counterpart as the document shows it; addresses must be the counterpart's."""
-    billing = await _address(
-        session, counterpart, billing_id, (*loc, "counterpart_billing_address_id")
+    billing = _own_address(
+        chosen, chosen.billing_id, chosen.billing, (*loc, "counterpart_billing_address_id")
     )
     shipping = (
-        await _address(session, counterpart, shipping_id, (*loc, "counterpart_shipping_address_id"))
-        if shipping_id is not None
+        _own_address(
+            chosen, chosen.shipping_id, chosen.shipping, (*loc, "counterpart_shipping_address_id")
+        )
+        if chosen.shipping_id is not None
         else None
     )
-    copy_counterpart(receivable, counterpart, billing, shipping)
+    copy_counterpart(receivable, chosen.counterpart, billing, shipping)
+
+
+def _own_address(
+    chosen: ChosenCounterpart,
+    address_id: uuid.UUID,
+    address: CounterpartAddress | None,
+    loc: tuple[str | int, ...],
+) -> CounterpartAddress:
+    if address is None:
+        raise Unprocessable(
+            f"Address {address_id} is not an address of counterpart {chosen.counterpart.id}",
+            loc=loc,
+        )
+    return address
 
 
 def copy_counterpart(

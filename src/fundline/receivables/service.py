@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fundline.auth.service import Caller
-from fundline.counterparts.service import get_counterpart
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
@@ -27,11 +26,12 @@ from fundline.models import Entity, Receivable
 from fundline.models.receivable import OPEN_STATUSES, ReceivablesStatus
 from fundline.receivables.document import (
     apply_lines,
+    choose_counterpart,
+    copy_chosen,
     due_date_under,
     issuer_document,
     merge_details,
     new_line,
-    set_counterpart,
     terms_document,
 )
 from fundline.receivables.schemas import (
@@ -166,7 +166,13 @@ async def create_receivable(
     session: AsyncSession, entity: Entity, caller: Caller, payload: CreateInvoiceRequest
 ) -> Receivable:
     """A draft invoice; its due date is provisional until it is issued."""
-    counterpart = await get_counterpart(session, entity, payload.counterpart_id)
+    chosen = await choose_counterpart(
+        session,
+        entity,
+        payload.counterpart_id,
+        payload.counterpart_billing_address_id,
+        payload.counterpart_shipping_address_id,
+    )
     taken = f"A receivable with document_id {payload.document_id!r} already exists"
     if payload.document_id is not None and await document_id_taken(
         session, entity.id, payload.document_id
@@ -184,13 +190,7 @@ async def create_receivable(
         payment_terms=terms_document(payload.payment_terms),
         amount_paid=0,
     )
-    await set_counterpart(
-        session,
-        receivable,
-        counterpart,
-        payload.counterpart_billing_address_id,
-        payload.counterpart_shipping_address_id,
-    )
+    copy_chosen(receivable, chosen)
     apply_lines(
         receivable,
         [new_line(item, i, currency=payload.currency) for i, item in enumerate(payload.line_items)],
@@ -262,14 +262,14 @@ async def _change_counterpart(
         shipping = changes.counterpart_shipping_address_id
     else:
         shipping = None if switching else receivable.counterpart_shipping_address_id
-    await set_counterpart(
+    chosen = await choose_counterpart(
         session,
-        receivable,
-        await get_counterpart(session, entity, counterpart_id),
+        entity,
+        counterpart_id,
         changes.counterpart_billing_address_id or receivable.counterpart_billing_address_id,
         shipping,
-        loc=("body", "invoice"),
     )
+    copy_chosen(receivable, chosen, loc=("body", "invoice"))
 
 
 def _changed_lines(receivable: Receivable, changes: UpdateInvoice) -> list[dict[str, Any]]:
