@@ -77,7 +77,7 @@ class LenderProvider(Protocol):
         when it does not exist yet."""
         ...
 
-    async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+    async def refresh_offers(self, session: AsyncSession, entity_id: uuid.UUID) -> datetime | None:
         """Bring the entity's business and offers in the record up to date (in ``session``'s
         transaction, or one of its own when the session has none: a read's on PostgreSQL);
         returns when the state it holds was read from the lender (``None``: the record is the
