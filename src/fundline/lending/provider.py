@@ -180,7 +180,8 @@ class ConnectLender(Protocol):
         ...
 
 
-def current_lender(request: Request) -> LenderProvider:
+async def current_lender(request: Request) -> LenderProvider:
+    # Async, as every dependency is: FastAPI would run a sync one in its thread pool.
     lender: LenderProvider = request.app.state.lender
     return lender
 
