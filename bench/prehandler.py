@@ -6,15 +6,19 @@
 Builds the app as ``fundline serve`` does (production mode, a random secret key, in-memory rate
 limiting on with its limits raised, metrics on, log level WARNING, ``gc.freeze()``), runs its
 lifespan (so the token cache listens, as in production), and calls it through its ASGI
-interface, no sockets: ``--requests`` calls, one at a time, after ``--warmup`` untimed ones.
-CPU is ``time.process_time()`` over the timed calls, divided by their number (so it includes
-the driver's work on this side of the socket, not PostgreSQL's).
+interface, no sockets, one request at a time, after ``--warmup`` untimed ones. CPU is
+``time.process_time()`` over a round of calls, divided by their number (so it includes the
+driver's work on this side of the socket, not PostgreSQL's); ``--requests`` are split in
+``--rounds`` and each figure is the least of its rounds (other work on the machine only adds).
 
 The same app is measured with its middleware stack cut down, innermost layer first, down to
 the routes alone with the caller put into the request by a stand-in for authentication that
 costs nothing (what ``AuthenticationMiddleware`` would have found): the difference between the
 full stack and the routes alone is the pre-handler cost, and the steps between the variants
-are each layer's share. Every variant must answer the same status, or the run stops.
+are each layer's share ("in the stack"). Those steps are small differences of large figures,
+so each layer is also measured on its own ("alone"), around a route that answers at once.
+Every variant must answer the same status, or the run stops. The rounds interleave the
+variants, so a change in the machine's load falls on all of them.
 
 The default path, ``GET /v1/entities/{entity_id}`` (the tenant's own entity, read by id), is
 the cheapest authenticated ``/v1`` GET: one row by primary key. Requests carry what partners
@@ -34,7 +38,6 @@ import gc
 import json
 import pstats
 import secrets
-import statistics
 import time
 import uuid
 from collections.abc import Sequence
@@ -229,6 +232,43 @@ def variants(app: FastAPI, caller: Caller, entity_id: uuid.UUID) -> list[Variant
     return found
 
 
+async def _answered(scope: Scope, receive: Receive, send: Send) -> None:
+    """A route that answers at once, for a layer measured on its own."""
+    scope["route"] = _AnsweredRoute
+    await send({"type": "http.response.start", "status": 200, "headers": _JSON})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+class _AnsweredRoute:
+    path = "/entities/{entity_id}"
+
+
+_JSON = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+
+
+def alone(app: FastAPI, caller: Caller, entity_id: uuid.UUID) -> list[Variant]:
+    """Each layer on its own around a route that answers at once (the rate limit behind the
+    stand-in for authentication, which it needs), and that route alone first."""
+    found = [Variant("answered", KnownCaller(_answered, caller=caller, entity_id=entity_id))]
+    for middleware in app.user_middleware:
+        cls: Any = middleware.cls
+        layer = cls(_answered, *middleware.args, **middleware.kwargs)
+        if _layer_name(middleware) != AuthenticationMiddleware.__name__:
+            layer = KnownCaller(layer, caller=caller, entity_id=entity_id)
+        found.append(Variant(_layer_name(middleware), layer))
+    return found
+
+
+async def cpu_alone(
+    stack: ASGIApp, path: str, headers: Sequence[tuple[bytes, bytes]], requests: int
+) -> float:
+    started = time.process_time()
+    for _ in range(requests):
+        if (await call(stack, "GET", path, headers)).status != 200:
+            raise SystemExit(f"a layer alone refused GET {path}")
+    return (time.process_time() - started) / requests
+
+
 def _layer_name(middleware: Middleware) -> str:
     cls: Any = middleware.cls
     return str(cls.__name__)
@@ -276,17 +316,28 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 app.middleware_stack = variant.stack
                 cost = await cpu_per_request(app, path, headers, per_round, first.status)
                 samples[variant.name].append(cost)
+        singles = alone(app, caller, uuid.UUID(tenant.entity_id))
+        single: dict[str, list[float]] = {v.name: [] for v in singles}
+        for _ in range(args.rounds):
+            for variant in singles:
+                single[variant.name].append(
+                    await cpu_alone(variant.stack, path, headers, per_round)
+                )
         if args.profile:
             app.middleware_stack = stacks[-1].stack
             await profile(app, path, headers, per_round, first.status, args.profile)
         await shutdown(app)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    names = list(medians)
+    # The least disturbed round of each variant: other work on the machine only ever adds CPU
+    # (caches, a collection), so the minimum is the steadiest figure.
+    best = {name: min(values) for name, values in samples.items()}
+    names = list(best)
     layers = [
-        {"layer": names[i], "ms": (medians[names[i]] - medians[names[i - 1]]) * 1000}
+        {"layer": names[i], "ms": (best[names[i]] - best[names[i - 1]]) * 1000}
         for i in range(1, len(names))
     ]
-    full_ms, bare_ms = medians[names[-1]] * 1000, medians[names[0]] * 1000
+    full_ms, bare_ms = best[names[-1]] * 1000, best[names[0]] * 1000
+    answered = min(single.pop("answered"))
+    each = [{"layer": name, "ms": (min(v) - answered) * 1000} for name, v in single.items()]
     return {
         "path": args.path,
         "status": first.status,
@@ -296,6 +347,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "bare_ms": bare_ms,
         "prehandler_ms": full_ms - bare_ms,
         "layers": layers[::-1],  # outermost first, as a request meets them
+        "alone": each,  # outermost first too
     }
 
 
@@ -328,12 +380,18 @@ async def ensure_database(database_url: str) -> None:
 def report(result: dict[str, Any]) -> str:
     lines = [
         f"GET {result['path']} → {result['status']}, {result['requests']:,} requests in "
-        f"{result['rounds']} rounds (median of the rounds), CPU ms per request:",
+        f"{result['rounds']} rounds (the least of the rounds), CPU ms per request:",
         f"  full app (as fundline serve builds it)  {result['full_ms']:.3f}",
         f"  routes and handler alone                {result['bare_ms']:.3f}",
         f"  pre-handler cost                        {result['prehandler_ms']:.3f}",
     ]
-    lines += [f"    {layer['layer']:<36}{layer['ms']:.3f}" for layer in result["layers"]]
+    alone = {layer["layer"]: layer["ms"] for layer in result["alone"]}
+    lines.append(f"    {'layer':<36}{'in the stack':>12}{'alone':>8}")
+    lines += [
+        f"    {layer['layer']:<36}{layer['ms']:>12.3f}{alone[layer['layer']]:>8.3f}"
+        for layer in result["layers"]
+    ]
+    lines.append(f"    {'sum':<36}{result['prehandler_ms']:>12.3f}{sum(alone.values()):>8.3f}")
     return "\n".join(lines)
 
 
@@ -347,7 +405,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--manifest", type=Path, help="a seeded book's (bench/seed.py)")
     parser.add_argument("--path", default="/v1/entities/{entity_id}", help="a GET to measure")
     parser.add_argument("--requests", type=int, default=20_000, help="timed, per variant")
-    parser.add_argument("--rounds", type=int, default=10, help="the requests split in rounds")
+    parser.add_argument("--rounds", type=int, default=20, help="the requests split in rounds")
     parser.add_argument("--warmup", type=int, default=500, help="untimed, per variant")
     parser.add_argument(
         "--profile",
