@@ -66,7 +66,7 @@ async def current_connect_session(
 ConnectSessionDep = Annotated[ConnectSession, Depends(current_connect_session)]
 
 
-def current_widget(request: Request) -> ConnectLender:
+async def current_widget(request: Request) -> ConnectLender:
     """The lender's side of this widget. Only a lender with one serves Connect at all
     (``create_app``), so this is always there."""
     lender: LenderProvider = request.app.state.lender

@@ -80,15 +80,24 @@ async def create_financing_token(
     operation_id="get_financing_offers",
 )
 async def get_financing_offers(
-    session: Session, entity: EntityDep, lender: LenderDep, response: Response
-) -> FinancingOffersResponse:
+    request: Request, session: Session, entity_id: EntityIdDep, lender: LenderDep
+) -> Response:
     """The business's onboarding status and its offers, newest first. From a remote lender
     that cannot be reached, the last state read from it, with its age in seconds in
     `x-fundline-lender-age`."""
-    body, synced_at = await service.financing_offers(session, entity, lender=lender)
+    synced_at = await lender.refresh_offers(session, entity_id)
+    if session.in_transaction():
+        # The lender wrote its latest word in this request's transaction (SQLite): read it
+        # there. Otherwise the record is committed, and a driver connection reads it cheaper.
+        body = await service.financing_offers(session, entity_id)
+    else:
+        async with read_connection(request) as conn:
+            body = await service.financing_offers(conn, entity_id)
+    # Already JSON, as the list's; the response model documents the shape.
+    response = Response(body, media_type="application/json")
     if synced_at is not None:
         response.headers[LENDER_AGE_HEADER] = lender_age(synced_at)
-    return body
+    return response
 
 
 @router.post(

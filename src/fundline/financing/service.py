@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from fundline.financing.eligibility import (
 )
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.kit.statements import Insert, Prepared
+from fundline.kit.statements import Connection, Insert, Prepared
 from fundline.lending import locks
 from fundline.lending.provider import LenderProvider
 from fundline.models import (
@@ -124,21 +125,79 @@ def offer_out(offer: FinancingOffer, plans: Sequence[PricingPlan]) -> schemas.Fi
     )
 
 
-async def financing_offers(
-    session: AsyncSession, entity: Entity, *, lender: LenderProvider
-) -> tuple[schemas.FinancingOffersResponse, datetime | None]:
-    """The business's status and offers, and when they were read from a remote lender
-    (``None``: the lender's own record, current)."""
-    synced_at = await lender.refresh_offers(session, entity)
-    business = await get_business(session, entity.id)
-    if business is None:
-        body = schemas.FinancingOffersResponse(business_status=WCBusinessStatus.NEW, offers=[])
-    else:
-        body = schemas.FinancingOffersResponse(
-            business_status=business.status,
-            offers=[offer_out(o, p) for o, p in await offers_with_plans(session, entity.id)],
-        )
-    return body, synced_at
+_OFFERS = Prepared(
+    select(
+        FinancingBusiness.status,
+        FinancingOffer.id,
+        FinancingOffer.status,
+        FinancingOffer.total_amount,
+        FinancingOffer.reserved_amount,
+        FinancingOffer.outstanding_amount,
+        FinancingOffer.currency,
+        FinancingOffer.expires_at,
+        PricingPlan.id,
+        PricingPlan.advance_rate_percentage,
+        PricingPlan.fee_percentage,
+        PricingPlan.repayment_type,
+        PricingPlan.repayment_duration_days,
+        PricingPlan.instalments,
+        PricingPlan.grace_days,
+    )
+    .outerjoin(FinancingOffer, FinancingOffer.entity_id == FinancingBusiness.entity_id)
+    .outerjoin(PricingPlan, PricingPlan.offer_id == FinancingOffer.id)
+    .where(
+        FinancingBusiness.entity_id
+        == bindparam("entity_id", type_=FinancingBusiness.entity_id.type)
+    )
+    .order_by(FinancingOffer.created_at.desc(), FinancingOffer.id.desc(), PricingPlan.position),
+    for_json=True,
+)
+
+
+async def financing_offers(conn: Connection, entity_id: uuid.UUID) -> bytes:
+    """``FinancingOffersResponse`` as JSON: the business's status and its offers, newest first,
+    each with its plans in order. One statement (the business, its offers, their plans) and
+    the rows straight to JSON, as the list does; absent optional fields are left out."""
+    rows = await _OFFERS.rows(conn, {"entity_id": entity_id})
+    if not rows:  # no business yet: Monite's NEW, with no offers
+        return orjson.dumps({"business_status": WCBusinessStatus.NEW.value, "offers": []})
+    offers: list[dict[str, Any]] = []
+    for row in rows:
+        offer_id = row[1]
+        if offer_id is None:  # a business without offers
+            break
+        if not offers or offers[-1]["id"] != offer_id:
+            total, reserved, outstanding = row[3], row[4], row[5]
+            offers.append(
+                {
+                    "id": offer_id,
+                    "status": row[2],
+                    "total_amount": total,
+                    "available_amount": max(0, total - reserved - outstanding),
+                    "currency": row[6],
+                    "pricing_plans": [],
+                    "expires_at": row[7],
+                }
+            )
+        if row[8] is not None:
+            plan = dict(zip(_PLAN_FIELDS, row[8:], strict=True))
+            if plan["repayment_duration_days"] is None:
+                del plan["repayment_duration_days"]
+            offers[-1]["pricing_plans"].append(plan)
+    body = {"business_status": rows[0][0], "offers": offers}
+    # asyncpg hands back its own UUID type, which orjson does not know: ``str`` renders it.
+    return orjson.dumps(body, default=str, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+
+
+_PLAN_FIELDS = (
+    "id",
+    "advance_rate_percentage",
+    "fee_percentage",
+    "repayment_type",
+    "repayment_duration_days",
+    "instalments",
+    "grace_days",
+)
 
 
 async def current_offer(session: AsyncSession, entity_id: uuid.UUID) -> FinancingOffer | None:
@@ -389,7 +448,7 @@ async def request_financing(
     Returns ``(connect_token, session_token)``. Raises ``IneligibleInvoices`` naming every
     failure, with nothing created.
     """
-    await lender.refresh_offers(session, entity)  # judged on the lender's latest word
+    await lender.refresh_offers(session, entity.id)  # judged on the lender's latest word
     chosen, offer = await _judge(session, entity, payload, lender=lender)
     request = await _create_request(session, entity, offer, chosen, lender=lender)
     session_token = await lender.session_token(session, entity, request, chosen, user_id=user_id)

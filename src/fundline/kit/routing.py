@@ -100,20 +100,35 @@ async def _in_transaction(
     # Safe methods only read: they run without a transaction where the database allows it
     # (see Database.read_session); everything else gets one.
     reads = request.method in ("GET", "HEAD")
-    async with db.read_session() if reads else db.session() as session:
-        request.state.session = session
-        try:
-            response = await endpoint(request)
-            if response.status_code >= 400:
-                await session.rollback()
-                return response
-            if claim is not None:
-                await claim.complete(session, response)
-            await session.commit()
-        except Exception:
+    session = db.read_session() if reads else db.session()
+    request.state.session = session
+    used = True
+    try:
+        response = await endpoint(request)
+        # An endpoint that never touched its session (it read on a driver connection, or
+        # answered from what the request carried) has no transaction to end, nothing to
+        # flush and no connection to give back: ending one costs a trip through
+        # SQLAlchemy's async bridge.
+        used = (
+            claim is not None
+            or session.in_transaction()
+            or bool(session.new or session.dirty or session.deleted)
+        )
+        if not used:
+            return response
+        if response.status_code >= 400:
             await session.rollback()
-            raise
-        return response
+            return response
+        if claim is not None:
+            await claim.complete(session, response)
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        raise
+    finally:
+        if used:
+            await session.close()
+    return response
 
 
 def read_connection(request: Request) -> AbstractAsyncContextManager[DriverConnection]:

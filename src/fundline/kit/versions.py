@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 # Monite's ``APIVersion`` enum, newest first. Fundline serves one implementation; a request for
@@ -22,6 +23,7 @@ CURRENT_VERSION = "2024-05-25"
 OLDEST_VERSION = date.fromisoformat(KNOWN_VERSIONS[-1])
 
 
+@functools.lru_cache(maxsize=64)  # every request parses one of a handful of dates
 def parse_version(value: str) -> date | None:
     """The requested date, or ``None`` when the header is not a ``YYYY-MM-DD`` date."""
     if len(value) != 10:

@@ -84,7 +84,7 @@ class BuiltinLender:
             expires_at=now + CONNECT_TOKEN_TTL,
         )
 
-    async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+    async def refresh_offers(self, session: AsyncSession, entity_id: uuid.UUID) -> datetime | None:
         return None  # the record is this lender's own
 
     async def session_token(

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fundline.lending.policy import Policy
 
 
-def current_policy(request: Request) -> Policy:
+async def current_policy(request: Request) -> Policy:
     """The credit policy loaded at start (``FUNDLINE_POLICY_FILE`` or the mode's default)."""
     policy: Policy = request.app.state.policy
     return policy

@@ -77,7 +77,7 @@ class LenderProvider(Protocol):
         when it does not exist yet."""
         ...
 
-    async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+    async def refresh_offers(self, session: AsyncSession, entity_id: uuid.UUID) -> datetime | None:
         """Bring the entity's business and offers in the record up to date (in ``session``'s
         transaction, or one of its own when the session has none: a read's on PostgreSQL);
         returns when the state it holds was read from the lender (``None``: the record is the
@@ -195,7 +195,8 @@ class ConnectLender(Protocol):
         ...
 
 
-def current_lender(request: Request) -> LenderProvider:
+async def current_lender(request: Request) -> LenderProvider:
+    # Async, as every dependency is: FastAPI would run a sync one in its thread pool.
     lender: LenderProvider = request.app.state.lender
     return lender
 

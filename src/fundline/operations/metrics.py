@@ -22,6 +22,18 @@ LATENCY = Histogram(
 )
 
 
+# Each (method, route template, status) series, found once: ``labels`` checks and locks on
+# every call. Route templates are the app's own (or "unmatched"), so the series are few.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (
+            REQUESTS.labels(method, route, str(status)),
+            LATENCY.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)

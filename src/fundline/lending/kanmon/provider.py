@@ -234,18 +234,18 @@ class KanmonLender:
 
     # --- offers -----------------------------------------------------------------------------
 
-    async def refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+    async def refresh_offers(self, session: AsyncSession, entity_id: uuid.UUID) -> datetime | None:
         if autocommits(session):  # a read's session: its writes and locks would not hold
             async with self._sessions() as own, own.begin():
-                scope_to(own, entity.id)
-                return await self._refresh_offers(own, entity)
-        return await self._refresh_offers(session, entity)
+                scope_to(own, entity_id)
+                return await self._refresh_offers(own, entity_id)
+        return await self._refresh_offers(session, entity_id)
 
-    async def _refresh_offers(self, session: AsyncSession, entity: Entity) -> datetime | None:
+    async def _refresh_offers(self, session: AsyncSession, entity_id: uuid.UUID) -> datetime | None:
         # Locked: two reads of one business at once mirror its offers one after the other
         # (the second sees the first's rows) instead of inserting the same rows twice.
         business = await locks.row(
-            session, select(FinancingBusiness).where(FinancingBusiness.entity_id == entity.id)
+            session, select(FinancingBusiness).where(FinancingBusiness.entity_id == entity_id)
         )
         if business is None or business.lender_ref is None:
             return None  # no business at Kanmon yet: Monite's NEW with no offers
@@ -256,7 +256,7 @@ class KanmonLender:
         except LenderUnavailable:
             if synced is None:
                 raise
-            log.warning("kanmon_offers_stale", entity_id=str(entity.id))
+            log.warning("kanmon_offers_stale", entity_id=str(entity_id))
             return synced
         return business.lender_offers_synced_at
 
