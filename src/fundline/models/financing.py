@@ -217,6 +217,8 @@ class FinancingInvoice(EntityOwned, IdMixin, TimestampMixin, Base):
         Index("ix_financing_invoices_entity_issue_date", "entity_id", "issue_date"),
         Index("ix_financing_invoices_entity_due_date", "entity_id", "due_date"),
         Index("ix_financing_invoices_status_repayment", "status", "repayment_date"),
+        # A request's invoices, and the foreign key's check when a request goes.
+        Index("ix_financing_invoices_request_id", "request_id"),
         # What is still owed, per currency (the console's portfolio: outstanding, exposures,
         # aging), read from the index alone; it holds the live book, not the paid history.
         Index(
