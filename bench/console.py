@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -56,6 +54,7 @@ from bench.load import (
     postgres_version,
     server,
 )
+from bench.serving import serve_env
 
 console = Console(highlight=False, soft_wrap=True)
 SECTION = "## Lender console"
@@ -117,22 +116,6 @@ def ensure_book(args: argparse.Namespace) -> dict[str, Any]:
     console.print(f"book: {manifest} ({count:,} financing invoices)")
     found["counted_invoices"] = count
     return found
-
-
-def fundline_env(dsn: str) -> dict[str, str]:
-    """``fundline serve`` as ``bench/run`` runs it: production settings, limits out of the way."""
-    env = {
-        **os.environ,
-        "FUNDLINE_MODE": "production",
-        "FUNDLINE_DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
-        "FUNDLINE_SECRET_KEY": secrets.token_urlsafe(48),
-        "FUNDLINE_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_LOG_LEVEL": "WARNING",
-    }
-    env.pop("FUNDLINE_REDIS_URL", None)
-    env.pop("FUNDLINE_POLICY_FILE", None)
-    return env
 
 
 def operator_key(env: dict[str, str]) -> str:
@@ -326,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         console.print(
             f"warning: other benchmarks are running (pids {others}): figures will be high"
         )
-    env = fundline_env(dsn)
+    env = serve_env(dsn)
     port = free_port(args.port)
     work = Path(tempfile.mkdtemp(prefix="fundline-bench-console-"))
     argv = [str(Path(sys.executable).with_name("fundline")), "serve", "--port", str(port)]

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import os
 import platform
-import secrets
 import shutil
 import signal
 import socket
@@ -47,6 +46,7 @@ from rich.markup import escape
 
 from bench.ceiling import checks, restore, targets
 from bench.profile import summarize
+from bench.serving import serve_env
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK_DIR = ROOT / "bench" / "wrk"
@@ -617,17 +617,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     invoices = manifest["config"]["invoices"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fundline-bench-"))
-    fundline_env = {
-        **os.environ,
-        "FUNDLINE_MODE": "production",
-        "FUNDLINE_DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
-        "FUNDLINE_SECRET_KEY": secrets.token_urlsafe(48),
-        "FUNDLINE_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_LOG_LEVEL": "WARNING",
-    }
-    fundline_env.pop("FUNDLINE_REDIS_URL", None)
-    fundline_env.pop("FUNDLINE_POLICY_FILE", None)
+    fundline_env = serve_env(dsn)
     port, ceiling_port = free_port(args.port), free_port(args.ceiling_port)
     if port == ceiling_port:
         raise SystemExit("--port and --ceiling-port must differ")

@@ -37,7 +37,6 @@ import cProfile
 import gc
 import json
 import pstats
-import secrets
 import time
 import uuid
 from collections.abc import Sequence
@@ -50,10 +49,10 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bench.serving import production_settings
 from fundline.app import create_app, shutdown
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.service import Caller, create_partner, resolve_token
-from fundline.config import Mode, Settings
 from fundline.operations.migrations import upgrade_sync
 
 VERSION = "2024-05-25"
@@ -123,19 +122,6 @@ async def call(
 
     await app(scope, receive, send)
     return Answer(status, out_headers, b"".join(chunks))
-
-
-def production_settings(database_url: str) -> Settings:
-    """``bench/run``'s environment for ``fundline serve``, as settings."""
-    return Settings(
-        mode=Mode.PRODUCTION,
-        database_url="postgresql+asyncpg://" + database_url.removeprefix("postgresql://"),
-        secret_key=secrets.token_urlsafe(48),
-        rate_limit_per_second=1_000_000,
-        auth_rate_limit_per_second=1_000_000,
-        log_level="WARNING",
-        redis_url=None,
-    )
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,6 @@ import asyncio
 import cProfile
 import functools
 import json
-import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -46,6 +44,7 @@ import asyncpg
 import httpx
 from rich.console import Console
 
+from bench.ceiling.targets import receivable_body
 from bench.load import (
     LIST,
     VERSION,
@@ -56,6 +55,7 @@ from bench.load import (
     server,
     settle_outbox,
 )
+from bench.serving import production_settings, serve_env
 from fundline.kit import statements
 from fundline.kit.statements import Prepared
 
@@ -142,25 +142,7 @@ def writes(targets: list[Target], *, confirm_amount: int | None) -> list[Write]:
 
     async def create_and_issue(client: httpx.AsyncClient, i: int, _: Any) -> None:
         t = target(i)
-        body = {
-            "type": "invoice",
-            "counterpart_id": t.counterpart_id,
-            "counterpart_billing_address_id": t.billing_address_id,
-            "currency": "USD",
-            "line_items": [
-                {
-                    "quantity": 2,
-                    "product": {
-                        "name": "Consulting",
-                        "price": {"currency": "USD", "value": 125_000},
-                        "measure_unit": {"name": "hour"},
-                    },
-                    "tax_rate_value": 0,
-                }
-            ],
-            "payment_terms": {"name": "Net 30", "term_final": {"number_of_days": 30}},
-            "memo": "Thank you for your business",
-        }
+        body = receivable_body(t.counterpart_id, t.billing_address_id)
         created = _check(await client.post("/v1/receivables", json=body, headers=t.headers), 201)
         path = f"/v1/receivables/{created.json()['id']}/issue"
         _check(await client.post(path, headers=t.headers), 200)
@@ -273,22 +255,6 @@ async def measure(
     )
 
 
-def fundline_env(dsn: str) -> dict[str, str]:
-    """The settings ``bench/run`` serves Fundline with."""
-    env = {
-        **os.environ,
-        "FUNDLINE_MODE": "production",
-        "FUNDLINE_DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
-        "FUNDLINE_SECRET_KEY": secrets.token_urlsafe(48),
-        "FUNDLINE_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_AUTH_RATE_LIMIT_PER_SECOND": "1000000",
-        "FUNDLINE_LOG_LEVEL": "WARNING",
-    }
-    env.pop("FUNDLINE_REDIS_URL", None)
-    env.pop("FUNDLINE_POLICY_FILE", None)
-    return env
-
-
 async def drive(
     client: httpx.AsyncClient,
     selected: list[Write],
@@ -336,7 +302,7 @@ async def run_server(args: argparse.Namespace, manifest: dict[str, Any]) -> list
     argv = [str(Path(sys.executable).parent / "fundline"), "serve", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     targets = await load_targets(dsn, manifest, needed(args))
-    with server("fundline", argv, fundline_env(dsn), port, work / "fundline.log") as proc:
+    with server("fundline", argv, serve_env(dsn), port, work / "fundline.log") as proc:
         tokens = get_tokens(base, manifest)
         for t in targets:
             t.bearer = tokens[t.partner_id]
@@ -373,20 +339,10 @@ async def run_in_process(
     args: argparse.Namespace, manifest: dict[str, Any]
 ) -> list[dict[str, Any]]:
     from fundline.app import create_app
-    from fundline.config import Settings
 
     dsn = manifest["database_url"]
     targets = await load_targets(dsn, manifest, needed(args))
-    env = fundline_env(dsn)
-    settings = Settings(
-        database_url=env["FUNDLINE_DATABASE_URL"],
-        mode="production",
-        secret_key=env["FUNDLINE_SECRET_KEY"],
-        rate_limit_per_second=1_000_000,
-        auth_rate_limit_per_second=1_000_000,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
+    app = create_app(production_settings(dsn))
     seen = record_statements(app)
     # CPU time only: waiting for PostgreSQL is not what a profile of the server looks for.
     profile = cProfile.Profile(time.process_time) if args.profile else None

@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 
 from bench.ceiling import auth, lists, offers, restore
+from bench.serving import production_settings
 
 # The embedded delivery worker marks events as sent in its own transactions, whichever server
 # wrote them: those updates are not the request's.
@@ -43,15 +44,9 @@ async def fundline_statements(
     from sqlalchemy import event
 
     from fundline.app import create_app
-    from fundline.config import Settings as FundlineSettings
 
-    settings = FundlineSettings(
-        database_url=env["FUNDLINE_DATABASE_URL"],
-        mode="production",
-        secret_key=env["FUNDLINE_SECRET_KEY"],
-        rate_limit_per_second=1_000_000,
-        auth_rate_limit_per_second=1_000_000,
-        log_level="WARNING",
+    settings = production_settings(
+        env["FUNDLINE_DATABASE_URL"], secret_key=env["FUNDLINE_SECRET_KEY"]
     )
     app = create_app(settings)
     seen: set[str] = set()

@@ -110,28 +110,8 @@ async def receivable_lines(dsn: str, manifest: dict[str, Any], tokens: dict[str,
         await conn.close()
     lines = []
     for entity, counterpart, address in rows:
-        body = {
-            "type": "invoice",
-            "counterpart_id": counterpart,
-            "counterpart_billing_address_id": address,
-            "currency": "USD",
-            "line_items": [
-                {
-                    "quantity": 2,
-                    "product": {
-                        "name": "Consulting",
-                        "price": {"currency": "USD", "value": 125_000},
-                        "measure_unit": {"name": "hour"},
-                    },
-                    "tax_rate_value": 0,
-                }
-            ],
-            "payment_terms": {"name": "Net 30", "term_final": {"number_of_days": 30}},
-            "memo": "Thank you for your business",
-        }
-        lines.append(
-            line("POST", RECEIVABLES, tokens[partner_of[entity]], entity, json.dumps(body))
-        )
+        body = json.dumps(receivable_body(counterpart, address))
+        lines.append(line("POST", RECEIVABLES, tokens[partner_of[entity]], entity, body))
     return lines
 
 
@@ -167,3 +147,26 @@ async def iterate(base: str, version: str, target: str) -> list[tuple[int, Any]]
             )
             answers.append((issued.status_code, issued.json()))
     return answers
+
+
+def receivable_body(counterpart_id: Any, address_id: Any) -> dict[str, Any]:
+    """The ``POST /v1/receivables`` body the write scenarios send: one line, USD 2,500."""
+    return {
+        "type": "invoice",
+        "counterpart_id": str(counterpart_id),
+        "counterpart_billing_address_id": str(address_id),
+        "currency": "USD",
+        "line_items": [
+            {
+                "quantity": 2,
+                "product": {
+                    "name": "Consulting",
+                    "price": {"currency": "USD", "value": 125_000},
+                    "measure_unit": {"name": "hour"},
+                },
+                "tax_rate_value": 0,
+            }
+        ],
+        "payment_terms": {"name": "Net 30", "term_final": {"number_of_days": 30}},
+        "memo": "Thank you for your business",
+    }
