@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,22 +105,6 @@ _PARTNER_ENTITY = Prepared(
         Entity.partner_id == bindparam("partner_id", type_=Entity.partner_id.type),
     )
 )
-
-
-def entity_header(request: Request) -> tuple[uuid.UUID | None, list[dict[str, Any]]]:
-    """``x-monite-entity-id`` read as the ``current_entity*`` dependencies declare it: the id,
-    or the validation errors FastAPI would report for it."""
-    loc = ("header", "x-monite-entity-id")
-    raw = request.headers.get("x-monite-entity-id")
-    if raw is None:
-        return None, [{"type": "missing", "loc": loc, "msg": "Field required", "input": None}]
-    try:
-        return _UUID.validate_python(raw), []
-    except ValidationError as exc:
-        return None, [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors()]
-
-
-_UUID = TypeAdapter(uuid.UUID)
 
 
 EntityIdDep = Annotated[uuid.UUID, Depends(current_entity_id)]

@@ -17,8 +17,6 @@ from fundline.auth.deps import (
     EntityIdDep,
     Session,
     caller_of,
-    entity_header,
-    entity_id_for,
 )
 from fundline.financing import listing, service
 from fundline.financing.eligibility import IneligibleInvoices
@@ -32,13 +30,7 @@ from fundline.financing.schemas import (
 )
 from fundline.kit import clock
 from fundline.kit.pagination import Paginator
-from fundline.kit.routing import (
-    ReadConnection,
-    TransactionalRoute,
-    direct_route,
-    query_model,
-    read_connection,
-)
+from fundline.kit.routing import ReadConnection, TransactionalRoute, read_connection
 from fundline.lending.provider import LenderDep, LenderProvider
 
 router = APIRouter(tags=["Financing"], route_class=TransactionalRoute)
@@ -126,6 +118,12 @@ async def request_financing(
     return FinancingPushInvoicesResponse(connect_token=connect_token, session_token=session_token)
 
 
+@router.get(
+    "/financing_invoices",
+    response_model=FinancingInvoiceListResponse,
+    response_model_exclude_none=True,
+    operation_id="get_financing_invoices",
+)
 async def list_financing_invoices(
     request: Request,
     conn: ReadConnection,
@@ -144,29 +142,3 @@ async def list_financing_invoices(
     if synced_at is not None:
         response.headers[LENDER_AGE_HEADER] = lender_age(synced_at)
     return response
-
-
-async def _serve_list(request: Request) -> Response:
-    """``list_financing_invoices`` with its parameters read and checked here, in the order
-    FastAPI would, without FastAPI's per-request dependency solving (see ``direct_route``)."""
-    caller = caller_of(request)
-    entity_id, errors = entity_header(request)
-    if entity_id is None:
-        # FastAPI reports a bad header together with whatever is wrong in the query.
-        query_model(request, FinancingInvoiceListParams, errors=errors)  # raises
-        raise AssertionError("unreachable: errors were given")
-    async with read_connection(request) as conn:
-        owned = await entity_id_for(conn, request, caller, entity_id)
-        params = query_model(request, FinancingInvoiceListParams)
-        return await list_financing_invoices(request, conn, owned, params)
-
-
-router.add_api_route(
-    "/financing_invoices",
-    list_financing_invoices,
-    methods=["GET"],
-    response_model=FinancingInvoiceListResponse,
-    response_model_exclude_none=True,
-    operation_id="get_financing_invoices",
-    route_class_override=direct_route(_serve_list),
-)

@@ -10,18 +10,14 @@ stored in the same transaction.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
-import typing
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,10 +25,7 @@ from starlette.responses import Response
 from fundline.kit import idempotency
 from fundline.kit.db import Database, DriverConnection, is_retryable
 from fundline.kit.errors import render_error
-
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-M = TypeVar("M", bound=BaseModel)
-
+from fundline.kit.handlers import Handler, PlannedRoute
 
 # A request whose transaction the database aborted for a conflict with others (a deadlock, a
 # serialization failure: ``kit.db.is_retryable``) is run again from the start, after a short
@@ -41,7 +34,7 @@ RETRIES = 3
 RETRY_PAUSE_SECONDS = 0.05
 
 
-class TransactionalRoute(APIRoute):
+class TransactionalRoute(PlannedRoute):
     def get_route_handler(self) -> Handler:
         endpoint = super().get_route_handler()
 
@@ -150,61 +143,3 @@ async def request_session(request: Request) -> AsyncSession:
     would cost a thread-pool hop on every request.)"""
     session: AsyncSession = request.state.session
     return session
-
-
-class DirectRoute(APIRoute):
-    """A route served by a handler that reads the request itself (see ``direct_route``)."""
-
-    handler: Handler
-
-    def get_route_handler(self) -> Handler:
-        return type(self).handler
-
-
-def direct_route(handler: Handler) -> type[DirectRoute]:
-    """A route class (``route_class_override``) that serves its route with ``handler``.
-
-    FastAPI documents the endpoint's declared parameters (the OpenAPI document stays true) but
-    does not solve them per request: on the hottest read path, solving dependencies and query
-    models costs more than the database's work. The handler parses what it needs with the same
-    models (``query_model``) and the same checks the dependencies use, and raises the same
-    errors, which the app's handlers render.
-    """
-    return type("DirectRoute", (DirectRoute,), {"handler": staticmethod(handler)})
-
-
-def query_model(request: Request, model: type[M], *, errors: Sequence[Any] = ()) -> M:
-    """The query string validated by ``model``, as FastAPI would for ``Annotated[model,
-    Query()]``: a list field takes every value of its name; failures (with ``errors`` found
-    before) raise one ``RequestValidationError`` located in the query."""
-    raw: dict[str, Any] = {}
-    lists = _list_fields(model)
-    for name in request.query_params:
-        raw[name] = (
-            request.query_params.getlist(name) if name in lists else request.query_params[name]
-        )
-    try:
-        parsed = model.model_validate(raw)
-    except ValidationError as exc:
-        located = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError([*errors, *located]) from None
-    if errors:
-        raise RequestValidationError(list(errors))
-    return parsed
-
-
-@functools.cache
-def _list_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The fields that take a list (``list[X]`` or ``list[X] | None``, bounded or not)."""
-    return frozenset(
-        name
-        for name, field in model.model_fields.items()
-        for annotation in (field.annotation,)
-        if _is_list(annotation) or any(_is_list(arm) for arm in typing.get_args(annotation))
-    )
-
-
-def _is_list(annotation: Any) -> bool:
-    if typing.get_origin(annotation) is Annotated:  # a QueryList: list[X] with its bound
-        annotation = typing.get_args(annotation)[0]
-    return typing.get_origin(annotation) is list
