@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from bench.ceiling import auth, lists, offers, receivables, writes
+from fundline.kit.db import SERVER_SETTINGS
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -123,6 +124,7 @@ def create_app(database_url: str, *, pool_size: int = 20) -> Callable[..., Await
                         max_inactive_connection_lifetime=5,
                         reset=_no_reset,
                         init=text_uuids if text else None,
+                        server_settings=SERVER_SETTINGS,  # Fundline's plans, so its work
                     )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

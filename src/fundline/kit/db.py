@@ -119,6 +119,16 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
+# What every PostgreSQL connection is opened with. Each statement is planned for the values it
+# is sent with (``force_custom_plan``) rather than with the plan PostgreSQL settles on for a
+# prepared statement after five runs, which is made for the average row count. Entities differ
+# in size by orders of magnitude (at 1M financing invoices the benchmark's hot entities hold
+# 27,000 receivables, the average one 1,000): for a hot entity the average's plan of the
+# eligibility read of ``POST /v1/financing_invoices`` scans the whole entity's index, 2.7 ms of
+# database CPU where its own plan takes 0.1 ms. Planning every run costs 0.01 to 0.03 ms a
+# statement (docs/performance.md, "Plans for every entity's size").
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+
 # Per process, by default (``FUNDLINE_DATABASE_POOL_SIZE``, ``FUNDLINE_DATABASE_MAX_OVERFLOW``).
 POOL_SIZE = 20
 MAX_OVERFLOW = 10
@@ -142,7 +152,7 @@ def create_engine(
         max_overflow=max_overflow,
         pool_recycle=3600,
         pool_timeout=POOL_TIMEOUT_SECONDS,
-        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "server_settings": SERVER_SETTINGS},
         **options,
     )
 
@@ -320,6 +330,7 @@ class Database:
                     max_size=self._driver_pool_size,
                     timeout=CONNECT_TIMEOUT_SECONDS,
                     reset=_plain_reads_leave_nothing,
+                    server_settings=SERVER_SETTINGS,
                 )
             return self._driver_pool
 
