@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.connect import origins
@@ -255,13 +255,16 @@ async def accept_offer(
 
 
 async def plans_of(session: AsyncSession, offer_id: uuid.UUID) -> list[PricingPlan]:
-    return list(
-        await session.scalars(
-            select(PricingPlan)
-            .where(PricingPlan.offer_id == offer_id)
-            .order_by(PricingPlan.position)
-        )
-    )
+    return list(await session.scalars(_PLANS, {"offer_id": offer_id}))
+
+
+# The statements of the Connect pages and confirmation, built once (building one on every call
+# costs more than SQLAlchemy's cached compilation saves).
+_PLANS = (
+    select(PricingPlan)
+    .where(PricingPlan.offer_id == bindparam("offer_id", type_=PricingPlan.offer_id.type))
+    .order_by(PricingPlan.position)
+)
 
 
 # --- invoices ---------------------------------------------------------------------------------
@@ -271,14 +274,19 @@ async def _request_of(
     session: AsyncSession, connect_session: ConnectSession, *, lock: bool = False
 ) -> FinancingRequest:
     require_scope(connect_session, Scope.INVOICES)
-    stmt = select(FinancingRequest).where(
-        FinancingRequest.id == connect_session.request_id,
-        FinancingRequest.entity_id == connect_session.entity_id,
+    values = {"request_id": connect_session.request_id, "entity_id": connect_session.entity_id}
+    request = await (
+        locks.row(session, _REQUEST, values) if lock else session.scalar(_REQUEST, values)
     )
-    request = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if request is None:
         raise NotFound("Financing request not found")
     return request
+
+
+_REQUEST = select(FinancingRequest).where(
+    FinancingRequest.id == bindparam("request_id", type_=FinancingRequest.id.type),
+    FinancingRequest.entity_id == bindparam("entity_id", type_=FinancingRequest.entity_id.type),
+)
 
 
 def quotes_for(
@@ -388,12 +396,15 @@ async def _locked_invoices(
     return {
         fi.invoice_id: fi
         for fi in await locks.rows(
-            session,
-            select(FinancingInvoice).where(
-                FinancingInvoice.request_id == request.id, FinancingInvoice.invoice_id.in_(ids)
-            ),
+            session, _REQUEST_INVOICES, {"request_id": request.id, "invoice_ids": ids}
         )
     }
+
+
+_REQUEST_INVOICES = select(FinancingInvoice).where(
+    FinancingInvoice.request_id == bindparam("request_id", type_=FinancingInvoice.request_id.type),
+    FinancingInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)),
+)
 
 
 async def _checked_choice(

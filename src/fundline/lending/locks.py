@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Select, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,26 +98,45 @@ class _Held:
     last: tuple[int, Any] | None = None
 
 
-async def rows(session: AsyncSession, stmt: Select[M]) -> list[M]:
-    """The rows of ``stmt`` (a select of one model of ``ORDER``), locked in primary-key order."""
-    model = _model_of(stmt)
-    key = inspect(model).primary_key[0]
-    found = list(
-        await session.scalars(
+async def rows(
+    session: AsyncSession, stmt: Select[M], params: Mapping[str, Any] | None = None
+) -> list[M]:
+    """The rows of ``stmt`` (a select of one model of ``ORDER``), locked in primary-key order.
+    ``params`` are its ``bindparam`` values: a statement built once and kept (a module's
+    constant) is turned into its locking form once too."""
+    model, locking = _locking(stmt)
+    found = list(await session.scalars(locking, params))
+    _taken(session, model, found, in_order=True)
+    return found
+
+
+async def row(
+    session: AsyncSession, stmt: Select[M], params: Mapping[str, Any] | None = None
+) -> M | None:
+    """The row of ``stmt``, locked; ``None`` when there is none."""
+    found = await rows(session, stmt, params)
+    return found[0] if found else None
+
+
+# The locking form of each statement still in use: building it (and SQLAlchemy's cache key of
+# it) on every call costs more than running it.
+_LOCKING: WeakKeyDictionary[Select[Any], tuple[type[Any], Select[Any]]] = WeakKeyDictionary()
+
+
+def _locking(stmt: Select[M]) -> tuple[type[Any], Select[M]]:
+    """The model ``stmt`` selects and the statement that locks its rows in key order."""
+    found = _LOCKING.get(stmt)
+    if found is None:
+        model = _model_of(stmt)
+        key = inspect(model).primary_key[0]
+        locking = (
             stmt.order_by(None)
             .order_by(key)
             .with_for_update(key_share=True, of=model)
             .execution_options(populate_existing=True)
         )
-    )
-    _taken(session, model, found, in_order=True)
+        found = _LOCKING[stmt] = (model, locking)
     return found
-
-
-async def row(session: AsyncSession, stmt: Select[M]) -> M | None:
-    """The row of ``stmt``, locked; ``None`` when there is none."""
-    found = await rows(session, stmt)
-    return found[0] if found else None
 
 
 async def claim(session: AsyncSession, stmt: Select[M]) -> list[M]:

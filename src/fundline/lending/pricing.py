@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import money
@@ -103,12 +103,11 @@ async def amounts_owed(
         if not mine:
             continue
         rows = await session.execute(
-            select(
-                document.id, document.entity_id, document.total_amount, document.amount_paid
-            ).where(
-                document.id.in_([fi.invoice_id for fi in mine]),
-                document.entity_id.in_({fi.entity_id for fi in mine}),
-            )
+            _OWED[document],
+            {
+                "ids": [fi.invoice_id for fi in mine],
+                "entity_ids": list({fi.entity_id for fi in mine}),
+            },
         )
         found = {(r.id, r.entity_id): r for r in rows}
         for fi in mine:
@@ -117,6 +116,18 @@ async def amounts_owed(
                 due = int(row.total_amount) - int(row.amount_paid)
                 owed[fi.id] = max(0, min(fi.total_amount, due))
     return owed
+
+
+# Built once, for each document type.
+_OWED = {
+    document: select(
+        document.id, document.entity_id, document.total_amount, document.amount_paid
+    ).where(
+        document.id.in_(bindparam("ids", expanding=True)),
+        document.entity_id.in_(bindparam("entity_ids", expanding=True)),
+    )
+    for document in (Receivable, Payable)
+}
 
 
 def quote(owed: int, plan: PricingPlan, *, requested_amount: int | None = None) -> Quote:

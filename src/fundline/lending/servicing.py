@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.financing import record
@@ -538,20 +538,25 @@ async def load_details(
     }
     if not details:
         return details
-    ids = list(details)
-    for instalment in await session.scalars(
-        select(Instalment)
-        .where(Instalment.financing_invoice_id.in_(ids))
-        .order_by(Instalment.financing_invoice_id, Instalment.sequence)
-    ):
+    ids = {"ids": list(details)}
+    for instalment in await session.scalars(_INSTALMENTS_OF, ids):
         details[instalment.financing_invoice_id][0].append(instalment)
-    for change in await session.scalars(
-        select(FinancingStatusChange)
-        .where(FinancingStatusChange.financing_invoice_id.in_(ids))
-        .order_by(FinancingStatusChange.at, FinancingStatusChange.id)
-    ):
+    for change in await session.scalars(_HISTORY_OF, ids):
         details[change.financing_invoice_id][1].append(change)
     return details
+
+
+# Built once: every invoice answered reads them.
+_INSTALMENTS_OF = (
+    select(Instalment)
+    .where(Instalment.financing_invoice_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Instalment.financing_invoice_id, Instalment.sequence)
+)
+_HISTORY_OF = (
+    select(FinancingStatusChange)
+    .where(FinancingStatusChange.financing_invoice_id.in_(bindparam("ids", expanding=True)))
+    .order_by(FinancingStatusChange.at, FinancingStatusChange.id)
+)
 
 
 # --- helpers ---------------------------------------------------------------------------------

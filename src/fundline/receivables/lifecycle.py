@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Unprocessable
@@ -233,19 +233,20 @@ async def reserve_document_ids(
     is passed over, and another bump replaces it: the numbers are consecutive unless one was.
     """
     numbers: list[str] = []
+    # Core statements on the session's connection: built once, and past the ORM, which would
+    # only add its per-statement work (each states the entity itself). What the session holds
+    # unflushed is flushed first, as the ORM's autoflush would.
+    await session.flush()
+    conn = await session.connection()
     while len(numbers) < count:
         wanted = count - len(numbers)
-        last = await _bump_counter(session, entity_id, wanted)
+        last = await _bump_counter(conn, entity_id, wanted)
         candidates = [f"{DOCUMENT_PREFIX}{n:05d}" for n in range(last - wanted + 1, last + 1)]
         taken = set(skip) & set(candidates)
         for start in range(0, len(candidates), _IN_CHUNK):
             chunk = candidates[start : start + _IN_CHUNK]
             taken.update(
-                await session.scalars(
-                    select(Receivable.document_id).where(
-                        Receivable.entity_id == entity_id, Receivable.document_id.in_(chunk)
-                    )
-                )
+                await conn.scalars(_TAKEN, {"entity_id": entity_id, "document_ids": chunk})
             )
         numbers.extend(c for c in candidates if c not in taken)
     return numbers
@@ -254,27 +255,32 @@ async def reserve_document_ids(
 # Values per ``IN (…)``: well below the bind-parameter limits of SQLite and asyncpg.
 _IN_CHUNK = 5000
 
-
-async def _bump_counter(session: AsyncSession, entity_id: uuid.UUID, by: int) -> int:
-    """Add ``by`` to the entity's invoice counter (creating it at 0) and return its new value."""
-    bump = (
-        update(ReceivableCounter)
-        .where(
-            ReceivableCounter.entity_id == entity_id,
-            ReceivableCounter.document_type == "invoice",
-        )
-        .values(last_number=ReceivableCounter.last_number + by)
-        .returning(ReceivableCounter.last_number)
-        .execution_options(synchronize_session=False)
+_RECEIVABLES = Receivable.__table__.c
+_TAKEN = select(_RECEIVABLES.document_id).where(
+    _RECEIVABLES.entity_id == bindparam("entity_id"),
+    _RECEIVABLES.document_id.in_(bindparam("document_ids", expanding=True)),
+)
+_COUNTERS = ReceivableCounter.__table__
+assert isinstance(_COUNTERS, Table)
+_BUMP = (
+    update(_COUNTERS)
+    .where(
+        _COUNTERS.c.entity_id == bindparam("counter_entity_id"),
+        _COUNTERS.c.document_type == "invoice",
     )
+    .values(last_number=_COUNTERS.c.last_number + bindparam("by", type_=BigInteger))
+    .returning(_COUNTERS.c.last_number)
+)
+
+
+async def _bump_counter(conn: AsyncConnection, entity_id: uuid.UUID, by: int) -> int:
+    """Add ``by`` to the entity's invoice counter (creating it at 0) and return its new value."""
     while True:
-        number = await session.scalar(bump)
+        number = await conn.scalar(_BUMP, {"counter_entity_id": entity_id, "by": by})
         if number is not None:
-            return number
-        insert = (
-            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        await session.execute(
+            return int(number)
+        insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        await conn.execute(
             insert(ReceivableCounter)
             .values(entity_id=entity_id, document_type="invoice", last_number=0)
             .on_conflict_do_nothing()

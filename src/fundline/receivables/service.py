@@ -11,7 +11,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -62,14 +62,19 @@ async def get_receivable(
     session: AsyncSession, entity: Entity, receivable_id: uuid.UUID, *, lock: bool = False
 ) -> Receivable:
     """The entity's receivable; another entity's is a 404. ``lock`` holds its row until commit."""
-    stmt = select(Receivable).where(
-        Receivable.id == receivable_id, Receivable.entity_id == entity.id
+    values = {"receivable_id": receivable_id, "entity_id": entity.id}
+    receivable = await (
+        locks.row(session, _RECEIVABLE, values) if lock else session.scalar(_RECEIVABLE, values)
     )
-    receivable = await (locks.row(session, stmt) if lock else session.scalar(stmt))
     if receivable is None:
         raise NotFound("Receivable not found")
     return receivable
 
+
+_RECEIVABLE = select(Receivable).where(
+    Receivable.id == bindparam("receivable_id", type_=Receivable.id.type),
+    Receivable.entity_id == bindparam("entity_id", type_=Receivable.entity_id.type),
+)
 
 COLUMNS: dict[str, Any] = {
     "id": Receivable.id,
