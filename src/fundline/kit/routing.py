@@ -135,7 +135,10 @@ async def _read_connection(request: Request) -> AsyncIterator[DriverConnection]:
         yield conn
 
 
-ReadConnection = Annotated[DriverConnection, Depends(_read_connection)]
+# Given back when the endpoint returns, before the response is sent (``scope="function"``):
+# held while the response went out, the connections of a busy pool were all waiting on
+# sockets, and requests queued for one stalled for seconds (p99 5 s at 32 connections).
+ReadConnection = Annotated[DriverConnection, Depends(_read_connection, scope="function")]
 
 
 async def request_session(request: Request) -> AsyncSession:
