@@ -26,7 +26,9 @@ send: bearer token, ``x-monite-version`` and ``x-monite-entity-id``. Without ``-
 the tenant is made here (a partner, its token and an entity, in the database given, migrated
 first); with one, a hot entity of the seeded book and its partner's client.
 
-``--profile`` prints cProfile's top functions for the full stack. Not part of CI.
+``--profile`` prints cProfile's top functions for the full stack; ``--fastapi-handlers`` serves
+every route with FastAPI's own handler instead of its plan (``fundline.kit.handlers``), for the
+difference the plans make. Not part of CI.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from bench.serving import production_settings
 from fundline.app import create_app, shutdown
 from fundline.auth.middleware import AuthenticationMiddleware
 from fundline.auth.service import Caller, create_partner, resolve_token
+from fundline.kit import handlers
 from fundline.operations.migrations import upgrade_sync
 
 VERSION = "2024-05-25"
@@ -278,6 +281,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     if manifest is None:
         await ensure_database(database_url)
         upgrade_sync(production_settings(database_url).database_url)
+    if args.fastapi_handlers:
+        # Every route on FastAPI's own handler, as before kit/handlers planned them.
+        handlers._planned_handler = lambda route, fastapi_handler: None
     app = create_app(production_settings(database_url))
     gc.freeze()
     async with app.router.lifespan_context(app):
@@ -397,6 +403,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         metavar="SORT",
         help="cProfile the full stack, its functions sorted by SORT (tottime, cumulative)",
+    )
+    parser.add_argument(
+        "--fastapi-handlers",
+        action="store_true",
+        help="serve every route with FastAPI's own handler instead of its plan (kit/handlers)",
     )
     parser.add_argument("--json", type=Path, help="write the figures there too")
     return parser.parse_args(argv)

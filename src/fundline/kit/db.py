@@ -124,9 +124,10 @@ class TimestampMixin:
 # prepared statement after five runs, which is made for the average row count. Entities differ
 # in size by orders of magnitude (at 1M financing invoices the benchmark's hot entities hold
 # 27,000 receivables, the average one 1,000): for a hot entity the average's plan of the
-# eligibility read of ``POST /v1/financing_invoices`` scans the whole entity's index, 2.7 ms of
-# database CPU where its own plan takes 0.1 ms. Planning every run costs 0.01 to 0.03 ms a
-# statement (docs/performance.md, "Plans for every entity's size").
+# eligibility read of ``POST /v1/financing_invoices`` scans the whole entity's index, 2.1 ms of
+# database CPU where its own plan takes 0.4 ms, planning included. Planning every run costs
+# the list's statements 0.01 ms or less (``bench/plans.py``; docs/performance.md, "Plans for
+# every entity's size").
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 # Per process, by default (``FUNDLINE_DATABASE_POOL_SIZE``, ``FUNDLINE_DATABASE_MAX_OVERFLOW``).
