@@ -88,12 +88,36 @@ def say(text: str) -> None:
 
 def server_cpu(pid: int) -> float:
     """CPU seconds of a server and of its children (the processes of ``--workers N``)."""
-    total = cpu_seconds(pid)
+    return cpu_seconds(pid) + sum(process_cpus(pid).values())
+
+
+def process_cpus(pid: int) -> dict[int, float]:
+    """CPU seconds of each child of the server (its ``--workers N`` processes; none with one)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except FileNotFoundError:
-        return total
-    return total + sum(cpu_seconds(int(c)) for c in children if Path(f"/proc/{c}").exists())
+        return {}
+    return {
+        int(c): cpu_seconds(int(c))
+        for c in children
+        if Path(f"/proc/{c}").exists() and not _is_resource_tracker(int(c))
+    }
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    """multiprocessing's helper process, which the supervisor's ``spawn`` starts beside them."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+def cpu_split(before: dict[int, float], after: dict[int, float]) -> list[float]:
+    """Each server process's share of their CPU over a step, largest first ([] with one): an
+    uneven split means one process queues while another idles."""
+    used = [after[pid] - before[pid] for pid in after if pid in before]
+    total = sum(used)
+    return sorted((round(u / total, 2) for u in used), reverse=True) if total > 0 else []
 
 
 def server_env(dsn: str, redis_url: str | None, workers: int) -> dict[str, str]:
@@ -203,12 +227,14 @@ def measure_step(
 ) -> dict[str, Any]:
     pg_before = asyncio.run(postgres_cpu(dsn))
     cpu_before, host_before = server_cpu(pid), host_cpu()
+    processes_before = process_cpus(pid)
     record, generator_cpu, seconds = uvloop.run(
         play_step(port, partners, warmup=args.warmup, duration=args.duration, seed=seed)
     )
     # The server's and PostgreSQL's CPU over the whole step (warm-up included), per request
     # sent in it.
     cpu = server_cpu(pid) - cpu_before
+    split = cpu_split(processes_before, process_cpus(pid))
     host_after = host_cpu()
     pg_after = asyncio.run(postgres_cpu(dsn))
     pg = _difference(pg_before, pg_after)
@@ -229,6 +255,7 @@ def measure_step(
         "offered_rps": round(len(partners) * RATE_PER_PARTNER, 1),
         **summary,
         "server_cpu_ms_per_request": round(per_request["server"], 3),
+        "server_cpu_split": split,
         "postgres_cpu_ms_per_request": _rounded(per_request["postgres"]),
         "generator_cpu_ms_per_request": round(per_request["generator"], 3),
         "generator_cpu_share": round(generator_cpu / seconds, 2),
@@ -279,6 +306,11 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _split(step: dict[str, Any]) -> str:
+    shares = step.get("server_cpu_split") or []
+    return ", by process " + " / ".join(f"{share:.0%}" for share in shares) if shares else ""
+
+
 def step_line(step: dict[str, Any]) -> str:
     verdict = "ok" if step["passed"] else "FAIL"
     line = (
@@ -289,8 +321,8 @@ def step_line(step: dict[str, Any]) -> str:
         f"{step['server_cpu_ms_per_request']}, PostgreSQL "
         f"{_shown(step['postgres_cpu_ms_per_request'])}, generator "
         f"{step['generator_cpu_ms_per_request']} (CPU-bound at "
-        f"{_shown(step['cpu_bound_partners'])} partners), busy {step['machine_busy']:.0%}: "
-        f"{verdict}"
+        f"{_shown(step['cpu_bound_partners'])} partners), busy {step['machine_busy']:.0%}"
+        f"{_split(step)}: {verdict}"
     )
     if step["error_samples"]:
         line += "\n    " + "\n    ".join(step["error_samples"])
@@ -468,8 +500,8 @@ def report_text(report: dict[str, Any]) -> str:
         head + "; 30 requests/s per partner.\n",
         "| processes | partners | offered/s | achieved/s | p50 ms | p99 ms | max ms | errors | "
         "CPU ms/req: server | PostgreSQL | generator | CPU-bound partners | busy | "
-        "p99 ≤ 100 ms, no errors |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "server CPU by process | p99 ≤ 100 ms, no errors |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for run in report["runs"]:
         for s in run["steps"]:
@@ -480,6 +512,7 @@ def report_text(report: dict[str, Any]) -> str:
                 f"{_shown(s['postgres_cpu_ms_per_request'])} | "
                 f"{s['generator_cpu_ms_per_request']} | {_shown(s['cpu_bound_partners'])} | "
                 f"{s['machine_busy']:.0%} | "
+                f"{' / '.join(f'{share:.0%}' for share in s.get('server_cpu_split', [])) or '—'} | "
                 f"{'yes' if s['passed'] else 'no'} |"
             )
     most = {r["workers"]: r["most_partners"] for r in report["runs"]}

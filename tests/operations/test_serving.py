@@ -163,6 +163,30 @@ def test_no_start_line_when_the_port_is_taken(env: dict[str, str], tmp_path: Pat
     assert "address already in use" in events[-1]["event"]
 
 
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux's")
+def test_workers_do_not_share_a_port_another_server_holds(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each worker listens on a socket of its own with SO_REUSEPORT, which would let a second
+    server on the port take a share of its connections: the port is checked free first."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [FUNDLINE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 3, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events if "bind" in e["event"]] == ["fundline_bind_failed"]
+    assert not [e for e in events if e["event"] == "fundline_started"]
+
+
 def _events(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
@@ -200,6 +224,8 @@ def test_workers_share_the_port_and_a_dead_one_is_started_again(
         children = {str(e["pid"]) for e in started}
         assert children == {str(pid) for pid in supervisor["processes"]}
         assert supervisor["pid"] not in supervisor["processes"]
+        # A listening socket per process, where the kernel can balance between them.
+        assert supervisor["sockets"] == (2 if hasattr(socket, "SO_REUSEPORT") else 1)
         # The embedded worker runs in one process only.
         assert sorted((e["process"], e["worker"]) for e in started) == [(0, True), (1, False)]
         assert _answering_pids(url, children) == children
