@@ -5,7 +5,8 @@
     python -m bench.mix --manifest ... --scenario request-financing --rate 20 --duration 30
 
 Starts ``fundline serve --workers N`` on the seeded database as ``bench/run`` does (production
-mode, log level WARNING, the embedded worker, rate limits on and raised far above the load),
+mode, log level WARNING, the embedded worker unless ``--no-worker``, rate limits on and raised
+far above the load),
 with its rate-limit windows in Redis (``--redis``, db 3 by default), then plays each step's
 partners for ``--warmup`` + ``--duration`` seconds and steps up while the step passes (p99 ≤
 ``--p99`` ms and no errors).
@@ -188,7 +189,7 @@ def run_mix(args: argparse.Namespace, manifest: dict[str, Any], work: Path) -> d
         asyncio.run(settle_outbox(dsn))
         port = free_port(args.port)
         argv = [str(Path(sys.executable).parent / "fundline"), "serve", "--port", str(port)]
-        argv += ["--workers", str(workers)]
+        argv += ["--workers", str(workers)] + (["--no-worker"] if args.no_worker else [])
         env = server_env(dsn, None if args.no_redis else args.redis, workers)
         log = work / f"fundline-{workers}.log"
         steps: list[dict[str, Any]] = []
@@ -481,7 +482,9 @@ def report_text(report: dict[str, Any]) -> str:
         f"### {when} UTC — {what}, {report['invoices']:,} financing invoices\n\n"
         f"Fundline {report['commit']}; {report['machine']['cpus']} cores, load average "
         f"{report['machine']['loadavg'][0]} before; rate limits in "
-        f"{'Redis' if report['redis'] else 'process memory'}; {report['warmup']:g} s warm-up "
+        f"{'Redis' if report['redis'] else 'process memory'}; "
+        f"{'' if report.get('embedded_worker', True) else 'no embedded worker; '}"
+        f"{report['warmup']:g} s warm-up "
         f"and {report['duration']:g} s measured per step; open loop, latency from each "
         "request's scheduled start"
     )
@@ -562,6 +565,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None, help="Fundline's port (default: free)")
     parser.add_argument("--no-doc", action="store_true", help="do not append to performance.md")
     parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve without the embedded background worker (fundline serve --no-worker)",
+    )
+    parser.add_argument(
         "--generator-only", action="store_true",
         help="play the --partners steps against bench.fake_api, which answers at once: the "
         "generator's own CPU per request (no database, no Fundline)",
@@ -584,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "invoices": manifest["config"]["invoices"],
         "warmup": args.warmup,
         "duration": args.duration,
+        "embedded_worker": not args.no_worker,
     }
     if args.scenario:
         report = {**head, "redis": args.redis_given, **run_scenario(args, manifest, work)}
