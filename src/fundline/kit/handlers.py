@@ -177,8 +177,10 @@ class _Source:
 
 def _source_of(name: Place, fields: list[ModelField]) -> _Source:
     readers = [_reader(field, name) for field in fields]
-    planned = None if any(reader is None for reader in readers) else tuple(readers)
-    return _Source(name=name, fields=fields, readers=cast(Any, planned))
+    planned = tuple(reader for reader in readers if reader is not None)
+    return _Source(
+        name=name, fields=fields, readers=planned if len(planned) == len(fields) else None
+    )
 
 
 def _source(request: Request, name: str) -> Mapping[str, Any]:
@@ -209,10 +211,7 @@ class _Step:
     """One dependency: how to call it, what it is cached under, what it takes."""
 
     dependant: Dependant
-    call: Callable[..., Any]
-    name: str | None
     kind: Kind
-    use_cache: bool
     cache_key: Any
     plan: _Plan
 
@@ -235,7 +234,7 @@ def _plan(dependant: Dependant) -> _Plan:
     """The plan of ``dependant`` and its tree."""
     steps: list[_Step] = []
     for sub in dependant.dependencies:
-        call = cast(Callable[..., Any], sub.call)
+        call = sub.call
         if dependency_models._is_gen_callable(call) or dependency_models._is_async_gen_callable(
             call
         ):
@@ -247,10 +246,7 @@ def _plan(dependant: Dependant) -> _Plan:
         steps.append(
             _Step(
                 dependant=sub,
-                call=call,
-                name=sub.name,
                 kind=kind,
-                use_cache=sub.use_cache,
                 cache_key=dependency_models._get_cache_key(dependant=sub),
                 plan=_plan(sub),
             )
@@ -293,7 +289,7 @@ async def _solve(
         if sub_errors:
             errors.extend(sub_errors)
             continue
-        if step.use_cache and step.cache_key in cache:
+        if step.dependant.use_cache and step.cache_key in cache:
             solved = cache[step.cache_key]
         elif step.kind == "generator":
             stack_name = (
@@ -312,8 +308,8 @@ async def _solve(
                 solved = await _call(step, sub_values)
         else:
             solved = await _call(step, sub_values)
-        if step.name is not None:
-            values[step.name] = solved
+        if step.dependant.name is not None:
+            values[step.dependant.name] = solved
         if step.cache_key not in cache:
             cache[step.cache_key] = solved
     for source in plan.sources:
@@ -341,9 +337,10 @@ async def _solve(
 
 
 async def _call(step: _Step, values: dict[str, Any]) -> Any:
+    call = cast(Callable[..., Any], step.dependant.call)
     if step.kind == "coroutine":
-        return await step.call(**values)
-    return await run_in_threadpool(step.call, **values)
+        return await call(**values)
+    return await run_in_threadpool(call, **values)
 
 
 @functools.lru_cache(maxsize=256)

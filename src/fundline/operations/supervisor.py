@@ -150,7 +150,7 @@ class Supervisor:
                 url=listening_url(self.host, self.port),
                 pid=os.getpid(),
                 processes=[c.process.pid for c in self.children if c.process],
-                sockets=len({id(sock) for sock in sockets}),
+                sockets=len(set(sockets)),
             )
             status = self._watch(sockets)
             self._stop_all()
