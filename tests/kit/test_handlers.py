@@ -28,7 +28,7 @@ from fastapi import (
 )
 from fastapi.routing import APIRoute
 from fastapi.security import SecurityScopes
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from fundline.app import create_app, shutdown
 from fundline.kit import handlers
@@ -186,6 +186,14 @@ class Filters(BaseModel):
     named: str | None = Field(None, alias="the-name")
 
 
+class Strict(BaseModel):
+    """Extra keys refused, and a member with two names (the first preferred)."""
+
+    model_config = ConfigDict(extra="forbid")
+    member: str | None = Field(None, validation_alias=AliasChoices("first", "second"))
+    limit: int = 10
+
+
 class Item(BaseModel):
     name: str
     price: Decimal
@@ -245,6 +253,10 @@ def _synthetic(route_class: type[APIRoute]) -> FastAPI:
     async def filtered(filters: Annotated[Filters, Query()]) -> Filters:
         return filters
 
+    @router.get("/strict")
+    async def strict(filters: Annotated[Strict, Query()]) -> Strict:
+        return filters
+
     @router.post("/items", status_code=201)
     async def create(item: Item, count: Annotated[int, Body()]) -> list[Item]:
         return [item] * count
@@ -269,6 +281,12 @@ SYNTHETIC = [
     ("GET", "/r/filtered?status__in=a&status__in=b&limit=5&the-name=n&extra=1", {}, None),
     ("GET", "/r/filtered?status__in=c&limit=0", {}, None),
     ("GET", "/r/filtered", {}, None),
+    ("GET", "/r/strict?second=b&limit=2", {}, None),
+    ("GET", "/r/strict?second=b&first=a", {}, None),
+    ("GET", "/r/strict?first=a&first=c", {}, None),
+    ("GET", "/r/strict?other=1&limit=3", {}, None),
+    ("GET", "/r/strict?member=m", {}, None),
+    ("GET", "/r/strict", {}, None),
     (
         "POST",
         "/r/items",

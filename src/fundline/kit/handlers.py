@@ -81,29 +81,37 @@ class _Scalar:
 class _ModelParam:
     """A model of parameters (``Annotated[Model, Query()]``): FastAPI's
     ``_request_param_model_to_args`` for a source other than headers, its fields' keys and
-    shapes worked out once."""
+    shapes worked out once.
+
+    FastAPI looks every member up in the request; this looks the request's keys up in the
+    members (a list's model has 30 filters, a request sends one or two). The result is the
+    same: a member sent under several of its keys reads the first it prefers, and a key no
+    member read is an extra."""
 
     field: ModelField
     fields: tuple[tuple[tuple[tuple[str, str], ...], bool, bool], ...]  # (keys, many, sequence)
-    own_names: frozenset[str]
+    members_of: dict[str, tuple[int, ...]]  # request key → the members that may be sent as it
     whole: bool  # the parameter is the model itself (not a union or an optional of it)
     extra_checked: bool  # the model allows or forbids extra keys
     place: str
 
     def read(self, source: Mapping[str, Any], values: dict[str, Any]) -> tuple[Any, list[Any]]:
         found: dict[str, Any] = {}
-        processed: set[str] = set()
-        for pairs, many, sequence in self.fields:
-            alias, key = next((pair for pair in pairs if pair[1] in source), pairs[0])
+        sent: set[int] = set()
+        for key in source:
+            sent.update(self.members_of.get(key, ()))
+        read: set[str] = set()
+        for index in sorted(sent):
+            pairs, many, sequence = self.fields[index]
+            alias, key = next(pair for pair in pairs if pair[1] in source)
             value = _value(source, key, many=many, sequence=sequence)
             if value is not Undefined:
                 found[alias] = value
-            processed.add(key)
-        found.update(dependency_utils._get_multidict_extras(source, processed))
+            read.add(key)
+        if len(read) < len(source):
+            found.update(dependency_utils._get_multidict_extras(source, read))
         given: Any = found
-        if not self.whole and not (
-            self.own_names.intersection(source) or (self.extra_checked and found)
-        ):
+        if not self.whole and not (sent or (self.extra_checked and found)):
             given = Undefined
         return dependency_utils._validate_value_with_model_field(
             field=self.field, value=given, values={}, loc=(self.place,)
@@ -132,15 +140,16 @@ def _reader(field: ModelField, place: str) -> _Scalar | _ModelParam | None:
     if place == "header":
         return None
     fields = []
-    own: set[str] = set()
-    for member in get_cached_model_fields(model):
+    members_of: dict[str, list[int]] = {}
+    for index, member in enumerate(get_cached_model_fields(model)):
         pairs = tuple(dependency_utils._get_param_aliases(member, convert_underscores=False))
-        own.update(key for _, key in pairs)
+        for _, key in pairs:
+            members_of.setdefault(key, []).append(index)
         fields.append((pairs, *_shape(member)))
     return _ModelParam(
         field=field,
         fields=tuple(fields),
-        own_names=frozenset(own),
+        members_of={key: tuple(indexes) for key, indexes in members_of.items()},
         whole=field.field_info.annotation is model,
         extra_checked=model.model_config.get("extra") in ("allow", "forbid"),
         place=place,
