@@ -100,16 +100,16 @@ class _ModelParam:
         sent: set[int] = set()
         for key in source:
             sent.update(self.members_of.get(key, ()))
-        read: set[str] = set()
+        taken: set[str] = set()  # the request keys the members read
         for index in sorted(sent):
             pairs, many, sequence = self.fields[index]
             alias, key = next(pair for pair in pairs if pair[1] in source)
             value = _value(source, key, many=many, sequence=sequence)
             if value is not Undefined:
                 found[alias] = value
-            read.add(key)
-        if len(read) < len(source):
-            found.update(dependency_utils._get_multidict_extras(source, read))
+            taken.add(key)
+        if len(taken) < len(source):
+            found.update(dependency_utils._get_multidict_extras(source, taken))
         given: Any = found
         if not self.whole and not (sent or (self.extra_checked and found)):
             given = Undefined
