@@ -16,10 +16,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fundline.app import create_app, shutdown
+from fundline.app import shutdown
 from fundline.kit.metrics import registry
 from fundline.kit.ratelimit import LimitStore, LocalWindows
-from tests.support.apps import make_client, make_settings
+from tests.support.apps import make_client, make_settings, started_app
 from tests.support.factories import make_tenant
 from tests.support.live import free_port, wait_until_up
 from tests.support.services import RedisProcess
@@ -40,7 +40,7 @@ async def limited_app(
 ) -> AsyncIterator[FastAPI]:
     """An app on the test database with a limit of 5 per second."""
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    limited = create_app(
+    limited = started_app(
         make_settings(
             database_url,
             rate_limit_per_second=LIMIT,
@@ -272,7 +272,7 @@ async def test_failed_operator_keys_lock_out_the_address(
     """Guessing operator keys: after ``credential_failures_per_minute`` failures an address
     is refused for the minute, even with a right key; other addresses are not."""
     failures = 4
-    guarded = create_app(
+    guarded = started_app(
         make_settings(
             app.state.settings.database_url,
             rate_limit_per_second=1_000,
@@ -300,7 +300,7 @@ async def test_failed_operator_keys_lock_out_the_address(
 
 
 async def test_failed_connect_tokens_lock_out_the_address(app: FastAPI) -> None:
-    guarded = create_app(
+    guarded = started_app(
         make_settings(app.state.settings.database_url, credential_failures_per_minute=3)
     )
     try:
@@ -345,7 +345,7 @@ async def test_without_redis_the_limit_falls_back_to_the_process_and_comes_back(
     monkeypatch.setattr(LimitStore, "RETRY_SECONDS", 0.2)
     async with make_client(app) as setup:
         tenant = await make_tenant(app, setup, name="Resilient")
-    limited = create_app(
+    limited = started_app(
         make_settings(
             app.state.settings.database_url,
             rate_limit_per_second=LIMIT,
@@ -385,7 +385,7 @@ async def test_without_redis_the_limit_falls_back_to_the_process_and_comes_back(
 async def test_a_redis_that_never_answers_does_not_stop_the_api(app: FastAPI) -> None:
     async with make_client(app) as setup:
         tenant = await make_tenant(app, setup, name="No Redis")
-    limited = create_app(
+    limited = started_app(
         make_settings(
             app.state.settings.database_url,
             rate_limit_per_second=LIMIT,

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from fundline.app import build_route_handlers, create_app
 from fundline.config import Settings
 from tests.support.spec import check_response
 
@@ -25,6 +26,15 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def started_app(settings: Settings) -> FastAPI:
+    """An app as a started server has it (its lifespan not run, but its routes' handlers
+    built), for a test that counts requests in a one-second window: the building of the
+    first request would take part of the window."""
+    app = create_app(settings)
+    build_route_handlers(app)
+    return app
 
 
 async def _check(response: httpx.Response) -> None:
