@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import routing as fastapi_routing
 
-from fundline.app import create_app, shutdown
+from fundline.app import create_app
 from tests.support.apps import make_client, make_settings
 from tests.support.factories import make_tenant
 
@@ -34,6 +34,5 @@ async def test_no_request_builds_a_route_once_the_server_started(
             statuses = [
                 (await client.get(path, headers=tenant.headers)).status_code for path in PATHS
             ]
-    await shutdown(app)
     assert statuses[:2] == [200, 200]
     assert statuses[-1] == 404
