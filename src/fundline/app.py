@@ -128,8 +128,8 @@ def build_route_handlers(app: FastAPI) -> None:
 
 
 def _include_routes(app: FastAPI, settings: Settings) -> None:
-    # Routes are matched in order, and each level of included routers costs FastAPI a few
-    # microseconds per request: the partners' hottest routes come first, one level down.
+    # Where two routes could take the same request, the one included first does
+    # (``kit/dispatch``): the order here is the order they are tried in.
     app.include_router(financing_router, prefix=API_PREFIX)
     v1 = APIRouter(prefix=API_PREFIX)
     for router in (
