@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Fas
         lifespan=_lifespan(settings, worker=worker),
         docs_url=None,  # served by install_api_reference, from local files
         redoc_url=None,
+        # Fundline's metrics are Prometheus's (operations/metrics); FastAPI's OpenTelemetry
+        # bridge, off, asks nothing of each request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.db = Database(

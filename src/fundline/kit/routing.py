@@ -85,6 +85,23 @@ class TransactionalRoute(PlannedRoute):
         return handler
 
 
+class _RequestSession:
+    """The request's session, opened when first asked for: a request that reads on a driver
+    connection, or answers from what it carries, never builds one."""
+
+    __slots__ = ("_db", "_reads", "opened")
+
+    def __init__(self, db: Database, *, reads: bool) -> None:
+        self._db = db
+        self._reads = reads
+        self.opened: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self.opened is None:
+            self.opened = self._db.read_session() if self._reads else self._db.session()
+        return self.opened
+
+
 async def _in_transaction(
     request: Request, endpoint: Handler, db: Database, claim: idempotency.Claim | None
 ) -> Response:
@@ -92,23 +109,28 @@ async def _in_transaction(
     result) when it succeeds, rolled back whole when it raises or answers 4xx/5xx."""
     # Safe methods only read: they run without a transaction where the database allows it
     # (see Database.read_session); everything else gets one.
-    reads = request.method in ("GET", "HEAD")
-    session = db.read_session() if reads else db.session()
-    request.state.session = session
-    used = True
+    sessions = _RequestSession(db, reads=request.method in ("GET", "HEAD"))
+    request.state.session = sessions
     try:
         response = await endpoint(request)
-        # An endpoint that never touched its session (it read on a driver connection, or
-        # answered from what the request carried) has no transaction to end, nothing to
-        # flush and no connection to give back: ending one costs a trip through
-        # SQLAlchemy's async bridge.
-        used = (
-            claim is not None
-            or session.in_transaction()
-            or bool(session.new or session.dirty or session.deleted)
-        )
-        if not used:
-            return response
+    except Exception:
+        if sessions.opened is not None:
+            await sessions.opened.rollback()
+            await sessions.opened.close()
+        raise
+    session = sessions.opened
+    if claim is not None:
+        session = sessions.get()  # the idempotent result is stored in the transaction
+    # A session the endpoint never opened, or opened and never used, has no transaction to
+    # end, nothing to flush and no connection to give back: ending one costs a trip through
+    # SQLAlchemy's async bridge.
+    if session is None or not (
+        claim is not None
+        or session.in_transaction()
+        or bool(session.new or session.dirty or session.deleted)
+    ):
+        return response
+    try:
         if response.status_code >= 400:
             await session.rollback()
             return response
@@ -119,8 +141,7 @@ async def _in_transaction(
         await session.rollback()
         raise
     finally:
-        if used:
-            await session.close()
+        await session.close()
     return response
 
 
@@ -142,7 +163,7 @@ ReadConnection = Annotated[DriverConnection, Depends(_read_connection, scope="fu
 
 
 async def request_session(request: Request) -> AsyncSession:
-    """The request's session, opened by ``TransactionalRoute``. (Async: a sync dependency
-    would cost a thread-pool hop on every request.)"""
-    session: AsyncSession = request.state.session
-    return session
+    """The request's session, opened by ``TransactionalRoute`` when first asked for. (Async:
+    a sync dependency would cost a thread-pool hop on every request.)"""
+    sessions: _RequestSession = request.state.session
+    return sessions.get()
