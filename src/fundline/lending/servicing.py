@@ -265,8 +265,8 @@ async def confirm_invoices(
                 record.amounts_data(offer),
             ),
         ]
-    for fi in fis:
-        request = await session.get(FinancingRequest, fi.request_id)
+    for request_id in dict.fromkeys(fi.request_id for fi in fis):  # each request once
+        request = await session.get(FinancingRequest, request_id)
         if request is not None and request.status == FinancingRequestStatus.OPEN:
             request.status = FinancingRequestStatus.CONFIRMED
     await _CONFIRM.rows(session, changes, scope=fis[0].entity_id)
