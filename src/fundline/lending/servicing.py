@@ -277,17 +277,16 @@ async def confirm_invoices(
         if (request := await session.get(FinancingRequest, request_id)) is not None
         and request.status == FinancingRequestStatus.OPEN
     }
-    amounts = [
+    amounts: list[dict[str, Any]] = [
         {"id": o.id, "reserved_amount": o.reserved_amount, "updated_at": now}
         for o in reserved.values()
     ]
-    confirmed_requests = [
+    confirmed_requests: list[dict[str, Any]] = [
         {"id": r.id, "status": FinancingRequestStatus.CONFIRMED, "updated_at": now}
         for r in requests.values()
     ]
-    # Every object holds what the statements below write before they run (a failure rolls
-    # the transaction back, which expires them): the session's next flush, the first
-    # statement's, sees all of them at once, not some at each statement.
+    # Every object holds what the statements below write, told before they run (a failure
+    # rolls back, which expires them): inside a savepoint, one flush then sees them all.
     for objects, rows in ((reserved, amounts), (requests, confirmed_requests), (by_id, changes)):
         for row in rows:
             written(objects[row["id"]], {k: v for k, v in row.items() if k != "id"})
