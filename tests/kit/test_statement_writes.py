@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from fundline.kit import clock
 from fundline.kit.db import Database
-from fundline.kit.statements import Insert, Update
+from fundline.kit.statements import Insert, Update, written
 from fundline.models import Entity, Event, Partner
 
 EVENTS = Insert(Event)
@@ -129,3 +129,30 @@ def test_a_table_with_server_defaults_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="server defaults"):
         Insert(table)
+
+
+async def test_written_values_are_expired_by_the_rollback_that_undoes_them(db: Database) -> None:
+    entity = await _entity(db)
+    row = {**_event(entity, 1), "id": uuid.uuid4()}
+    async with db.session() as session, session.begin():
+        await EVENTS.rows(session, [row])
+    when = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    async with db.session() as session:
+        event = await session.get(Event, row["id"])
+        assert event is not None
+        # In a savepoint: marked, so its rollback expires what it wrote.
+        savepoint = await session.begin_nested()
+        await DISPATCH.rows(session, [{"id": event.id, "dispatched_at": when}], scope=entity.id)
+        written(event, {"dispatched_at": when})
+        assert event in session.dirty
+        await savepoint.rollback()
+        assert "dispatched_at" in inspect(event).expired_attributes
+        await session.refresh(event)
+        assert event.dispatched_at is None
+        # Outside one: not marked (the transaction's rollback expires everything).
+        await DISPATCH.rows(session, [{"id": event.id, "dispatched_at": when}], scope=entity.id)
+        written(event, {"dispatched_at": when})
+        assert event.dispatched_at == when
+        assert not session.dirty
+        await session.rollback()
+        assert "dispatched_at" in inspect(event).expired_attributes

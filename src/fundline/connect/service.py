@@ -28,6 +28,7 @@ from fundline.financing.service import get_business, offers_with_plans
 from fundline.kit import clock
 from fundline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from fundline.kit.security import new_token, token_digest
+from fundline.kit.statements import Prepared
 from fundline.kit.tenancy import scope_to
 from fundline.lending import locks
 from fundline.lending.provider import ConnectLender
@@ -181,11 +182,20 @@ async def _start_onboarding(
 
 
 async def resolve_session(session: AsyncSession, access_token: str) -> ConnectSession:
-    """The live session behind a bearer token; 401 when unknown or expired."""
-    found = await session.get(ConnectSession, token_digest(access_token))
+    """The live session behind a bearer token; 401 when unknown or expired. The session is
+    only read (a plain read, built once): the one returned is not in ``session``."""
+    rows = await _SESSION.mappings(session, {"token_hash": token_digest(access_token)})
+    found = ConnectSession(**rows[0]) if rows else None
     if found is None or found.expires_at <= clock.now():
         raise Unauthorized("The Connect session is invalid or has expired")
     return found
+
+
+_SESSION = Prepared(
+    select(ConnectSession).where(
+        ConnectSession.token_hash == bindparam("token_hash", type_=ConnectSession.token_hash.type)
+    )
+)
 
 
 def require_scope(connect_session: ConnectSession, scope: Scope) -> None:
@@ -255,12 +265,14 @@ async def accept_offer(
 
 
 async def plans_of(session: AsyncSession, offer_id: uuid.UUID) -> list[PricingPlan]:
-    return list(await session.scalars(_PLANS, {"offer_id": offer_id}))
+    """The offer's plans in their order, only read (a plain read): they are not in
+    ``session``."""
+    return [PricingPlan(**row) for row in await _PLANS.mappings(session, {"offer_id": offer_id})]
 
 
 # The statements of the Connect pages and confirmation, built once (building one on every call
 # costs more than SQLAlchemy's cached compilation saves).
-_PLANS = (
+_PLANS = Prepared(
     select(PricingPlan)
     .where(PricingPlan.offer_id == bindparam("offer_id", type_=PricingPlan.offer_id.type))
     .order_by(PricingPlan.position)

@@ -35,6 +35,7 @@ import asyncpg
 from sqlalchemy import JSON, Column, Dialect, Select, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import flag_dirty, set_committed_value
 from sqlalchemy.types import TypeEngine
 
@@ -294,12 +295,16 @@ class Update(_Rows):
 
 def written(obj: Any, values: Mapping[str, Any]) -> None:
     """Tell the session that ``obj``'s row now holds ``values``, written past the ORM (by
-    ``Update``): its attributes take them as if loaded, and it is marked dirty (no UPDATE
-    follows: nothing differs) so that a rollback, of a savepoint too, expires it as it would
-    had the ORM written them."""
+    ``Update``): its attributes take them as if loaded, and a rollback expires it as it would
+    had the ORM written them. The rollback of a transaction expires everything its session
+    holds; that of a savepoint only what it changed, so inside one ``obj`` is marked dirty (no
+    UPDATE follows: nothing differs). Outside, the mark would only cost the next flush a pass
+    over ``obj``."""
     for name, value in values.items():
         set_committed_value(obj, name, value)
-    flag_dirty(obj)
+    session = object_session(obj)
+    if session is None or session.in_nested_transaction():
+        flag_dirty(obj)
 
 
 def _default(column: Column[Any], *, onupdate: bool = False) -> Callable[[], Any]:

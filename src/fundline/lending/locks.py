@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, Select, event, inspect, select
+from sqlalchemy import ColumnElement, Select, bindparam, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -156,9 +156,7 @@ async def claim(session: AsyncSession, stmt: Select[M]) -> list[M]:
 
 async def invoice(session: AsyncSession, financing_invoice_id: uuid.UUID) -> FinancingInvoice:
     """The financing invoice, locked; 404 when it is gone."""
-    fi = await row(
-        session, select(FinancingInvoice).where(FinancingInvoice.id == financing_invoice_id)
-    )
+    fi = await row(session, _INVOICE, {"id": financing_invoice_id})
     if fi is None:
         raise NotFound("Financing invoice not found")
     return fi
@@ -166,7 +164,7 @@ async def invoice(session: AsyncSession, financing_invoice_id: uuid.UUID) -> Fin
 
 async def offer(session: AsyncSession, offer_id: uuid.UUID) -> FinancingOffer:
     """The offer, locked (after its invoice, when the transaction changes one); 404 when gone."""
-    found = await row(session, select(FinancingOffer).where(FinancingOffer.id == offer_id))
+    found = await row(session, _OFFER, {"id": offer_id})
     if found is None:
         raise NotFound("Financing offer not found")
     return found
@@ -176,7 +174,18 @@ async def offers(session: AsyncSession, offer_ids: Sequence[uuid.UUID]) -> list[
     """Several offers, locked in the order of their ids."""
     if not offer_ids:
         return []
-    return await rows(session, select(FinancingOffer).where(FinancingOffer.id.in_(offer_ids)))
+    return await rows(session, _OFFERS, {"ids": list(offer_ids)})
+
+
+# The common locks' statements, built once (with their locking forms, ``_locking``): building
+# them on every call costs more than SQLAlchemy's cached compilation saves.
+_INVOICE = select(FinancingInvoice).where(
+    FinancingInvoice.id == bindparam("id", type_=FinancingInvoice.id.type)
+)
+_OFFER = select(FinancingOffer).where(
+    FinancingOffer.id == bindparam("id", type_=FinancingOffer.id.type)
+)
+_OFFERS = select(FinancingOffer).where(FinancingOffer.id.in_(bindparam("ids", expanding=True)))
 
 
 async def offer_and_live_invoices(

@@ -9,6 +9,7 @@ based on the document's amount due, read at the moment of quoting or confirming.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundline.kit import money
+from fundline.kit.statements import Prepared
 from fundline.models import FinancingInvoice, Payable, PricingPlan, Receivable
 
 
@@ -102,32 +104,33 @@ async def amounts_owed(
         mine = [fi for fi in fis if fi.type == kind]
         if not mine:
             continue
-        rows = await session.execute(
-            _OWED[document],
-            {
-                "ids": [fi.invoice_id for fi in mine],
-                "entity_ids": list({fi.entity_id for fi in mine}),
-            },
-        )
-        found = {(r.id, r.entity_id): r for r in rows}
+        ids = list(dict.fromkeys(fi.invoice_id for fi in mine))
+        entity_ids = list(dict.fromkeys(fi.entity_id for fi in mine))
+        values = {f"id_{i}": v for i, v in enumerate(ids)}
+        values.update((f"entity_id_{i}", v) for i, v in enumerate(entity_ids))
+        rows = await _owed(document, len(ids), len(entity_ids)).rows(session, values)
+        found = {(id_, entity_id): (total, paid) for id_, entity_id, total, paid in rows}
         for fi in mine:
             row = found.get((fi.invoice_id, fi.entity_id))
-            if row is not None and row.total_amount is not None:
-                due = int(row.total_amount) - int(row.amount_paid)
+            if row is not None and row[0] is not None:
+                due = int(row[0]) - int(row[1])
                 owed[fi.id] = max(0, min(fi.total_amount, due))
     return owed
 
 
-# Built once, for each document type.
-_OWED = {
-    document: select(
-        document.id, document.entity_id, document.total_amount, document.amount_paid
-    ).where(
-        document.id.in_(bindparam("ids", expanding=True)),
-        document.entity_id.in_(bindparam("entity_ids", expanding=True)),
+@functools.lru_cache(maxsize=64)
+def _owed(document: type[Receivable | Payable], ids: int, entities: int) -> Prepared:
+    """What documents still owe, for ``ids`` documents of ``entities`` entities, built once
+    per shape (a confirmation has at most ten of one entity)."""
+    id_type, entity_type = document.id.type, document.entity_id.type
+    return Prepared(
+        select(document.id, document.entity_id, document.total_amount, document.amount_paid).where(
+            document.id.in_([bindparam(f"id_{i}", type_=id_type) for i in range(ids)]),
+            document.entity_id.in_(
+                [bindparam(f"entity_id_{i}", type_=entity_type) for i in range(entities)]
+            ),
+        )
     )
-    for document in (Receivable, Payable)
-}
 
 
 def quote(owed: int, plan: PricingPlan, *, requested_amount: int | None = None) -> Quote:

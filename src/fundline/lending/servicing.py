@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from fundline.financing import record
 from fundline.kit import clock
@@ -156,6 +157,8 @@ _CONFIRMED = (
     "confirmed_at",
 )
 _CONFIRM = Update(FinancingInvoice, scope="entity_id")
+_RESERVE = Update(FinancingOffer, scope="entity_id")
+_REQUEST_CONFIRMED = Update(FinancingRequest, scope="entity_id")
 _HISTORY = Insert(FinancingStatusChange)
 
 
@@ -209,6 +212,7 @@ async def confirm_invoices(
     changes: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    reserved: dict[uuid.UUID, FinancingOffer] = {}
     for chosen_fi, plan, requested_amount in chosen:
         fi = by_id[chosen_fi.id]
         offer = offers[fi.offer_id]
@@ -228,7 +232,9 @@ async def confirm_invoices(
                 f"Requested amount {quote.requested_amount} is more than the "
                 f"{offer.available_amount} available on the financing offer"
             )
-        offer.reserved_amount += quote.requested_amount
+        # Held as written (below): the offers' UPDATE after the loop writes it.
+        written(offer, {"reserved_amount": offer.reserved_amount + quote.requested_amount})
+        reserved[offer.id] = offer
         values = dict(
             zip(
                 _CONFIRMED,
@@ -265,13 +271,35 @@ async def confirm_invoices(
                 record.amounts_data(offer),
             ),
         ]
-    for fi in fis:
-        request = await session.get(FinancingRequest, fi.request_id)
-        if request is not None and request.status == FinancingRequestStatus.OPEN:
-            request.status = FinancingRequestStatus.CONFIRMED
-    await _CONFIRM.rows(session, changes, scope=fis[0].entity_id)
-    for change in changes:
-        written(by_id[change["id"]], {k: v for k, v in change.items() if k != "id"})
+    requests = {
+        request_id: request
+        for request_id in dict.fromkeys(fi.request_id for fi in fis)  # each request once
+        if (request := await session.get(FinancingRequest, request_id)) is not None
+        and request.status == FinancingRequestStatus.OPEN
+    }
+    amounts: list[dict[str, Any]] = [
+        {"id": o.id, "reserved_amount": o.reserved_amount, "updated_at": now}
+        for o in reserved.values()
+    ]
+    confirmed_requests: list[dict[str, Any]] = [
+        {"id": r.id, "status": FinancingRequestStatus.CONFIRMED, "updated_at": now}
+        for r in requests.values()
+    ]
+    # Every object holds what the statements below write, told before they run (a failure
+    # rolls back, which expires them): inside a savepoint, one flush then sees them all.
+    for objects, rows in ((reserved, amounts), (requests, confirmed_requests), (by_id, changes)):
+        for row in rows:
+            written(objects[row["id"]], {k: v for k, v in row.items() if k != "id"})
+    # The offers, the requests, then the invoices, as the unit of work wrote them; a row not
+    # updated is an error, as in a flush.
+    entity_id = fis[0].entity_id
+    if await _RESERVE.rows(session, amounts, scope=entity_id) != len(amounts):
+        raise StaleDataError("an offer of the confirmation was not updated")
+    if await _REQUEST_CONFIRMED.rows(session, confirmed_requests, scope=entity_id) != len(
+        confirmed_requests
+    ):
+        raise StaleDataError("a financing request of the confirmation was not updated")
+    await _CONFIRM.rows(session, changes, scope=entity_id)
     await _HISTORY.rows(session, history)
     await outbox.write(session, events)
     confirmed = [by_id[fi.id] for fi, _, _ in chosen]
