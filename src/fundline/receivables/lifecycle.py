@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import BigInteger, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from fundline.kit import clock
+from fundline.kit import clock, statements
 from fundline.kit.errors import Conflict, Unprocessable
+from fundline.kit.statements import Update
 from fundline.lending.provider import LenderProvider
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.models.receivable import ReceivablesStatus
@@ -76,11 +78,10 @@ async def issue_receivable(
             f"The due date {due} is before the issue date {now.date()}",
             loc=("body", "payment_terms", "term_final", "end_date"),
         )
+    changes: dict[str, Any] = {"issue_date": now, "due_date": due}
     if receivable.document_id is None:
-        receivable.document_id = await _next_document_id(session, entity.id)
-    receivable.issue_date = now
-    receivable.due_date = due
-    return await _move(session, entity, receivable, before, ReceivablesStatus.ISSUED)
+        changes["document_id"] = await _next_document_id(session, entity.id)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.ISSUED, changes)
 
 
 async def mark_as_partially_paid(
@@ -116,10 +117,12 @@ async def mark_as_partially_paid(
             loc=("body", "amount_paid"),
         )
     received = payload.amount_paid - receivable.amount_paid
-    receivable.amount_paid = payload.amount_paid
+    changes: dict[str, Any] = {"amount_paid": payload.amount_paid}
     if payload.comment is not None:
-        receivable.comment = payload.comment
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
+        changes["comment"] = payload.comment
+    moved = await _move(
+        session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID, changes
+    )
     await lender.document_partly_paid(
         session, invoice_type="receivable", invoice_id=moved.id, amount=received
     )
@@ -145,11 +148,13 @@ async def mark_as_paid(
             ReceivablesStatus.PARTIALLY_PAID,
         ),
     )
-    receivable.amount_paid = receivable.total_amount
-    receivable.paid_at = (payload.paid_at if payload else None) or clock.now()
+    changes: dict[str, Any] = {
+        "amount_paid": receivable.total_amount,
+        "paid_at": (payload.paid_at if payload else None) or clock.now(),
+    }
     if payload is not None and payload.comment is not None:
-        receivable.comment = payload.comment
-    paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID)
+        changes["comment"] = payload.comment
+    paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID, changes)
     await lender.document_paid(session, invoice_type="receivable", invoice_id=paid.id)
     return paid
 
@@ -166,7 +171,7 @@ async def cancel_receivable(
         doing="canceled",
         allowed=(ReceivablesStatus.ISSUED, ReceivablesStatus.OVERDUE),
     )
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
+    moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED, {})
     await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="canceled"
     )
@@ -190,9 +195,12 @@ async def mark_as_uncollectible(
         doing="marked as uncollectible",
         allowed=(ReceivablesStatus.OVERDUE,),
     )
-    if payload is not None and payload.comment is not None:
-        receivable.comment = payload.comment
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
+    changes = (
+        {"comment": payload.comment} if payload is not None and payload.comment is not None else {}
+    )
+    moved = await _move(
+        session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE, changes
+    )
     await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="marked uncollectible"
     )
@@ -205,12 +213,19 @@ async def _move(
     receivable: Receivable,
     before: ReceivablesStatus,
     status: ReceivablesStatus,
+    changes: dict[str, Any],
 ) -> Receivable:
-    """Store the new status and record its event; a repeated partial payment is an update."""
-    receivable.status = status
-    await session.flush()
+    """Store the new status with the move's other ``changes`` (columns) and record its event;
+    a repeated partial payment is an update. One UPDATE past the ORM's unit of work, and the
+    locked ``receivable`` told what its row now holds."""
+    values = {**changes, "status": status, "updated_at": clock.now()}
+    await _MOVE.rows(session, [{"id": receivable.id, **values}], scope=entity.id)
+    statements.written(receivable, values)
     await outbox.record_transition(session, entity, receivable, before)
     return receivable
+
+
+_MOVE = Update(Receivable, scope="entity_id")
 
 
 async def _next_document_id(session: AsyncSession, entity_id: uuid.UUID) -> str:
