@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fundline.kit import clock, statements
 from fundline.kit.errors import Conflict, Unprocessable
-from fundline.kit.statements import Update
+from fundline.kit.statements import Prepared, Update
 from fundline.lending.provider import LenderProvider
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.models.receivable import ReceivablesStatus
@@ -248,8 +248,8 @@ async def reserve_document_ids(
     is passed over, and another bump replaces it: the numbers are consecutive unless one was.
     """
     numbers: list[str] = []
-    # Core statements on the session's connection: built once, and past the ORM, which would
-    # only add its per-statement work (each states the entity itself). What the session holds
+    # Statements on the session's connection: built once, and past the ORM, which would only
+    # add its per-statement work (each states the entity itself). What the session holds
     # unflushed is flushed first, as the ORM's autoflush would.
     await session.flush()
     conn = await session.connection()
@@ -258,11 +258,15 @@ async def reserve_document_ids(
         last = await _bump_counter(conn, entity_id, wanted)
         candidates = [f"{DOCUMENT_PREFIX}{n:05d}" for n in range(last - wanted + 1, last + 1)]
         taken = set(skip) & set(candidates)
-        for start in range(0, len(candidates), _IN_CHUNK):
-            chunk = candidates[start : start + _IN_CHUNK]
-            taken.update(
-                await conn.scalars(_TAKEN, {"entity_id": entity_id, "document_ids": chunk})
-            )
+        if len(candidates) == 1:  # an invoice issued: compiled once, run on the driver
+            values = {"entity_id": entity_id, "document_id": candidates[0]}
+            taken.update(row[0] for row in await _TAKEN_ONE.rows(conn, values))
+        else:
+            for start in range(0, len(candidates), _IN_CHUNK):
+                chunk = candidates[start : start + _IN_CHUNK]
+                taken.update(
+                    await conn.scalars(_TAKEN, {"entity_id": entity_id, "document_ids": chunk})
+                )
         numbers.extend(c for c in candidates if c not in taken)
     return numbers
 
@@ -275,9 +279,15 @@ _TAKEN = select(_RECEIVABLES.document_id).where(
     _RECEIVABLES.entity_id == bindparam("entity_id"),
     _RECEIVABLES.document_id.in_(bindparam("document_ids", expanding=True)),
 )
+_TAKEN_ONE = Prepared(
+    select(_RECEIVABLES.document_id).where(
+        _RECEIVABLES.entity_id == bindparam("entity_id"),
+        _RECEIVABLES.document_id == bindparam("document_id"),
+    )
+)
 _COUNTERS = ReceivableCounter.__table__
 assert isinstance(_COUNTERS, Table)
-_BUMP = (
+_BUMP = Prepared(
     update(_COUNTERS)
     .where(
         _COUNTERS.c.entity_id == bindparam("counter_entity_id"),
@@ -291,9 +301,9 @@ _BUMP = (
 async def _bump_counter(conn: AsyncConnection, entity_id: uuid.UUID, by: int) -> int:
     """Add ``by`` to the entity's invoice counter (creating it at 0) and return its new value."""
     while True:
-        number = await conn.scalar(_BUMP, {"counter_entity_id": entity_id, "by": by})
-        if number is not None:
-            return int(number)
+        bumped = await _BUMP.rows(conn, {"counter_entity_id": entity_id, "by": by})
+        if bumped:
+            return int(bumped[0][0])
         insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
         await conn.execute(
             insert(ReceivableCounter)
