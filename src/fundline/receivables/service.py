@@ -219,9 +219,9 @@ async def create_receivable(
         await _INSERT.rows(session, [row])
     except IntegrityError as exc:  # a concurrent request took the same document_id
         raise Conflict(taken) from exc
-    receivable = Receivable(**row)
-    await outbox.record_event(session, entity, receivable, "created")
-    return receivable
+    # Its event's row as ``record_event`` writes it, without building an ``Event`` for it.
+    await outbox.record_events(session, entity, Receivable, "created", [(row["id"], None)])
+    return Receivable(**row)
 
 
 _INSERT = Insert(Receivable)
