@@ -9,7 +9,8 @@ timestamps, dates and UUIDs come back as everywhere else) and sends the SQL stra
 or aiosqlite. asyncpg keeps its own prepared statement per connection.
 
 ``Prepared`` is for plain ``SELECT``s (no row locks), and for an ``UPDATE … RETURNING`` on a
-session's connection (run as ``Insert`` and ``Update`` are, below). On a driver connection
+session's connection (run as ``Insert`` and ``Update`` are, below; its ``onupdate`` columns
+given by the statement). On a driver connection
 (``Database.driver_reads``) a statement runs in no transaction. On a session's connection it
 runs in the session's transaction, except on PostgreSQL before the session's first SQLAlchemy
 statement, when that transaction has not begun yet: READ COMMITTED makes that the same for a
@@ -333,6 +334,9 @@ async def send(driver: Any, written: _Written, columns: list[list[Any]]) -> int:
 
 def _compile(statement: AnySelect | dml.Update, dialect: Dialect, *, for_json: bool) -> Compiled:
     compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # SQLAlchemy's execution computes these; a statement run on the driver would send NULL.
+        raise ValueError(f"give the Python-side defaults of {statement} (onupdate) explicitly")
     selected = (
         statement.exported_columns
         if isinstance(statement, dml.Update)
