@@ -8,10 +8,11 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from sqlalchemy import Dialect, bindparam, cast, select
+from sqlalchemy import Dialect, bindparam, cast, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 
+from fundline.kit import clock
 from fundline.kit.db import Database, StrEnumColumn
 from fundline.kit.statements import Prepared
 from fundline.models import Partner
@@ -95,6 +96,38 @@ async def test_values_the_statement_carries_need_not_be_given(db: Database) -> N
     limited = Prepared(BY_ID.limit(bindparam("limit")))
     async with db.driver_reads() as conn:
         assert len(await limited.rows(conn, {"id": partner.id, "limit": 1})) == 1
+
+
+RENAME = (
+    update(Partner)
+    .where(Partner.id == bindparam("id", type_=Partner.id.type))
+    .values(name=bindparam("name", type_=Partner.name.type), updated_at=bindparam("now"))
+    .returning(Partner.name)
+)
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["committed", "rolled back"])
+async def test_an_update_returning_runs_in_the_sessions_transaction(
+    db: Database, commit: bool
+) -> None:
+    partner = await _partner(db)
+    async with db.session() as session:
+        # The session's first statement: the write begins its transaction itself.
+        values = {"id": partner.id, "name": "Renamed", "now": clock.now()}
+        renamed = await Prepared(RENAME).rows(session, values)
+        assert [tuple(row) for row in renamed] == [("Renamed",)]
+        await (session.commit() if commit else session.rollback())
+    async with db.driver_reads() as conn:
+        (row,) = await Prepared(BY_ID).rows(conn, {"id": partner.id})
+    assert row[1] == ("Renamed" if commit else "Statements")
+
+
+async def test_an_update_must_give_its_onupdate_columns(db: Database) -> None:
+    # Partner.updated_at has an onupdate that SQLAlchemy's execution would compute.
+    stale = update(Partner).values(name=bindparam("name")).returning(Partner.name)
+    async with db.session() as session:
+        with pytest.raises(ValueError, match="onupdate"):
+            await Prepared(stale).rows(session, {"name": "Renamed"})
 
 
 DIALECTS: list[Dialect] = [sqlite_dialect(), asyncpg_dialect()]  # type: ignore[no-untyped-call]

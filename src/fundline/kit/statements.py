@@ -8,7 +8,9 @@ parameters and columns with the same type processors SQLAlchemy would apply (so 
 timestamps, dates and UUIDs come back as everywhere else) and sends the SQL straight to asyncpg
 or aiosqlite. asyncpg keeps its own prepared statement per connection.
 
-``Prepared`` is for plain ``SELECT``s (no row locks). On a driver connection
+``Prepared`` is for plain ``SELECT``s (no row locks), and for an ``UPDATE … RETURNING`` on a
+session's connection (run as ``Insert`` and ``Update`` are, below; its ``onupdate`` columns
+given by the statement). On a driver connection
 (``Database.driver_reads``) a statement runs in no transaction. On a session's connection it
 runs in the session's transaction, except on PostgreSQL before the session's first SQLAlchemy
 statement, when that transaction has not begun yet: READ COMMITTED makes that the same for a
@@ -37,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import flag_dirty, set_committed_value
+from sqlalchemy.sql import dml
 from sqlalchemy.types import TypeEngine
 
 from fundline.kit.db import DriverConnection, StrEnumColumn, UTCDateTime
@@ -87,9 +90,10 @@ class Prepared:
     conversion: asyncpg's values are then used as they come).
     """
 
-    def __init__(self, statement: AnySelect, *, for_json: bool = False) -> None:
+    def __init__(self, statement: AnySelect | dml.Update, *, for_json: bool = False) -> None:
         self.statement = statement
         self.for_json = for_json
+        self.writes = isinstance(statement, dml.Update)
         self._compiled: dict[str, Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> Compiled:
@@ -111,7 +115,7 @@ class Prepared:
     async def _run(
         self, conn: Connection, values: Mapping[str, Any]
     ) -> tuple[Compiled, Sequence[Sequence[Any]]]:
-        driver, dialect = await _driver(conn, write=False)
+        driver, dialect = await _driver(conn, write=self.writes)
         compiled = self.compiled(dialect)
         args = compiled.arguments(values)
         if compiled.sqlite:
@@ -333,8 +337,16 @@ async def send(driver: Any, written: _Written, columns: list[list[Any]]) -> int:
         raise IntegrityError(written.sql, None, exc) from exc
 
 
-def _compile(statement: AnySelect, dialect: Dialect, *, for_json: bool) -> Compiled:
+def _compile(statement: AnySelect | dml.Update, dialect: Dialect, *, for_json: bool) -> Compiled:
     compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # SQLAlchemy's execution computes these; a statement run on the driver would send NULL.
+        raise ValueError(f"give the Python-side defaults of {statement} (onupdate) explicitly")
+    selected = (
+        statement.exported_columns
+        if isinstance(statement, dml.Update)
+        else statement.selected_columns
+    )
     order = compiled.positiontup or []
     binds = tuple(
         (
@@ -347,9 +359,9 @@ def _compile(statement: AnySelect, dialect: Dialect, *, for_json: bool) -> Compi
     )
     columns = tuple(
         _result_type(column.type, for_json).dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
+        for column in selected
     )
-    keys = tuple(str(column.key) for column in statement.selected_columns)
+    keys = tuple(str(column.key) for column in selected)
     return Compiled(
         compiled.string,
         binds,

@@ -7,6 +7,7 @@ of the counterpart or the entity do not rewrite an invoice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from fundline.kit.errors import NotFound, Unprocessable
 from fundline.kit.money import MAX_AMOUNT
+from fundline.kit.statements import Prepared
 from fundline.models import Counterpart, CounterpartAddress, Entity, Receivable
 from fundline.receivables.schemas import (
     DETAIL_FIELDS,
@@ -29,29 +31,24 @@ from fundline.receivables.schemas import (
 )
 from fundline.receivables.totals import LineAmounts, document_totals, line_amounts
 
+ADDRESS_FIELDS = ("id", "city", "country", "line1", "line2", "postal_code", "state")
+
 
 def _address_document(address: CounterpartAddress) -> dict[str, Any]:
-    return {
-        "id": str(address.id),
-        "city": address.city,
-        "country": address.country,
-        "line1": address.line1,
-        "line2": address.line2,
-        "postal_code": address.postal_code,
-        "state": address.state,
-    }
+    return {name: getattr(address, name) for name in ADDRESS_FIELDS} | {"id": str(address.id)}
 
 
 @dataclass(frozen=True, slots=True)
 class ChosenCounterpart:
-    """The counterpart a document names and the addresses asked for, each ``None`` when it is
-    not an address of that counterpart."""
+    """The counterpart a document names (its columns ``_CHOSEN`` reads) and the addresses asked
+    for, each as the document shows it, ``None`` when it is not an address of that
+    counterpart."""
 
-    counterpart: Counterpart
+    counterpart: dict[str, Any]
     billing_id: uuid.UUID
-    billing: CounterpartAddress | None
+    billing: dict[str, Any] | None
     shipping_id: uuid.UUID | None
-    shipping: CounterpartAddress | None
+    shipping: dict[str, Any] | None
 
 
 async def choose_counterpart(
@@ -62,24 +59,52 @@ async def choose_counterpart(
     shipping_id: uuid.UUID | None,
 ) -> ChosenCounterpart:
     """The entity's counterpart and the two addresses, read in one statement; another entity's
-    counterpart, or a deleted one, is a 404 (``copy_chosen`` checks the addresses)."""
+    counterpart, or a deleted one, is a 404 (``chosen_columns`` checks the addresses)."""
     values = {
         "counterpart_id": counterpart_id,
         "entity_id": entity.id,
         "billing_id": billing_id,
         "shipping_id": shipping_id,  # None joins no address: ``= NULL`` is never true
     }
-    found = (await session.execute(_CHOSEN, values)).first()
-    if found is None:
+    found = await _CHOSEN.rows(session, values)
+    if not found:
         raise NotFound("Counterpart not found")
-    return ChosenCounterpart(found[0], billing_id, found[1], shipping_id, found[2])
+    row = found[0]
+    counterpart = dict(zip(_COUNTERPART_FIELDS, row, strict=False))
+    width = len(_COUNTERPART_FIELDS)
+    billing = _address_of(row[width : width + len(ADDRESS_FIELDS)])
+    shipping = _address_of(row[width + len(ADDRESS_FIELDS) :])
+    return ChosenCounterpart(counterpart, billing_id, billing, shipping_id, shipping)
 
 
-# Built once: a statement of aliased entities costs more to build than to run.
-_BILLING = aliased(CounterpartAddress)
-_SHIPPING = aliased(CounterpartAddress)
-_CHOSEN = (
-    select(Counterpart, _BILLING, _SHIPPING)
+def _address_of(values: Sequence[Any]) -> dict[str, Any] | None:
+    """An outer-joined address as the document shows it; ``None`` when none joined."""
+    if values[0] is None:
+        return None
+    return dict(zip(ADDRESS_FIELDS, values, strict=True)) | {"id": str(values[0])}
+
+
+# Built once, past the ORM: it reads columns, not models (which would cost more to load than
+# the statement takes to run), and states the entity itself.
+_COUNTERPART_FIELDS = (
+    "id",
+    "type",
+    # ``Counterpart.name``, kept equal to it by the model's flush hooks
+    "counterpart_name",
+    "tax_id",
+    "external_reference",
+    "language",
+)
+_COUNTERPARTS = Counterpart.__table__.c
+_BILLING = aliased(CounterpartAddress, name="billing")
+_SHIPPING = aliased(CounterpartAddress, name="shipping")
+_CHOSEN = Prepared(
+    select(
+        *(_COUNTERPARTS[name] for name in _COUNTERPART_FIELDS),
+        *(getattr(_BILLING, name).label(f"billing_{name}") for name in ADDRESS_FIELDS),
+        *(getattr(_SHIPPING, name).label(f"shipping_{name}") for name in ADDRESS_FIELDS),
+    )
+    .select_from(Counterpart)
     .outerjoin(
         _BILLING,
         and_(
@@ -102,10 +127,11 @@ _CHOSEN = (
 )
 
 
-def copy_chosen(
-    receivable: Receivable, chosen: ChosenCounterpart, *, loc: tuple[str, ...] = ("body",)
-) -> None:
-    """Copy the counterpart as the document shows it; addresses must be the counterpart's."""
+def chosen_columns(
+    chosen: ChosenCounterpart, *, loc: tuple[str, ...] = ("body",)
+) -> dict[str, Any]:
+    """The receivable's columns that copy the counterpart as the document shows it (for an
+    ``Insert``, or set on a draft); the addresses must be the counterpart's."""
     billing = _own_address(
         chosen, chosen.billing_id, chosen.billing, (*loc, "counterpart_billing_address_id")
     )
@@ -116,18 +142,20 @@ def copy_chosen(
         if chosen.shipping_id is not None
         else None
     )
-    copy_counterpart(receivable, chosen.counterpart, billing, shipping)
+    return counterpart_columns(
+        chosen.counterpart, chosen.billing_id, billing, chosen.shipping_id, shipping
+    )
 
 
 def _own_address(
     chosen: ChosenCounterpart,
     address_id: uuid.UUID,
-    address: CounterpartAddress | None,
+    address: dict[str, Any] | None,
     loc: tuple[str | int, ...],
-) -> CounterpartAddress:
+) -> dict[str, Any]:
     if address is None:
         raise Unprocessable(
-            f"Address {address_id} is not an address of counterpart {chosen.counterpart.id}",
+            f"Address {address_id} is not an address of counterpart {chosen.counterpart['id']}",
             loc=loc,
         )
     return address
@@ -140,18 +168,43 @@ def copy_counterpart(
     shipping: CounterpartAddress | None,
 ) -> None:
     """Copy the counterpart and addresses, already known to be its own, onto the document."""
-    receivable.counterpart_id = counterpart.id
-    receivable.counterpart_name = counterpart.name
-    receivable.counterpart_type = counterpart.type
-    receivable.counterpart_billing_address_id = billing.id
-    receivable.counterpart_shipping_address_id = shipping.id if shipping else None
-    receivable.counterpart = {
-        "tax_id": counterpart.tax_id,
-        "external_reference": counterpart.external_reference,
-        "billing_address": _address_document(billing),
-        "shipping_address": _address_document(shipping) if shipping else None,
+    shown = {name: getattr(counterpart, name) for name in _COUNTERPART_FIELDS}
+    # The stored name is synced at flush: a counterpart not flushed yet has only this one.
+    shown["counterpart_name"] = counterpart.name
+    columns = counterpart_columns(
+        shown,
+        billing.id,
+        _address_document(billing),
+        shipping.id if shipping else None,
+        _address_document(shipping) if shipping else None,
+    )
+    for name, value in columns.items():
+        setattr(receivable, name, value)
+
+
+def counterpart_columns(
+    counterpart: dict[str, Any],
+    billing_id: uuid.UUID,
+    billing: dict[str, Any],
+    shipping_id: uuid.UUID | None,
+    shipping: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The receivable's columns that copy ``counterpart`` (its ``_COUNTERPART_FIELDS``) and
+    its addresses (as the document shows them)."""
+    return {
+        "counterpart_id": counterpart["id"],
+        "counterpart_name": counterpart["counterpart_name"],
+        "counterpart_type": counterpart["type"],
+        "counterpart_billing_address_id": billing_id,
+        "counterpart_shipping_address_id": shipping_id if shipping else None,
+        "counterpart": {
+            "tax_id": counterpart["tax_id"],
+            "external_reference": counterpart["external_reference"],
+            "billing_address": billing,
+            "shipping_address": shipping,
+        },
+        "file_language": counterpart["language"],
     }
-    receivable.file_language = counterpart.language
 
 
 def issuer_document(entity: Entity, overrides: ReceivableEntityBase | None) -> dict[str, Any]:
@@ -210,7 +263,18 @@ def apply_lines(
 ) -> None:
     """Store ``lines`` with their amounts and recompute every total from them; errors point
     into the request at ``loc``."""
-    vat_exempt = bool(receivable.details.get("vat_exempt"))
+    columns = priced_lines(lines, details=receivable.details, loc=loc)
+    for name, value in columns.items():
+        setattr(receivable, name, value)
+
+
+def priced_lines(
+    lines: list[dict[str, Any]], *, details: dict[str, Any], loc: tuple[str, ...] = ("body",)
+) -> dict[str, Any]:
+    """The receivable's columns of ``lines``: the lines with their amounts and every total
+    computed from them (``details`` says whether the invoice is VAT-exempt); errors point into
+    the request at ``loc``."""
+    vat_exempt = bool(details.get("vat_exempt"))
     priced: list[tuple[int, LineAmounts]] = []
     stored = []
     for index, line in enumerate(lines):
@@ -242,10 +306,12 @@ def apply_lines(
             f"The invoice's amounts exceed the largest amount allowed ({MAX_AMOUNT})",
             loc=(*loc, "line_items"),
         )
-    receivable.line_items = stored
-    receivable.subtotal = totals.subtotal
-    receivable.total_vat_amount = totals.total_vat_amount
-    receivable.total_amount = totals.total_amount
+    return {
+        "line_items": stored,
+        "subtotal": totals.subtotal,
+        "total_vat_amount": totals.total_vat_amount,
+        "total_amount": totals.total_amount,
+    }
 
 
 def terms_document(terms: InlinePaymentTerms | None) -> dict[str, Any] | None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import BigInteger, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from fundline.kit import clock
+from fundline.kit import clock, statements
 from fundline.kit.errors import Conflict, Unprocessable
+from fundline.kit.statements import Prepared, Update
 from fundline.lending.provider import LenderProvider
 from fundline.models import Entity, Receivable, ReceivableCounter
 from fundline.models.receivable import ReceivablesStatus
@@ -76,11 +78,10 @@ async def issue_receivable(
             f"The due date {due} is before the issue date {now.date()}",
             loc=("body", "payment_terms", "term_final", "end_date"),
         )
+    changes: dict[str, Any] = {"issue_date": now, "due_date": due}
     if receivable.document_id is None:
-        receivable.document_id = await _next_document_id(session, entity.id)
-    receivable.issue_date = now
-    receivable.due_date = due
-    return await _move(session, entity, receivable, before, ReceivablesStatus.ISSUED)
+        changes["document_id"] = await _next_document_id(session, entity.id)
+    return await _move(session, entity, receivable, before, ReceivablesStatus.ISSUED, changes)
 
 
 async def mark_as_partially_paid(
@@ -116,10 +117,12 @@ async def mark_as_partially_paid(
             loc=("body", "amount_paid"),
         )
     received = payload.amount_paid - receivable.amount_paid
-    receivable.amount_paid = payload.amount_paid
+    changes: dict[str, Any] = {"amount_paid": payload.amount_paid}
     if payload.comment is not None:
-        receivable.comment = payload.comment
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID)
+        changes["comment"] = payload.comment
+    moved = await _move(
+        session, entity, receivable, before, ReceivablesStatus.PARTIALLY_PAID, changes
+    )
     await lender.document_partly_paid(
         session, invoice_type="receivable", invoice_id=moved.id, amount=received
     )
@@ -145,11 +148,13 @@ async def mark_as_paid(
             ReceivablesStatus.PARTIALLY_PAID,
         ),
     )
-    receivable.amount_paid = receivable.total_amount
-    receivable.paid_at = (payload.paid_at if payload else None) or clock.now()
+    changes: dict[str, Any] = {
+        "amount_paid": receivable.total_amount,
+        "paid_at": (payload.paid_at if payload else None) or clock.now(),
+    }
     if payload is not None and payload.comment is not None:
-        receivable.comment = payload.comment
-    paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID)
+        changes["comment"] = payload.comment
+    paid = await _move(session, entity, receivable, before, ReceivablesStatus.PAID, changes)
     await lender.document_paid(session, invoice_type="receivable", invoice_id=paid.id)
     return paid
 
@@ -166,7 +171,7 @@ async def cancel_receivable(
         doing="canceled",
         allowed=(ReceivablesStatus.ISSUED, ReceivablesStatus.OVERDUE),
     )
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED)
+    moved = await _move(session, entity, receivable, before, ReceivablesStatus.CANCELED, {})
     await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="canceled"
     )
@@ -190,9 +195,12 @@ async def mark_as_uncollectible(
         doing="marked as uncollectible",
         allowed=(ReceivablesStatus.OVERDUE,),
     )
-    if payload is not None and payload.comment is not None:
-        receivable.comment = payload.comment
-    moved = await _move(session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE)
+    changes = (
+        {"comment": payload.comment} if payload is not None and payload.comment is not None else {}
+    )
+    moved = await _move(
+        session, entity, receivable, before, ReceivablesStatus.UNCOLLECTIBLE, changes
+    )
     await lender.document_canceled(
         session, invoice_type="receivable", invoice_id=moved.id, outcome="marked uncollectible"
     )
@@ -205,12 +213,19 @@ async def _move(
     receivable: Receivable,
     before: ReceivablesStatus,
     status: ReceivablesStatus,
+    changes: dict[str, Any],
 ) -> Receivable:
-    """Store the new status and record its event; a repeated partial payment is an update."""
-    receivable.status = status
-    await session.flush()
+    """Store the new status with the move's other ``changes`` (columns) and record its event;
+    a repeated partial payment is an update. One UPDATE past the ORM's unit of work, and the
+    locked ``receivable`` told what its row now holds."""
+    values = {**changes, "status": status, "updated_at": clock.now()}
+    await _MOVE.rows(session, [{"id": receivable.id, **values}], scope=entity.id)
+    statements.written(receivable, values)
     await outbox.record_transition(session, entity, receivable, before)
     return receivable
+
+
+_MOVE = Update(Receivable, scope="entity_id")
 
 
 async def _next_document_id(session: AsyncSession, entity_id: uuid.UUID) -> str:
@@ -233,8 +248,8 @@ async def reserve_document_ids(
     is passed over, and another bump replaces it: the numbers are consecutive unless one was.
     """
     numbers: list[str] = []
-    # Core statements on the session's connection: built once, and past the ORM, which would
-    # only add its per-statement work (each states the entity itself). What the session holds
+    # Statements on the session's connection: built once, and past the ORM, which would only
+    # add its per-statement work (each states the entity itself). What the session holds
     # unflushed is flushed first, as the ORM's autoflush would.
     await session.flush()
     conn = await session.connection()
@@ -243,11 +258,15 @@ async def reserve_document_ids(
         last = await _bump_counter(conn, entity_id, wanted)
         candidates = [f"{DOCUMENT_PREFIX}{n:05d}" for n in range(last - wanted + 1, last + 1)]
         taken = set(skip) & set(candidates)
-        for start in range(0, len(candidates), _IN_CHUNK):
-            chunk = candidates[start : start + _IN_CHUNK]
-            taken.update(
-                await conn.scalars(_TAKEN, {"entity_id": entity_id, "document_ids": chunk})
-            )
+        if len(candidates) == 1:  # an invoice issued: compiled once, run on the driver
+            values = {"entity_id": entity_id, "document_id": candidates[0]}
+            taken.update(row[0] for row in await _TAKEN_ONE.rows(conn, values))
+        else:
+            for start in range(0, len(candidates), _IN_CHUNK):
+                chunk = candidates[start : start + _IN_CHUNK]
+                taken.update(
+                    await conn.scalars(_TAKEN, {"entity_id": entity_id, "document_ids": chunk})
+                )
         numbers.extend(c for c in candidates if c not in taken)
     return numbers
 
@@ -260,9 +279,15 @@ _TAKEN = select(_RECEIVABLES.document_id).where(
     _RECEIVABLES.entity_id == bindparam("entity_id"),
     _RECEIVABLES.document_id.in_(bindparam("document_ids", expanding=True)),
 )
+_TAKEN_ONE = Prepared(
+    select(_RECEIVABLES.document_id).where(
+        _RECEIVABLES.entity_id == bindparam("entity_id"),
+        _RECEIVABLES.document_id == bindparam("document_id"),
+    )
+)
 _COUNTERS = ReceivableCounter.__table__
 assert isinstance(_COUNTERS, Table)
-_BUMP = (
+_BUMP = Prepared(
     update(_COUNTERS)
     .where(
         _COUNTERS.c.entity_id == bindparam("counter_entity_id"),
@@ -276,9 +301,9 @@ _BUMP = (
 async def _bump_counter(conn: AsyncConnection, entity_id: uuid.UUID, by: int) -> int:
     """Add ``by`` to the entity's invoice counter (creating it at 0) and return its new value."""
     while True:
-        number = await conn.scalar(_BUMP, {"counter_entity_id": entity_id, "by": by})
-        if number is not None:
-            return int(number)
+        bumped = await _BUMP.rows(conn, {"counter_entity_id": entity_id, "by": by})
+        if bumped:
+            return int(bumped[0][0])
         insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
         await conn.execute(
             insert(ReceivableCounter)

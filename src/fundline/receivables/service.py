@@ -21,17 +21,19 @@ from fundline.kit import clock
 from fundline.kit.errors import Conflict, NotFound, Unprocessable
 from fundline.kit.filters import apply_filters
 from fundline.kit.pagination import Page, Paginator
+from fundline.kit.statements import Insert
 from fundline.lending import locks
 from fundline.models import Entity, Receivable
 from fundline.models.receivable import OPEN_STATUSES, ReceivablesStatus
 from fundline.receivables.document import (
     apply_lines,
     choose_counterpart,
-    copy_chosen,
+    chosen_columns,
     due_date_under,
     issuer_document,
     merge_details,
     new_line,
+    priced_lines,
     terms_document,
 )
 from fundline.receivables.schemas import (
@@ -183,31 +185,46 @@ async def create_receivable(
         session, entity.id, payload.document_id
     ):
         raise Conflict(taken)
-    receivable = Receivable(
-        entity_id=entity.id,
-        type="invoice",
-        status=ReceivablesStatus.DRAFT,
-        currency=payload.currency,
-        document_id=payload.document_id,
-        entity_user_id=caller.entity_user_id,
-        issuer=issuer_document(entity, payload.entity),
-        details=merge_details(payload, {}),
-        payment_terms=terms_document(payload.payment_terms),
-        amount_paid=0,
-    )
-    copy_chosen(receivable, chosen)
-    apply_lines(
-        receivable,
-        [new_line(item, i, currency=payload.currency) for i, item in enumerate(payload.line_items)],
-    )
-    receivable.due_date = due_date_under(receivable.payment_terms, clock.today())
-    session.add(receivable)
+    issuer = issuer_document(entity, payload.entity)
+    details = merge_details(payload, {})
+    terms = terms_document(payload.payment_terms)
+    copied = chosen_columns(chosen)  # a wrong address is the 422 before a wrong line
+    lines = [
+        new_line(item, i, currency=payload.currency) for i, item in enumerate(payload.line_items)
+    ]
+    now = clock.now()
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "entity_id": entity.id,
+        "type": "invoice",
+        "status": ReceivablesStatus.DRAFT,
+        "currency": payload.currency,
+        "document_id": payload.document_id,
+        "entity_user_id": caller.entity_user_id,
+        "issuer": issuer,
+        "details": details,
+        "payment_terms": terms,
+        "amount_paid": 0,
+        "issue_date": None,
+        "due_date": due_date_under(terms, clock.today()),
+        "paid_at": None,
+        "comment": None,
+        "created_at": now,
+        "updated_at": now,
+        **copied,
+        **priced_lines(lines, details=details),
+    }
+    # One statement past the ORM's unit of work; the response is the row as written.
     try:
-        await session.flush()
+        await _INSERT.rows(session, [row])
     except IntegrityError as exc:  # a concurrent request took the same document_id
         raise Conflict(taken) from exc
-    await outbox.record_event(session, entity, receivable, "created")
-    return receivable
+    # Its event's row as ``record_event`` writes it, without building an ``Event`` for it.
+    await outbox.record_events(session, entity, Receivable, "created", [(row["id"], None)])
+    return Receivable(**row)
+
+
+_INSERT = Insert(Receivable)
 
 
 async def update_receivable(
@@ -274,7 +291,8 @@ async def _change_counterpart(
         changes.counterpart_billing_address_id or receivable.counterpart_billing_address_id,
         shipping,
     )
-    copy_chosen(receivable, chosen, loc=("body", "invoice"))
+    for name, value in chosen_columns(chosen, loc=("body", "invoice")).items():
+        setattr(receivable, name, value)
 
 
 def _changed_lines(receivable: Receivable, changes: UpdateInvoice) -> list[dict[str, Any]]:
