@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -593,11 +593,19 @@ _HISTORY_OF = (
 def _with_unpaid_instalment(
     statuses: tuple[WCInvoiceStatus, ...], *, due_before: date
 ) -> Select[FinancingInvoice]:
-    unpaid = select(Instalment.financing_invoice_id).where(
-        Instalment.due_date < due_before, Instalment.paid_amount < Instalment.amount
+    """The ``statuses`` invoices with an instalment not paid in full due before ``due_before``:
+    the earliest such instalment's due date is the invoice's ``next_due_date``, so the live
+    book's index (``ix_financing_invoices_overdue``) finds them. (Read from the instalments,
+    the tick cost PostgreSQL 1.3 s at a million invoices, every beat.) The statuses are
+    literals, so a cached generic plan can still use that partial index. A ``FUNDED`` or
+    ``LATE`` invoice is never closed (closed ones are paid, rejected or defaulted)."""
+    listed: BindParameter[list[str]] = bindparam(
+        "statuses", [s.value for s in statuses], literal_execute=True
     )
     return select(FinancingInvoice).where(
-        FinancingInvoice.status.in_(statuses), FinancingInvoice.id.in_(unpaid)
+        FinancingInvoice.status.in_(listed),
+        FinancingInvoice.closed_at.is_(None),
+        FinancingInvoice.next_due_date < due_before,
     )
 
 
