@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from fundline.kit import clock
 from fundline.kit.db import Database
@@ -119,6 +120,27 @@ async def test_update_sets_each_rows_values_within_the_scope(db: Database) -> No
     assert all(events[row["id"]].object == {"n": -1} for row in mine)  # type: ignore[index]
     assert events[theirs["id"]].dispatched_at is None  # type: ignore[index]
     assert events[theirs["id"]].object["n"] == 9  # type: ignore[index]
+
+
+async def test_every_refuses_a_row_that_updated_nothing(db: Database) -> None:
+    entity, other = await _entity(db), await _entity(db)
+    mine, theirs = (
+        {**_event(entity, 1), "id": uuid.uuid4()},
+        {**_event(other, 2), "id": uuid.uuid4()},
+    )
+    async with db.session() as session, session.begin():
+        await EVENTS.rows(session, [mine, theirs])
+    at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    async with db.session() as session, session.begin():
+        await DISPATCH.every(session, [{"id": mine["id"], "dispatched_at": at}], scope=entity.id)
+    rows = [{"id": mine["id"], "dispatched_at": at}, {"id": theirs["id"], "dispatched_at": at}]
+    async with db.session() as session:
+        with pytest.raises(StaleDataError, match="1 of 2 rows of events not updated"):
+            await DISPATCH.every(session, rows, scope=entity.id)  # theirs is out of the scope
+    async with db.session() as session:
+        found = await session.get(Event, theirs["id"])
+    assert found is not None
+    assert found.dispatched_at is None
 
 
 def test_a_table_with_server_defaults_is_refused() -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import flag_dirty, set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import dml
 from sqlalchemy.types import TypeEngine
 
@@ -274,6 +275,17 @@ class Update(_Rows):
         if self.scope is not None:
             columns.append([scope] * len(rows))
         return await self._send(conn, changed, columns)
+
+    async def every(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]], *, scope: Any = None
+    ) -> None:
+        """``rows`` (as ``rows``), each of which must update a row of the table, as in the
+        ORM's flush: ``StaleDataError`` when one matched none."""
+        updated = await self.rows(conn, rows, scope=scope)
+        if updated != len(rows):
+            raise StaleDataError(
+                f"{len(rows) - updated} of {len(rows)} rows of {self.table.name} not updated"
+            )
 
     def _compile(self, dialect: Dialect, key: tuple[str, ...]) -> _Written:
         changed, table = key, self.table.name

@@ -31,7 +31,6 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from fundline.financing import record
 from fundline.kit import clock
@@ -293,12 +292,8 @@ async def confirm_invoices(
     # The offers, the requests, then the invoices, as the unit of work wrote them; a row not
     # updated is an error, as in a flush.
     entity_id = fis[0].entity_id
-    if await _RESERVE.rows(session, amounts, scope=entity_id) != len(amounts):
-        raise StaleDataError("an offer of the confirmation was not updated")
-    if await _REQUEST_CONFIRMED.rows(session, confirmed_requests, scope=entity_id) != len(
-        confirmed_requests
-    ):
-        raise StaleDataError("a financing request of the confirmation was not updated")
+    await _RESERVE.every(session, amounts, scope=entity_id)
+    await _REQUEST_CONFIRMED.every(session, confirmed_requests, scope=entity_id)
     await _CONFIRM.rows(session, changes, scope=entity_id)
     await _HISTORY.rows(session, history)
     await outbox.write(session, events)

@@ -219,7 +219,7 @@ async def _move(
     a repeated partial payment is an update. One UPDATE past the ORM's unit of work, and the
     locked ``receivable`` told what its row now holds."""
     values = {**changes, "status": status, "updated_at": clock.now()}
-    await _MOVE.rows(session, [{"id": receivable.id, **values}], scope=entity.id)
+    await _MOVE.every(session, [{"id": receivable.id, **values}], scope=entity.id)
     statements.written(receivable, values)
     await outbox.record_transition(session, entity, receivable, before)
     return receivable
