@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import subprocess
-import sys
 import uuid
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -222,20 +220,6 @@ async def test_the_test_client_fails_on_a_violation() -> None:
 def _refresh_spec(repo_root: Path) -> dict[str, Any]:
     """The names ``scripts/refresh-spec`` defines (it is a script, not a module)."""
     return runpy.run_path(str(repo_root / "scripts/refresh-spec"))
-
-
-def test_the_kept_specs_are_what_the_script_makes(repo_root: Path) -> None:
-    """The kept files must not drift from the specs beside the project, when they are there (a
-    clone on its own has only the kept files, which are then the reference)."""
-    shared = repo_root.parent / "shared/spec"
-    if not shared.exists():
-        pytest.skip(f"no {shared} beside this clone: the kept files are the reference")
-    check = subprocess.run(
-        [sys.executable, str(repo_root / "scripts/refresh-spec"), "--check"],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_the_script_keeps_facts_and_drops_prose(repo_root: Path) -> None:
