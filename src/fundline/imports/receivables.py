@@ -18,10 +18,10 @@ from fundline.kit.money import from_major
 from fundline.models import Receivable
 from fundline.models.receivable import ReceivablesStatus
 from fundline.receivables.document import (
-    apply_lines,
-    copy_counterpart,
+    copied_counterpart,
     due_date_under,
     new_line,
+    priced_lines,
     terms_document,
 )
 from fundline.receivables.schemas import InlinePaymentTerms, LineItem
@@ -37,7 +37,7 @@ LINE_COLUMNS = {
     "line_items": "unit_price",
 }
 
-# The receivable columns copy_counterpart sets.
+# The receivable columns copied_counterpart gives.
 COUNTERPART_COPY = (
     "counterpart_id",
     "counterpart_name",
@@ -51,9 +51,7 @@ COUNTERPART_COPY = (
 LATER = ("entity_id", "issuer", *COUNTERPART_COPY)
 
 
-def plan_invoice(
-    row: ReceivableRow, now: datetime, scratch: Receivable, problems: list[str]
-) -> dict[str, Any] | None:
+def plan_invoice(row: ReceivableRow, now: datetime, problems: list[str]) -> dict[str, Any] | None:
     """The row's invoice with its line, totals and dates, or ``None`` with ``problems``."""
     today = now.date()
     if row.issue_date is not None and row.issue_date > today:
@@ -90,7 +88,7 @@ def plan_invoice(
         problems.append(f"due_date: {due} is before the issue date {issued.date()}")
         return None
     try:
-        apply_lines(scratch, [new_line(item, 0, currency=row.currency)], loc=())
+        priced = priced_lines([new_line(item, 0, currency=row.currency)], details={}, loc=())
     except Unprocessable as exc:
         problems.append(f"{column_of(exc.loc, LINE_COLUMNS)}: {exc.message}")
         return None
@@ -103,10 +101,7 @@ def plan_invoice(
         "document_id": row.document_id,
         "currency": row.currency,
         "entity_user_id": None,
-        "line_items": scratch.line_items,
-        "subtotal": scratch.subtotal,
-        "total_vat_amount": scratch.total_vat_amount,
-        "total_amount": scratch.total_amount,
+        **priced,
         "amount_paid": 0,
         "payment_terms": payment_terms,
         "issue_date": issued,
@@ -118,15 +113,11 @@ def plan_invoice(
     }
 
 
-def counterpart_copy(
-    resolved: Resolved, address: AddressKey | None, scratch: Receivable
-) -> dict[str, Any]:
-    """The counterpart columns of an invoice to it at ``address``, as ``copy_counterpart``
-    sets them."""
+def counterpart_copy(resolved: Resolved, address: AddressKey | None) -> dict[str, Any]:
+    """The counterpart columns of an invoice to it at ``address``."""
     billing = resolved.addresses[address]
     assert billing is not None  # rows without a billing address were refused
-    copy_counterpart(scratch, resolved.counterpart, billing, None)
-    return {name: getattr(scratch, name) for name in COUNTERPART_COPY}
+    return copied_counterpart(resolved.counterpart, billing, None)
 
 
 async def numbers_in_use(

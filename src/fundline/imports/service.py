@@ -163,8 +163,7 @@ async def import_receivables(
     now = clock.now()
     rows, errors = read_file(path, RECEIVABLES)
     book = CounterpartBook(customer=True)
-    scratch = Receivable(details={})  # apply_lines works on a receivable: reused for each row
-    invoices, numbered_by_hand = await _plan_invoices(rows, errors, book, now, scratch, progress)
+    invoices, numbered_by_hand = await _plan_invoices(rows, errors, book, now, progress)
 
     found = await resolve(session, entity, book, now=now)
     errors += found.errors
@@ -177,7 +176,7 @@ async def import_receivables(
     if dry_run:
         return summary
     summary.document_ids += await _complete_invoices(
-        session, entity, found, invoices, numbered_by_hand, scratch
+        session, entity, found, invoices, numbered_by_hand
     )
     summary.events = await _write(
         session, entity, found, Receivable, [i.values for i in invoices], progress
@@ -190,7 +189,6 @@ async def _plan_invoices(
     errors: list[RowError],
     book: CounterpartBook,
     now: datetime,
-    scratch: Receivable,
     progress: Progress,
 ) -> tuple[list[_Invoice], dict[str, int]]:
     """The good rows' invoices, and each document_id the file gives → its line."""
@@ -199,7 +197,7 @@ async def _plan_invoices(
     async def plan(
         line: int, row: ReceivableRow, address: AddressKey | None, problems: list[str]
     ) -> _Invoice | None:
-        planned = plan_invoice(row, now, scratch, problems)
+        planned = plan_invoice(row, now, problems)
         if row.document_id is not None:
             first = numbered_by_hand.setdefault(row.document_id, line)
             if first != line:
@@ -233,7 +231,6 @@ async def _complete_invoices(
     found: Resolution,
     invoices: list[_Invoice],
     numbered_by_hand: dict[str, int],
-    scratch: Receivable,
 ) -> list[str]:
     """Give each invoice its entity, issuer and counterpart copy, and a reserved number
     when the file gave none; returns the numbers given, in row order."""
@@ -253,7 +250,7 @@ async def _complete_invoices(
         copy = copies.get((invoice.counterpart, invoice.address))
         if copy is None:
             copy = copies[invoice.counterpart, invoice.address] = counterpart_copy(
-                found.by_name[invoice.counterpart], invoice.address, scratch
+                found.by_name[invoice.counterpart], invoice.address
             )
         invoice.values |= shown | copy
         if invoice.values["document_id"] is None:

@@ -161,25 +161,21 @@ def _own_address(
     return address
 
 
-def copy_counterpart(
-    receivable: Receivable,
-    counterpart: Counterpart,
-    billing: CounterpartAddress,
-    shipping: CounterpartAddress | None,
-) -> None:
-    """Copy the counterpart and addresses, already known to be its own, onto the document."""
+def copied_counterpart(
+    counterpart: Counterpart, billing: CounterpartAddress, shipping: CounterpartAddress | None
+) -> dict[str, Any]:
+    """The receivable's columns that copy the counterpart and addresses (models, already known
+    to be its own)."""
     shown = {name: getattr(counterpart, name) for name in _COUNTERPART_FIELDS}
     # The stored name is synced at flush: a counterpart not flushed yet has only this one.
     shown["counterpart_name"] = counterpart.name
-    columns = counterpart_columns(
+    return counterpart_columns(
         shown,
         billing.id,
         _address_document(billing),
         shipping.id if shipping else None,
         _address_document(shipping) if shipping else None,
     )
-    for name, value in columns.items():
-        setattr(receivable, name, value)
 
 
 def counterpart_columns(
